@@ -1,0 +1,623 @@
+package services
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/gototem/gototem/srp"
+)
+
+// CPG message functions (service 2), as ids (service<<16 | function).
+const (
+	cpgProcJoin     = ServiceCPG<<16 | 0
+	cpgProcLeave    = ServiceCPG<<16 | 1
+	cpgJoinList     = ServiceCPG<<16 | 2
+	cpgMcast        = ServiceCPG<<16 | 3
+	cpgDownlistOld  = ServiceCPG<<16 | 4
+	cpgDownlist     = ServiceCPG<<16 | 5
+	cpgPartialMcast = ServiceCPG<<16 | 6
+
+	cpgNameSize       = 136 // mar_cpg_name_t: u32 length, pad, 128 bytes
+	cpgNameMax        = 127 // corosync also keys tables by the name as a C string
+	cpgProcMsgSize    = 168
+	cpgJoinListHeader = 24 // a qb *response* header
+	cpgJoinListEntry  = 144
+	cpgMcastHeader    = 184
+	cpgPartialHeader  = 200
+
+	// MaxMcastPayload is libcpg's cut-off (IPC_REQUEST_SIZE − 1024): larger messages travel as
+	// PARTIAL_MCAST fragments of this size.
+	MaxMcastPayload = 1047552
+	// MaxMessage bounds a reassembled PARTIAL_MCAST message; a hostile sender cannot make us
+	// buffer more.
+	MaxMessage = 64 << 20
+
+	partialFirst     = 1
+	partialContinued = 2
+	partialLast      = 3
+)
+
+// Reason says why a process joined or left a group (cpg.h's CPG_REASON_*).
+type Reason uint32
+
+const (
+	ReasonJoin     Reason = 1
+	ReasonLeave    Reason = 2
+	ReasonNodeDown Reason = 3
+	ReasonNodeUp   Reason = 4
+	ReasonProcDown Reason = 5
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonJoin:
+		return "join"
+	case ReasonLeave:
+		return "leave"
+	case ReasonNodeDown:
+		return "nodedown"
+	case ReasonNodeUp:
+		return "nodeup"
+	case ReasonProcDown:
+		return "procdown"
+	}
+	return fmt.Sprintf("reason(%d)", uint32(r))
+}
+
+// Process is one member of a process group: CPG identifies it by (nodeid, pid, group).
+type Process struct {
+	NodeID srp.NodeID
+	PID    uint32
+	Group  string
+}
+
+// MemberChange is a process joining or leaving, with the reason.
+type MemberChange struct {
+	Process
+	Reason Reason
+}
+
+// Confchg is a group membership change as CPG's confchg callback reports it.
+type Confchg struct {
+	Group   string
+	Members []Process // sorted by (nodeid, pid)
+	Joined  []MemberChange
+	Left    []MemberChange
+}
+
+// GroupMessage is a message delivered to a group in total order.
+type GroupMessage struct {
+	Group   string
+	Sender  srp.NodeID
+	PID     uint32
+	Payload []byte
+}
+
+// TotemConfchg is the ring membership CPG reports to its clients after each activation.
+type TotemConfchg struct {
+	RingID  srp.RingID
+	Members []srp.NodeID
+}
+
+// CPGEvent is one output of the CPG service: exactly one field is set.
+type CPGEvent struct {
+	Confchg *Confchg
+	Message *GroupMessage
+	Totem   *TotemConfchg
+}
+
+// Errors of the local CPG API.
+var (
+	ErrBadGroupName  = errors.New("cpg: group name must be 1..127 bytes without NUL")
+	ErrAlreadyJoined = errors.New("cpg: process already joined to group")
+	ErrNotJoined     = errors.New("cpg: process not joined to group")
+)
+
+type localState uint8
+
+const (
+	joinStarted localState = iota + 1
+	joinCompleted
+	leaveStarted
+)
+
+type localKey struct {
+	group string
+	pid   uint32
+}
+
+type partialKey struct {
+	node srp.NodeID
+	pid  uint32
+}
+
+type partialMsg struct {
+	group string
+	want  int
+	buf   []byte
+}
+
+// CPG is corosync's closed process group service (exec/cpg.c) as a pure model: the cluster-wide
+// process records every node keeps, the local members of this node, and the sync rules that
+// rebuild group views after each configuration change. Every node replays the same delivered
+// messages in the same order, so every node derives the same views; a gototem node does
+// exactly what a real node does so that gototem groups and corosync CPG groups are one.
+type CPG struct {
+	self    srp.NodeID
+	records []Process // sorted by (nodeid, pid, group)
+	local   map[localKey]localState
+
+	// sync state
+	joinlists   []Process // JOINLIST entries stored until activation, with the totem sender
+	prevMembers []srp.NodeID
+	left        []srp.NodeID
+	ring        srp.RingID
+	members     []srp.NodeID
+
+	partial map[partialKey]*partialMsg
+	events  []CPGEvent
+
+	dropped uint64
+}
+
+// NewCPG returns the CPG service of node self.
+func NewCPG(self srp.NodeID) *CPG {
+	return &CPG{self: self, local: map[localKey]localState{}, partial: map[partialKey]*partialMsg{}}
+}
+
+// Events returns and clears the events produced since the last call.
+func (c *CPG) Events() []CPGEvent {
+	ev := c.events
+	c.events = nil
+	return ev
+}
+
+// Dropped counts CPG messages dropped as malformed, unknown, or from a node without a member.
+func (c *CPG) Dropped() uint64 { return c.dropped }
+
+// Members returns the processes of group as this node currently sees them.
+func (c *CPG) Members(group string) []Process {
+	var out []Process
+	for _, p := range c.records {
+		if p.Group == group {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Joined reports whether the local process pid is a completed member of group.
+func (c *CPG) Joined(group string, pid uint32) bool {
+	return c.local[localKey{group, pid}] == joinCompleted
+}
+
+func validGroup(name string) bool {
+	return len(name) >= 1 && len(name) <= cpgNameMax && !strings.ContainsRune(name, 0)
+}
+
+// Join starts joining the local process pid to group and returns the PROCJOIN to multicast.
+func (c *CPG) Join(group string, pid uint32) ([]byte, error) {
+	if !validGroup(group) {
+		return nil, ErrBadGroupName
+	}
+	k := localKey{group, pid}
+	if _, ok := c.local[k]; ok {
+		return nil, ErrAlreadyJoined
+	}
+	c.local[k] = joinStarted
+	return encodeProcMsg(cpgProcJoin, group, pid, ReasonJoin), nil
+}
+
+// Leave starts the local process's leave and returns the PROCLEAVE to multicast.
+func (c *CPG) Leave(group string, pid uint32) ([]byte, error) {
+	k := localKey{group, pid}
+	st, ok := c.local[k]
+	if !ok || st == leaveStarted {
+		return nil, ErrNotJoined
+	}
+	c.local[k] = leaveStarted
+	return encodeProcMsg(cpgProcLeave, group, pid, ReasonLeave), nil
+}
+
+// Mcast returns the message bodies that carry payload to group from the local process pid:
+// one MCAST, or PARTIAL_MCAST fragments as libcpg cuts them for large payloads.
+func (c *CPG) Mcast(group string, pid uint32, payload []byte) ([][]byte, error) {
+	if !validGroup(group) {
+		return nil, ErrBadGroupName
+	}
+	if st := c.local[localKey{group, pid}]; st == 0 {
+		return nil, ErrNotJoined
+	}
+	if len(payload) <= MaxMcastPayload {
+		return [][]byte{encodeMcast(group, pid, c.self, payload)}, nil
+	}
+	if len(payload) > MaxMessage {
+		return nil, fmt.Errorf("cpg: message of %d bytes exceeds %d", len(payload), MaxMessage)
+	}
+	var out [][]byte
+	for off := 0; off < len(payload); off += MaxMcastPayload {
+		end := min(off+MaxMcastPayload, len(payload))
+		kind := partialContinued
+		switch {
+		case off == 0:
+			kind = partialFirst
+		case end == len(payload):
+			kind = partialLast
+		}
+		out = append(out, encodePartial(group, pid, c.self, len(payload), kind, payload[off:end]))
+	}
+	return out, nil
+}
+
+// Deliver processes one CPG message (service 2 body) delivered in total order from sender.
+// swapped says the sender wrote big-endian.
+func (c *CPG) Deliver(sender srp.NodeID, body []byte, swapped bool) {
+	bo := byteOrder(swapped)
+	if len(body) < 16 {
+		c.dropped++
+		return
+	}
+	id := bo.Uint32(body)
+	var err error
+	switch id {
+	case cpgProcJoin, cpgProcLeave:
+		err = c.deliverProc(sender, id, body, bo)
+	case cpgJoinList:
+		err = c.deliverJoinList(sender, body, bo)
+	case cpgMcast:
+		err = c.deliverMcast(sender, body, bo)
+	case cpgPartialMcast:
+		err = c.deliverPartial(sender, body, bo)
+	case cpgDownlist, cpgDownlistOld:
+		// corosync 3.1 only logs these; the left list is computed locally.
+	default:
+		err = fmt.Errorf("unknown function %d", id&0xffff)
+	}
+	if err != nil {
+		c.dropped++
+	}
+}
+
+func (c *CPG) deliverProc(sender srp.NodeID, id uint32, b []byte, bo binary.ByteOrder) error {
+	if len(b) < cpgProcMsgSize {
+		return errShort
+	}
+	group, err := getName(b[16:], bo)
+	if err != nil {
+		return err
+	}
+	p := Process{NodeID: sender, PID: bo.Uint32(b[152:]), Group: group}
+	if id == cpgProcJoin {
+		if c.indexOf(p) >= 0 {
+			return nil
+		}
+		c.insert(p)
+		if sender == c.self && c.local[localKey{group, p.PID}] == joinStarted {
+			c.local[localKey{group, p.PID}] = joinCompleted
+		}
+		c.confchg(group, []MemberChange{{p, ReasonJoin}}, nil)
+		return nil
+	}
+	reason := Reason(bo.Uint32(b[160:]))
+	c.remove(p)
+	c.confchg(group, nil, []MemberChange{{p, reason}})
+	if sender == c.self {
+		delete(c.local, localKey{group, p.PID})
+	}
+	c.dropPartial(partialKey{sender, p.PID})
+	return nil
+}
+
+func (c *CPG) deliverJoinList(sender srp.NodeID, b []byte, bo binary.ByteOrder) error {
+	if len(b) < cpgJoinListHeader {
+		return errShort
+	}
+	size := int(bo.Uint32(b[8:]))
+	if size < cpgJoinListHeader || size > len(b) || (size-cpgJoinListHeader)%cpgJoinListEntry != 0 {
+		return fmt.Errorf("joinlist size %d for %d bytes", size, len(b))
+	}
+	for off := cpgJoinListHeader; off < size; off += cpgJoinListEntry {
+		group, err := getName(b[off+8:], bo)
+		if err != nil {
+			return err
+		}
+		c.joinlists = append(c.joinlists, Process{NodeID: sender, PID: bo.Uint32(b[off:]), Group: group})
+	}
+	return nil
+}
+
+func (c *CPG) deliverMcast(sender srp.NodeID, b []byte, bo binary.ByteOrder) error {
+	if len(b) < cpgMcastHeader {
+		return errShort
+	}
+	group, err := getName(b[16:], bo)
+	if err != nil {
+		return err
+	}
+	n := int(bo.Uint32(b[152:]))
+	if n > len(b)-cpgMcastHeader {
+		return fmt.Errorf("mcast msglen %d for %d bytes", n, len(b)-cpgMcastHeader)
+	}
+	c.deliverToGroup(group, sender, bo.Uint32(b[160:]), b[cpgMcastHeader:cpgMcastHeader+n])
+	return nil
+}
+
+func (c *CPG) deliverPartial(sender srp.NodeID, b []byte, bo binary.ByteOrder) error {
+	if len(b) < cpgPartialHeader {
+		return errShort
+	}
+	group, err := getName(b[16:], bo)
+	if err != nil {
+		return err
+	}
+	total := int(bo.Uint32(b[152:]))
+	frag := int(bo.Uint32(b[160:]))
+	pid := bo.Uint32(b[168:])
+	kind := bo.Uint32(b[176:])
+	if frag > len(b)-cpgPartialHeader || total > MaxMessage {
+		return fmt.Errorf("partial mcast fraglen %d msglen %d for %d bytes", frag, total, len(b))
+	}
+	data := b[cpgPartialHeader : cpgPartialHeader+frag]
+	k := partialKey{sender, pid}
+	pm := c.partial[k]
+	switch kind {
+	case partialFirst:
+		pm = &partialMsg{group: group, want: total, buf: make([]byte, 0, min(total, MaxMcastPayload*2))}
+		c.partial[k] = pm
+	case partialContinued, partialLast:
+		if pm == nil {
+			return errors.New("partial mcast continuation without a first fragment")
+		}
+	default:
+		return fmt.Errorf("partial mcast type %d", kind)
+	}
+	if len(pm.buf)+len(data) > pm.want {
+		delete(c.partial, k)
+		return errors.New("partial mcast overruns its announced length")
+	}
+	pm.buf = append(pm.buf, data...)
+	if kind == partialLast {
+		delete(c.partial, k)
+		c.deliverToGroup(pm.group, sender, pid, pm.buf)
+	}
+	return nil
+}
+
+func (c *CPG) deliverToGroup(group string, sender srp.NodeID, pid uint32, payload []byte) {
+	if !c.hasLocalMember(group) {
+		return
+	}
+	// corosync drops a message from a node with no record in the group ("Unknown node").
+	known := false
+	for _, p := range c.records {
+		if p.NodeID == sender && p.Group == group {
+			known = true
+			break
+		}
+	}
+	if !known {
+		c.dropped++
+		return
+	}
+	c.events = append(c.events, CPGEvent{Message: &GroupMessage{Group: group, Sender: sender, PID: pid, Payload: slices.Clone(payload)}})
+}
+
+func (c *CPG) hasLocalMember(group string) bool {
+	for k, st := range c.local {
+		if k.group == group && (st == joinCompleted || st == leaveStarted) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *CPG) confchg(group string, joined, left []MemberChange) {
+	if !c.hasLocalMember(group) {
+		return
+	}
+	c.events = append(c.events, CPGEvent{Confchg: &Confchg{Group: group, Members: c.Members(group), Joined: joined, Left: left}})
+}
+
+func cmpProcess(a, b Process) int {
+	if a.NodeID != b.NodeID {
+		return int64cmp(int64(a.NodeID), int64(b.NodeID))
+	}
+	if a.PID != b.PID {
+		return int64cmp(int64(a.PID), int64(b.PID))
+	}
+	return strings.Compare(a.Group, b.Group)
+}
+
+func int64cmp(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (c *CPG) indexOf(p Process) int {
+	i, ok := slices.BinarySearchFunc(c.records, p, cmpProcess)
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+func (c *CPG) insert(p Process) {
+	i, ok := slices.BinarySearchFunc(c.records, p, cmpProcess)
+	if !ok {
+		c.records = slices.Insert(c.records, i, p)
+	}
+}
+
+func (c *CPG) remove(p Process) {
+	if i := c.indexOf(p); i >= 0 {
+		c.records = slices.Delete(c.records, i, i+1)
+	}
+}
+
+func (c *CPG) dropPartial(k partialKey) { delete(c.partial, k) }
+
+// SyncInit implements Participant: it computes the nodes that left since the last activation.
+func (c *CPG) SyncInit(ring srp.RingID, members, trans []srp.NodeID) {
+	c.ring = ring
+	c.members = slices.Clone(members)
+	c.left = c.left[:0]
+	for _, n := range c.prevMembers {
+		if !slices.Contains(trans, n) {
+			c.left = append(c.left, n)
+		}
+	}
+	// A foreign node clears stored JOINLIST entries at every new regular configuration, so that
+	// entries of an aborted sync cannot resurrect processes of a node that has left.
+	c.joinlists = c.joinlists[:0]
+}
+
+// SyncProcess implements Participant: the JOINLIST of all local joined processes, if any.
+// The DOWNLIST is optional (receivers only log it) and not sent.
+func (c *CPG) SyncProcess() [][]byte {
+	var mine []Process
+	for k, st := range c.local {
+		if st == joinStarted || st == joinCompleted {
+			mine = append(mine, Process{NodeID: c.self, PID: k.pid, Group: k.group})
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	slices.SortFunc(mine, cmpProcess)
+	return [][]byte{encodeJoinList(mine)}
+}
+
+// SyncActivate implements Participant: node-down, node-up and zombie rules in corosync's order.
+func (c *CPG) SyncActivate() {
+	// 1. node down
+	byGroup := map[string][]MemberChange{}
+	var groups []string
+	kept := c.records[:0]
+	for _, p := range c.records {
+		if slices.Contains(c.left, p.NodeID) {
+			if _, ok := byGroup[p.Group]; !ok {
+				groups = append(groups, p.Group)
+			}
+			byGroup[p.Group] = append(byGroup[p.Group], MemberChange{p, ReasonNodeDown})
+			c.dropPartial(partialKey{p.NodeID, p.PID})
+			continue
+		}
+		kept = append(kept, p)
+	}
+	c.records = kept
+	slices.Sort(groups)
+	for _, g := range groups {
+		c.confchg(g, nil, byGroup[g])
+	}
+	// 2. node up
+	byGroup = map[string][]MemberChange{}
+	groups = groups[:0]
+	for _, p := range c.joinlists {
+		if p.NodeID == c.self || c.indexOf(p) >= 0 {
+			continue
+		}
+		c.insert(p)
+		if _, ok := byGroup[p.Group]; !ok {
+			groups = append(groups, p.Group)
+		}
+		byGroup[p.Group] = append(byGroup[p.Group], MemberChange{p, ReasonNodeUp})
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		c.confchg(g, byGroup[g], nil)
+	}
+	// 3. zombies: records of other nodes not confirmed by their JOINLIST in this sync
+	for i := 0; i < len(c.records); {
+		p := c.records[i]
+		if p.NodeID == c.self || slices.Contains(c.joinlists, p) {
+			i++
+			continue
+		}
+		c.records = slices.Delete(c.records, i, i+1)
+		c.dropPartial(partialKey{p.NodeID, p.PID})
+		c.confchg(p.Group, nil, []MemberChange{{p, ReasonProcDown}})
+	}
+	// 4.
+	c.joinlists = c.joinlists[:0]
+	c.prevMembers = slices.Clone(c.members)
+	c.events = append(c.events, CPGEvent{Totem: &TotemConfchg{RingID: c.ring, Members: slices.Clone(c.members)}})
+}
+
+// SyncAbort implements Participant.
+func (c *CPG) SyncAbort() { c.joinlists = c.joinlists[:0] }
+
+var errShort = errors.New("cpg: message too short")
+
+func byteOrder(swapped bool) binary.ByteOrder {
+	if swapped {
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
+}
+
+func putName(b []byte, name string) {
+	binary.LittleEndian.PutUint32(b, uint32(len(name)))
+	copy(b[8:8+128], name)
+}
+
+func getName(b []byte, bo binary.ByteOrder) (string, error) {
+	n := bo.Uint32(b)
+	if n < 1 || n > 128 {
+		return "", fmt.Errorf("cpg: group name length %d", n)
+	}
+	return string(b[8 : 8+n]), nil
+}
+
+func encodeProcMsg(id uint32, group string, pid uint32, reason Reason) []byte {
+	b := make([]byte, cpgProcMsgSize)
+	putQBRequest(b, int32(id), cpgProcMsgSize)
+	putName(b[16:], group)
+	binary.LittleEndian.PutUint32(b[152:], pid)
+	binary.LittleEndian.PutUint32(b[160:], uint32(reason))
+	return b
+}
+
+func encodeJoinList(ps []Process) []byte {
+	size := cpgJoinListHeader + cpgJoinListEntry*len(ps)
+	b := make([]byte, size)
+	binary.LittleEndian.PutUint32(b[0:], cpgJoinList)
+	binary.LittleEndian.PutUint32(b[8:], uint32(size))
+	for i, p := range ps {
+		off := cpgJoinListHeader + cpgJoinListEntry*i
+		binary.LittleEndian.PutUint32(b[off:], p.PID)
+		putName(b[off+8:], p.Group)
+	}
+	return b
+}
+
+func encodeMcast(group string, pid uint32, self srp.NodeID, payload []byte) []byte {
+	b := make([]byte, cpgMcastHeader+len(payload))
+	putQBRequest(b, cpgMcast, len(b))
+	putName(b[16:], group)
+	binary.LittleEndian.PutUint32(b[152:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[160:], pid)
+	binary.LittleEndian.PutUint32(b[168:], uint32(self))
+	copy(b[cpgMcastHeader:], payload)
+	return b
+}
+
+func encodePartial(group string, pid uint32, self srp.NodeID, total, kind int, frag []byte) []byte {
+	b := make([]byte, cpgPartialHeader+len(frag))
+	putQBRequest(b, cpgPartialMcast, len(b))
+	putName(b[16:], group)
+	binary.LittleEndian.PutUint32(b[152:], uint32(total))
+	binary.LittleEndian.PutUint32(b[160:], uint32(len(frag)))
+	binary.LittleEndian.PutUint32(b[168:], pid)
+	binary.LittleEndian.PutUint32(b[176:], uint32(kind))
+	binary.LittleEndian.PutUint32(b[184:], uint32(self))
+	copy(b[cpgPartialHeader:], frag)
+	return b
+}
