@@ -1,0 +1,78 @@
+package totem
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/gototem/gototem/srp"
+)
+
+// FileRingIDStore persists the ring sequence number in <dir>/ringid_<nodeid>, the file corosync
+// keeps: 8 bytes, the sequence as a native-endian u64, so a gototem node and a corosync node can
+// share a state directory layout. Writes go to a temporary file that is synced and renamed, so a
+// crash or a full disk leaves the old value intact rather than a torn one.
+type FileRingIDStore struct {
+	Path string
+}
+
+// NewFileRingIDStore returns the store for nodeid in dir.
+func NewFileRingIDStore(dir string, nodeid srp.NodeID) *FileRingIDStore {
+	return &FileRingIDStore{Path: filepath.Join(dir, fmt.Sprintf("ringid_%d", nodeid))}
+}
+
+// Load implements srp.RingIDStore. A missing or short file reads as "nothing stored", as
+// corosync treats it (it then starts from 0).
+func (s *FileRingIDStore) Load() (uint64, bool, error) {
+	b, err := os.ReadFile(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("totem: ring id: %w", err)
+	}
+	if len(b) < 8 {
+		return 0, false, nil
+	}
+	return binary.NativeEndian.Uint64(b), true, nil
+}
+
+// Store implements srp.RingIDStore.
+func (s *FileRingIDStore) Store(seq uint64) error {
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], seq)
+	if err := writeFileAtomic(s.Path, b[:], 0o600); err != nil {
+		return fmt.Errorf("totem: ring id: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data: write a temporary file beside it, fsync, rename.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Chmod(perm)
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return werr
+	}
+	return nil
+}
