@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gototem/gototem/config"
+)
+
+func init() {
+	register("config", command{
+		summary: "check or dump a corosync.conf (config check|dump [--local-addr IP] FILE)",
+		run:     runConfig,
+	})
+}
+
+const configUsage = `usage: gototem config check [--local-addr IP[/LEN]]... FILE
+       gototem config dump  [--local-addr IP[/LEN]]... FILE
+
+check  validates FILE as corosync 3.1 would (plus gototem's udp/udpu extensions:
+       redundant ring, encryption). Exit 0 when valid, 1 when not; errors are printed
+       as FILE:LINE: message, warnings as FILE:LINE: warning: message (stderr).
+dump   prints the corosync-cmapctl view of FILE for the local node, including the
+       derived runtime.config.totem.* values, sorted. gototem adds
+       runtime.config.totem.nodeid and, with a redundant ring, runtime.config.totem.rrp_*.
+
+--local-addr  this node's address (repeatable; IP or IP/prefix). Needed for 2.x files
+              whose bindnetaddr is a network, or on a machine that is not a node.
+              Without it the local node is found as corosync does (host name, then the
+              machine's interface addresses); if none matches, the first node is shown
+              and a warning says so.
+`
+
+type addrList []netip.Prefix
+
+func (a *addrList) String() string {
+	s := make([]string, len(*a))
+	for i, p := range *a {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (a *addrList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			*a = append(*a, p)
+			continue
+		}
+		ip, err := netip.ParseAddr(f)
+		if err != nil {
+			return fmt.Errorf("%q is not an IP address or IP/prefix", f)
+		}
+		*a = append(*a, config.LocalAddrs(ip)...)
+	}
+	return nil
+}
+
+func runConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "check" && args[0] != "dump") {
+		fmt.Fprint(stderr, configUsage)
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("config "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, configUsage) }
+	var addrs addrList
+	fs.Var(&addrs, "local-addr", "this node's address (repeatable)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(stderr, configUsage)
+		return 2
+	}
+	file := fs.Arg(0)
+
+	cfg, warns, err := config.Load(file)
+	printWarnings(stderr, warns)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	local := config.Local{Addrs: addrs, LookupHost: lookupHost}
+	if len(addrs) == 0 {
+		local = hostLocal()
+	}
+	rt, warns, err := cfg.Resolve(local)
+	printWarnings(stderr, warns)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	if cr := rt.Totem.Crypto; cr.Enabled() {
+		// corosync -t reads the key too; here a missing key is only a warning, because
+		// the check may run on a machine that is not (yet) a node.
+		if _, err := cr.ReadKey(); err != nil {
+			fmt.Fprintf(stderr, "%s: warning: encryption is on but the key is not usable here: %v\n", file, err)
+		}
+	}
+	switch sub {
+	case "check":
+		fmt.Fprintf(stdout, "%s: valid: transport %s, %d ring(s) (rrp_mode %s), %d node(s), nodeid %d, token %d ms\n",
+			file, rt.Totem.Transport, len(rt.Rings), rt.Totem.RRPMode, len(rt.Nodes), rt.NodeID, rt.Totem.Token.Milliseconds())
+	case "dump":
+		if rt.LocalNote != "" {
+			fmt.Fprintf(stderr, "gototem: local node: %s\n", rt.LocalNote)
+		}
+		for _, kv := range rt.Keys() {
+			fmt.Fprintln(stdout, kv.String())
+		}
+	}
+	return 0
+}
+
+// hostLocal gathers what corosync looks at to find the local node: the host name and
+// every interface address. A machine that is not a node falls back to the first node.
+func hostLocal() config.Local {
+	l := config.Local{LookupHost: lookupHost, Fallback: true}
+	l.Hostname, _ = os.Hostname()
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return l
+	}
+	for _, a := range ifaddrs {
+		if n, ok := a.(*net.IPNet); ok {
+			ip, ok := netip.AddrFromSlice(n.IP)
+			if !ok {
+				continue
+			}
+			ones, _ := n.Mask.Size()
+			ip = ip.Unmap()
+			if ip.Is4() && ones > 32 {
+				ones -= 96
+			}
+			l.Addrs = append(l.Addrs, netip.PrefixFrom(ip, ones))
+		}
+	}
+	return l
+}
+
+// lookupHost resolves nodelist host names with a bound on the wait, so a check never
+// hangs on a dead resolver.
+func lookupHost(host string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+func printWarnings(w io.Writer, warns config.Warnings) {
+	for _, x := range warns {
+		fmt.Fprintln(w, x.String())
+	}
+}
+
+func printErrors(w io.Writer, err error) {
+	var list config.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err.Error())
+}
