@@ -1,0 +1,104 @@
+package transport
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// DefaultAuthKeyPath is where corosync looks for totem.keyfile when none is configured.
+const DefaultAuthKeyPath = "/etc/corosync/authkey"
+
+// The authkey file format is corosync-keygen's: the raw random bytes, nothing else, owned by
+// root with mode 0400.
+
+// GenerateAuthKey returns n random bytes from the system's cryptographic generator.
+func GenerateAuthKey(n int) ([]byte, error) {
+	if n < MinKeyLen || n > MaxKeyLen {
+		return nil, fmt.Errorf("transport: authkey length %d out of range %d..%d bytes", n, MinKeyLen, MaxKeyLen)
+	}
+	key := make([]byte, n)
+	if _, err := io.ReadFull(rand.Reader, key); err != nil {
+		return nil, fmt.Errorf("transport: reading random bytes: %w", err)
+	}
+	return key, nil
+}
+
+// WriteAuthKey writes key to path with mode 0400. Without overwrite an existing file is an
+// error (fs.ErrExist): replacing a cluster's key by accident splits the cluster. With
+// overwrite the key is written to a temporary file beside path and renamed over it, so a
+// reader never sees a half-written key.
+func WriteAuthKey(path string, key []byte, overwrite bool) error {
+	if len(key) < MinKeyLen || len(key) > MaxKeyLen {
+		return fmt.Errorf("transport: authkey length %d out of range %d..%d bytes", len(key), MinKeyLen, MaxKeyLen)
+	}
+	if !overwrite {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
+		if err != nil {
+			return fmt.Errorf("transport: authkey %s: %w", path, err)
+		}
+		return finishKeyFile(f, path, key)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".authkey-*")
+	if err != nil {
+		return fmt.Errorf("transport: authkey %s: %w", path, err)
+	}
+	tmp := f.Name()
+	if err := f.Chmod(0o400); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("transport: authkey %s: %w", path, err)
+	}
+	if err := finishKeyFile(f, tmp, key); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("transport: authkey %s: %w", path, err)
+	}
+	return nil
+}
+
+func finishKeyFile(f *os.File, path string, key []byte) error {
+	_, werr := f.Write(key)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("transport: authkey %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadAuthKey reads an authkey file and checks its length. A key file readable by group or
+// others is refused: anyone who can read it can join and decrypt the ring.
+func ReadAuthKey(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("transport: authkey: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("transport: authkey %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("transport: authkey %s: not a regular file", path)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("transport: authkey %s: mode %v is readable by others, want 0400 or 0600", path, st.Mode().Perm())
+	}
+	key, err := io.ReadAll(io.LimitReader(f, MaxKeyLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("transport: authkey %s: %w", path, err)
+	}
+	if len(key) < MinKeyLen || len(key) > MaxKeyLen {
+		return nil, fmt.Errorf("transport: authkey %s: %d bytes, want %d..%d", path, len(key), MinKeyLen, MaxKeyLen)
+	}
+	return key, nil
+}

@@ -1,0 +1,57 @@
+//go:build linux
+
+package transport
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// setSockOpts runs before bind (from net.ListenConfig.Control). Buffer sizes are requests:
+// the kernel caps them at net.core.[rw]mem_max, as it does for corosync, and what was
+// granted is logged by the caller.
+func setSockOpts(fd uintptr, o sockOpts) error {
+	s := int(fd)
+	if o.reuseAddr {
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return err
+		}
+	}
+	if o.broadcast {
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
+			return err
+		}
+	}
+	if o.rcvbuf > 0 {
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, o.rcvbuf); err != nil {
+			return err
+		}
+	}
+	if o.sndbuf > 0 {
+		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUF, o.sndbuf); err != nil {
+			return err
+		}
+	}
+	if o.priority > 0 {
+		// Best effort, as in corosync: a kernel refusing the priority costs latency only.
+		_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PRIORITY, o.priority)
+	}
+	return nil
+}
+
+// bufferSizes reports the granted SO_RCVBUF and SO_SNDBUF (Linux reports twice the usable
+// size, to account for its bookkeeping overhead).
+func bufferSizes(fd uintptr) (rcv, snd int) {
+	rcv, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+	snd, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	return rcv, snd
+}
+
+// newLoopPair creates the AF_UNIX datagram pair carrying own multicasts back to the
+// receive path (corosync's totemudp uses a socketpair for the same purpose).
+func newLoopPair() (fds [2]int, err error) {
+	return unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+}
+
+func newUDPSocket(family int) (int, error) {
+	return unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+}
