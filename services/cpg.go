@@ -481,7 +481,7 @@ func (c *CPG) SyncInit(ring srp.RingID, members, trans []srp.NodeID) {
 
 // SyncProcess implements Participant: the JOINLIST of all local joined processes, if any.
 // The DOWNLIST is optional (receivers only log it) and not sent.
-func (c *CPG) SyncProcess() [][]byte {
+func (c *CPG) SyncProcess() ([][]byte, bool) {
 	var mine []Process
 	for k, st := range c.local {
 		if st == joinStarted || st == joinCompleted {
@@ -489,10 +489,10 @@ func (c *CPG) SyncProcess() [][]byte {
 		}
 	}
 	if len(mine) == 0 {
-		return nil
+		return nil, true
 	}
 	slices.SortFunc(mine, cmpProcess)
-	return [][]byte{encodeJoinList(mine)}
+	return [][]byte{encodeJoinList(mine)}, true
 }
 
 // SyncActivate implements Participant: node-down, node-up and zombie rules in corosync's order.

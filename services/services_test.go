@@ -75,7 +75,7 @@ func TestWireExamples(t *testing.T) {
 0000: 02 00 02 00 00 00 00 00 a8 00 00 00 00 00 00 00
 0010: 00 00 00 00 00 00 00 00 d2 04 00 00 00 00 00 00
 0020: 04 00 00 00 00 00 00 00 74 65 73 74`))
-	if got := c.SyncProcess(); len(got) != 1 || !bytes.Equal(got[0], joinlist) {
+	if got, _ := c.SyncProcess(); len(got) != 1 || !bytes.Equal(got[0], joinlist) {
 		t.Errorf("JOINLIST\n got %x\nwant %x", got, joinlist)
 	}
 }

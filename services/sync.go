@@ -40,8 +40,9 @@ type Participant interface {
 	// membership intersected with members.
 	SyncInit(ring srp.RingID, members, trans []srp.NodeID)
 	// SyncProcess returns the group-"a" message bodies this node multicasts in the service's
-	// phase, before its BARRIER.
-	SyncProcess() [][]byte
+	// phase. done=false holds the BARRIER back (votequorum waits for a quorum device's poll);
+	// the engine asks again on the next Work.
+	SyncProcess() (msgs [][]byte, done bool)
 	// SyncActivate runs when every member's BARRIER for the phase has been delivered.
 	SyncActivate()
 	// SyncAbort runs when a configuration change interrupts the service's phase.
@@ -184,20 +185,30 @@ func (e *SyncEngine) Deliver(sender srp.NodeID, body []byte) {
 
 // Work returns the messages of the phase that became due, followed by its BARRIER: corosync runs
 // a phase from its token callback after the previous round completed; the driver calls Work after
-// handing over a batch of deliveries.
+// handing over a batch of deliveries, and again on later ticks while Pending reports a phase whose
+// participant was not done.
 func (e *SyncEngine) Work() []Outbound {
 	if !e.pending {
 		return nil
 	}
-	e.pending = false
 	var out []Outbound
+	done := true
 	if p := e.participants[e.list[e.phase]]; p != nil {
-		for _, b := range p.SyncProcess() {
+		var msgs [][]byte
+		msgs, done = p.SyncProcess()
+		for _, b := range msgs {
 			out = append(out, Outbound{Group: "a", Body: b})
 		}
 	}
+	if !done {
+		return out
+	}
+	e.pending = false
 	return append(out, Outbound{Group: "sync", Body: EncodeBarrier(e.ring)})
 }
+
+// Pending reports whether a phase's work is due (Work has something to do).
+func (e *SyncEngine) Pending() bool { return e.pending }
 
 // Phase reports the service id whose phase is running, or -1.
 func (e *SyncEngine) Phase() int {
