@@ -1,7 +1,8 @@
 // Package netlab builds small multi-host networks on one Linux machine for tests: one network
 // namespace per host, one bridge per ring (in a namespace of its own), a veth pair per host and
-// ring. It starts processes inside the hosts, kills them by PID, cuts and heals links, adds
-// netem loss, and removes everything it created on Close.
+// ring. It starts processes inside the hosts, kills them by PID, cuts and heals links,
+// partitions a ring into groups of hosts (nft rules on the bridge), adds netem loss, and
+// removes everything it created on Close.
 //
 // It needs root, iproute2 and network-namespace support; Check reports why a machine cannot run
 // it so tests can skip with a clear message. All traffic stays inside the namespaces: hosts get
@@ -236,6 +237,58 @@ func (l *Lab) CutLink(h, r int) error {
 // HealLink undoes CutLink.
 func (l *Lab) HealLink(h, r int) error {
 	return run("ip", "-n", l.brNS(), "link", "set", l.port(h, r), "up")
+}
+
+// Partition splits ring r into the given groups of hosts: frames between hosts of different
+// groups are dropped at the bridge, hosts of one group still reach each other. Hosts named in
+// no group form one more group together. It replaces any earlier partition of that ring.
+// Unlike CutLink it can keep a minority of several hosts talking among themselves. It needs nft.
+func (l *Lab) Partition(r int, groups ...[]int) error {
+	if r < 0 || r >= l.opts.Rings {
+		return fmt.Errorf("netlab: partition: ring %d out of 0..%d", r, l.opts.Rings-1)
+	}
+	group := make(map[int]int, l.opts.Hosts)
+	for gi, g := range groups {
+		for _, h := range g {
+			if h < 1 || h > l.opts.Hosts {
+				return fmt.Errorf("netlab: partition: host %d out of 1..%d", h, l.opts.Hosts)
+			}
+			if _, dup := group[h]; dup {
+				return fmt.Errorf("netlab: partition: host %d named in two groups", h)
+			}
+			group[h] = gi + 1
+		}
+	}
+	members := make([][]string, len(groups)+1) // index 0: the hosts named nowhere
+	for h := 1; h <= l.opts.Hosts; h++ {
+		members[group[h]] = append(members[group[h]], `"`+l.port(h, r)+`"`)
+	}
+	var rules strings.Builder
+	for _, m := range members {
+		if len(m) == 0 {
+			continue
+		}
+		set := "{ " + strings.Join(m, ", ") + " }"
+		fmt.Fprintf(&rules, "    iifname %s oifname != %s drop\n", set, set)
+	}
+	table := fmt.Sprintf("netlab_r%d", r)
+	_ = exec.Command("ip", "netns", "exec", l.brNS(), "nft", "delete", "table", "bridge", table).Run()
+	script := fmt.Sprintf("table bridge %s {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n%s  }\n}\n", table, rules.String())
+	cmd := exec.Command("ip", "netns", "exec", l.brNS(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("netlab: partition ring %d: nft: %v: %s", r, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// Heal removes a Partition of ring r (links cut with CutLink stay cut).
+func (l *Lab) Heal(r int) error {
+	out, err := exec.Command("ip", "netns", "exec", l.brNS(), "nft", "delete", "table", "bridge", fmt.Sprintf("netlab_r%d", r)).CombinedOutput()
+	if err != nil && !bytes.Contains(out, []byte("No such file")) {
+		return fmt.Errorf("netlab: heal ring %d: %v: %s", r, err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // Loss sets netem packet loss (percent) on host h's ring-r interface; 0 removes it.

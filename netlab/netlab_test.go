@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,52 @@ func TestLabLinksCutAndHeal(t *testing.T) {
 	}
 	if !reach(t, l, 3, 2, 1) {
 		t.Fatal("host 2 unreachable on ring 1 after HealLink")
+	}
+}
+
+// Partition {1,2} | {3} on one ring: the two hosts of the larger side still reach each other,
+// neither reaches host 3, and Heal restores host 3. Needs nft (skips without it).
+func TestLabPartitionAndHeal(t *testing.T) {
+	if err := Check(); err != nil {
+		t.Skip(err)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("netlab: nft (nftables) is not installed")
+	}
+	l, err := New(Options{Prefix: fmt.Sprintf("np%d", os.Getpid()%1000), Hosts: 3, Subnet: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	self, _ := os.Executable()
+	for _, h := range []int{2, 3} {
+		env := append(os.Environ(), "NETLAB_HELPER=echo", fmt.Sprintf("NETLAB_ADDR=%s:7000", l.Addr(h, 0)))
+		if _, err := l.Start(h, Spec{Path: self, Env: env}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reach(t, l, 1, 3, 0) {
+		t.Fatal("host 1 cannot reach host 3 before the partition")
+	}
+	if err := l.Partition(0, []int{1, 2}, []int{3}); err != nil {
+		t.Fatal(err)
+	}
+	if !reach(t, l, 1, 2, 0) {
+		t.Fatal("hosts 1 and 2 are on the same side but cannot talk")
+	}
+	if reach(t, l, 1, 3, 0) {
+		t.Fatal("host 3 still reachable from host 1 across the partition")
+	}
+	if err := l.Partition(0, []int{1}, []int{1}); err == nil {
+		t.Fatal("a host named in two groups was accepted")
+	}
+	if err := l.Heal(0); err != nil {
+		t.Fatal(err)
+	}
+	if !reach(t, l, 1, 3, 0) {
+		t.Fatal("host 3 unreachable after Heal")
+	}
+	if err := l.Heal(0); err != nil {
+		t.Errorf("second Heal: %v", err)
 	}
 }
