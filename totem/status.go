@@ -1,6 +1,13 @@
 package totem
 
 import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/quorum"
 	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/transport"
@@ -52,4 +59,129 @@ type NodeStatus struct {
 	JoinCount uint32
 	// Left reports whether the node was a member once and is not now.
 	Left bool
+}
+
+// Status returns a snapshot of the node. On a stopped node it returns what is known without
+// the ring (state and counters of the last run are not kept).
+func (n *Node) Status() Status {
+	var s Status
+	if err := n.do(func() { s = n.statusLocked() }); err != nil {
+		s = Status{NodeID: n.self, Transport: string(n.rt.Totem.Transport), RRPMode: n.rt.Totem.RRPMode}
+	}
+	return s
+}
+
+// statusLocked builds the Status on the owner goroutine.
+func (n *Node) statusLocked() Status {
+	p := n.st.SRP()
+	s := Status{
+		NodeID:         n.self,
+		Transport:      string(n.rt.Totem.Transport),
+		RRPMode:        n.rt.Totem.RRPMode,
+		State:          p.State(),
+		RingID:         n.current.RingID,
+		Members:        slices.Clone(n.current.Members),
+		Synchronizing:  n.st.Synchronizing(),
+		QuorumProvider: n.rt.Quorum.Provider,
+		SRP:            p.Counters(),
+	}
+	c := n.st.Counters()
+	s.Dropped = c.SyncDiscarded + c.CPGDropped + c.QuorumMalformed + c.UnknownService + c.FramingDropped
+	faults := n.st.LinkStatus()
+	for i, l := range n.links {
+		ls := LinkStatus{Link: n.rt.Rings[i].Link, LocalAddr: n.rt.Rings[i].BindNetAddr.String()}
+		if i < len(faults) {
+			ls.Faulty, ls.Text = faults[i].Faulty, faults[i].Text
+		} else {
+			ls.Text = fmt.Sprintf("ring %d active with no faults", ls.Link)
+		}
+		s.Links = append(s.Links, ls)
+		s.Net = append(s.Net, l.Counters())
+	}
+	if q := n.st.Quorum(); q != nil {
+		s.Quorum = q.Snapshot()
+	}
+	// Known nodes: the nodelist, learned addresses, and anyone seen in a configuration.
+	known := map[srp.NodeID]*NodeStatus{}
+	get := func(id srp.NodeID) *NodeStatus {
+		ns := known[id]
+		if ns == nil {
+			ns = &NodeStatus{NodeID: id, Addrs: make([]string, len(n.links))}
+			known[id] = ns
+		}
+		return ns
+	}
+	for _, node := range n.rt.Nodes {
+		ns := get(srp.NodeID(node.NodeID))
+		ns.Name = node.Name
+		for i, r := range n.rt.Rings {
+			if a := node.IPs[r.Link]; a.IsValid() {
+				ns.Addrs[i] = a.String()
+			}
+		}
+	}
+	for i, l := range n.links {
+		for id, a := range l.Learned() {
+			ns := get(id)
+			if ns.Addrs[i] == "" {
+				ns.Addrs[i] = a.String()
+			}
+		}
+	}
+	for id, m := range n.members {
+		ns := get(id)
+		ns.Member, ns.Left, ns.JoinCount = m.member, m.left, m.joinCount
+	}
+	for _, ns := range known {
+		s.Nodes = append(s.Nodes, *ns)
+	}
+	slices.SortFunc(s.Nodes, func(a, b NodeStatus) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	return s
+}
+
+// CmapKeys returns the node's key view as corosync-cmapctl prints the default map: the
+// configuration keys, runtime.config.totem.*, runtime.members.* and runtime.votequorum.*,
+// sorted bytewise.
+func (n *Node) CmapKeys() []config.KeyValue {
+	keys := n.rt.Keys()
+	st := n.Status()
+	add := func(key string, t config.Type, v string) {
+		keys = append(keys, config.KeyValue{Key: key, Type: t, Value: v})
+	}
+	for _, ns := range st.Nodes {
+		if ns.JoinCount == 0 && !ns.Member {
+			continue
+		}
+		prefix := fmt.Sprintf("runtime.members.%d.", ns.NodeID)
+		add(prefix+"config_version", config.TypeU64, "0")
+		var ip strings.Builder
+		for i, a := range ns.Addrs {
+			if a != "" {
+				fmt.Fprintf(&ip, "r(%d) ip(%s) ", n.rt.Rings[i].Link, a)
+			}
+		}
+		add(prefix+"ip", config.TypeStr, ip.String())
+		add(prefix+"join_count", config.TypeU32, strconv.FormatUint(uint64(ns.JoinCount), 10))
+		status := "joined"
+		if !ns.Member {
+			status = "left"
+		}
+		add(prefix+"status", config.TypeStr, status)
+	}
+	if n.rt.Quorum.Provider != "" {
+		q := st.Quorum
+		add("runtime.votequorum.this_node_id", config.TypeU32, strconv.FormatUint(uint64(n.self), 10))
+		add("runtime.votequorum.two_node", config.TypeU8, boolDigit(q.Local.Flags&quorum.InfoTwoNode != 0))
+		add("runtime.votequorum.wait_for_all_status", config.TypeU8, boolDigit(q.Local.Flags&quorum.InfoWaitForAll != 0))
+		add("runtime.votequorum.quorate", config.TypeU8, boolDigit(q.Quorate))
+	}
+	slices.SortFunc(keys, func(a, b config.KeyValue) int { return strings.Compare(a.Key, b.Key) })
+	return keys
+}
+
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -1,0 +1,346 @@
+package stack
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gototem/gototem/srp"
+)
+
+// This file is the totempg layer as the stack uses it (totem-wire.md §9): group framing,
+// packing several messages into one MCAST, fragmenting large ones, and reassembling per
+// sender with corosync's exact receive rules, quirks included.
+
+const (
+	pgHeaderSize = 8
+	// maxAssembly bounds one sender's reassembly buffer: corosync's MESSAGE_SIZE_MAX (1 MiB)
+	// plus one packet of slack.
+	maxAssembly = 1<<20 + 64<<10
+	// overflowMax bounds service messages waiting for room in srp's queue.
+	overflowMax = 4096
+)
+
+var errFramingBusy = errors.New("stack: framing: ring queue full")
+
+type pending struct {
+	msg []byte
+	g   srp.Guarantee
+}
+
+// framing packs outgoing messages into totempg packets and reassembles incoming ones.
+type framing struct {
+	packetMax int // netmtu − 90: the largest srp payload
+	dataMax   int // room for [length array + data]
+
+	// sender
+	staged      []byte   // data of the packet being filled
+	stagedLens  []uint16 // lengths of the staged messages
+	stagedG     srp.Guarantee
+	fragTag     uint8 // last fragment tag used (1..255)
+	continueTag uint8 // the next packet starts with the continuation of this tag
+	overflow    []pending
+
+	// receiver
+	senders map[srp.NodeID]*assembly
+	drops   uint64
+	scratch []byte
+}
+
+type assembly struct {
+	buf       []byte
+	lastFrag  uint8
+	throwAway bool
+}
+
+func newFraming(netMTU int) (*framing, error) {
+	packet := netMTU - 2*srp.McastHeaderSize
+	if packet < pgHeaderSize+64 {
+		return nil, fmt.Errorf("stack: netmtu %d leaves no room for messages", netMTU)
+	}
+	return &framing{packetMax: packet, dataMax: packet - pgHeaderSize, senders: map[srp.NodeID]*assembly{}}, nil
+}
+
+func (f *framing) dropped() uint64 { return f.drops }
+
+// frame prefixes body with the group header for one group.
+func frame(group string, body []byte) []byte {
+	b := make([]byte, 0, 4+len(group)+len(body))
+	b = binary.LittleEndian.AppendUint16(b, 1)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(group)))
+	b = append(b, group...)
+	return append(b, body...)
+}
+
+// parseGroups splits a reassembled message into its group names and body.
+func parseGroups(msg []byte, swapped bool) (groups []string, body []byte, err error) {
+	bo := order(swapped)
+	if len(msg) < 2 {
+		return nil, nil, errors.New("group header truncated")
+	}
+	n := int(bo.Uint16(msg))
+	if n == 0 || len(msg) < 2+2*n {
+		return nil, nil, fmt.Errorf("group count %d for %d bytes", n, len(msg))
+	}
+	off := 2 + 2*n
+	for i := 0; i < n; i++ {
+		l := int(bo.Uint16(msg[2+2*i:]))
+		if off+l > len(msg) {
+			return nil, nil, errors.New("group names overrun the message")
+		}
+		groups = append(groups, string(msg[off:off+l]))
+		off += l
+	}
+	return groups, msg[off:], nil
+}
+
+func order(swapped bool) binary.ByteOrder {
+	if swapped {
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
+}
+
+// packetsFor is how many srp messages a message of n framed bytes needs at worst: a flush of
+// what is staged, plus its pieces.
+func (f *framing) packetsFor(n int) int {
+	piece := f.dataMax - 2
+	return 1 + (n+piece-1)/piece
+}
+
+// send frames and queues one message; errFramingBusy when srp cannot take all its packets.
+func (f *framing) send(p *srp.Processor, now time.Duration, group string, body []byte, g srp.Guarantee) error {
+	msg := frame(group, body)
+	if p.QueueRoom() < f.packetsFor(len(msg)) {
+		return errFramingBusy
+	}
+	return f.add(p, now, msg, g)
+}
+
+// sendAll queues several bodies for one group, all or nothing.
+func (f *framing) sendAll(p *srp.Processor, now time.Duration, group string, bodies [][]byte, g srp.Guarantee) error {
+	need := 0
+	msgs := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		msgs[i] = frame(group, b)
+		need += f.packetsFor(len(msgs[i]))
+	}
+	if p.QueueRoom() < need {
+		return ErrBusy
+	}
+	for _, m := range msgs {
+		if err := f.add(p, now, m, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendPriority queues a service message that must not be refused: when srp's queue is full it
+// waits in the overflow list, which flush drains first.
+func (f *framing) sendPriority(p *srp.Processor, now time.Duration, group string, body []byte) error {
+	msg := frame(group, body)
+	if len(f.overflow) == 0 && p.QueueRoom() >= f.packetsFor(len(msg)) {
+		return f.add(p, now, msg, srp.Agreed)
+	}
+	if len(f.overflow) >= overflowMax {
+		return errors.New("stack: framing: service overflow full")
+	}
+	f.overflow = append(f.overflow, pending{msg: msg, g: srp.Agreed})
+	return nil
+}
+
+// add packs msg: staged with earlier small messages of the same guarantee when it fits,
+// otherwise cut into pieces that fill packets.
+func (f *framing) add(p *srp.Processor, now time.Duration, msg []byte, g srp.Guarantee) error {
+	if len(f.stagedLens) > 0 && f.stagedG != g {
+		if err := f.emitStaged(p, now, 0); err != nil {
+			return err
+		}
+	}
+	for {
+		room := f.dataMax - 2*(len(f.stagedLens)+1) - len(f.staged)
+		if len(msg) <= room {
+			f.stagedG = g
+			f.staged = append(f.staged, msg...)
+			f.stagedLens = append(f.stagedLens, uint16(len(msg)))
+			return nil
+		}
+		if room <= 0 {
+			if err := f.emitStaged(p, now, 0); err != nil {
+				return err
+			}
+			continue
+		}
+		// The message continues in the next packet: this one ends with a fragment.
+		f.stagedG = g
+		f.staged = append(f.staged, msg[:room]...)
+		f.stagedLens = append(f.stagedLens, uint16(room))
+		msg = msg[room:]
+		f.fragTag++
+		if f.fragTag == 0 {
+			f.fragTag = 1
+		}
+		if err := f.emitStaged(p, now, f.fragTag); err != nil {
+			return err
+		}
+	}
+}
+
+// emitStaged sends the staged packet with the given fragmented tag (0: the last message is
+// complete).
+func (f *framing) emitStaged(p *srp.Processor, now time.Duration, fragmented uint8) error {
+	if len(f.stagedLens) == 0 {
+		return nil
+	}
+	pkt := f.scratch[:0]
+	pkt = binary.LittleEndian.AppendUint16(pkt, 0)
+	pkt = binary.LittleEndian.AppendUint16(pkt, 0)
+	pkt = append(pkt, fragmented, f.continueTag)
+	pkt = binary.LittleEndian.AppendUint16(pkt, uint16(len(f.stagedLens)))
+	for _, l := range f.stagedLens {
+		pkt = binary.LittleEndian.AppendUint16(pkt, l)
+	}
+	pkt = append(pkt, f.staged...)
+	f.scratch = pkt
+	if err := p.Send(now, pkt, f.stagedG); err != nil {
+		return err
+	}
+	f.continueTag = fragmented
+	f.staged = f.staged[:0]
+	f.stagedLens = f.stagedLens[:0]
+	return nil
+}
+
+// flush runs from srp's token callback: overflowed service messages first, then the staged
+// packet, so nothing small waits longer than one token visit.
+func (f *framing) flush(p *srp.Processor, now time.Duration) {
+	n := 0
+	for _, o := range f.overflow {
+		if p.QueueRoom() < f.packetsFor(len(o.msg)) {
+			break
+		}
+		if f.add(p, now, o.msg, o.g) != nil {
+			break
+		}
+		n++
+	}
+	f.overflow = slices.Delete(f.overflow, 0, n)
+	if len(f.stagedLens) > 0 && p.QueueRoom() > 0 {
+		_ = f.emitStaged(p, now, 0)
+	}
+}
+
+// deliver reassembles one ordered srp message and calls fn for each complete application
+// message, with its first group and the body after the group header.
+func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group string, body []byte, swapped bool)) {
+	pl := m.Payload
+	bo := order(m.Endian)
+	if len(pl) < pgHeaderSize {
+		f.drops++
+		return
+	}
+	fragmented, continuation := pl[4], pl[5]
+	count := int(bo.Uint16(pl[6:]))
+	if len(pl) < pgHeaderSize+2*count {
+		f.drops++
+		return
+	}
+	total := 0
+	for i := 0; i < count; i++ {
+		total += int(bo.Uint16(pl[pgHeaderSize+2*i:]))
+	}
+	data := pl[pgHeaderSize+2*count:]
+	if total != len(data) || count == 0 {
+		f.drops++
+		return
+	}
+	a := f.senders[m.Sender]
+	if a == nil {
+		a = &assembly{}
+		f.senders[m.Sender] = a
+	}
+	if len(a.buf)+len(data) > maxAssembly {
+		// A sender that never finishes a message cannot make us grow without bound.
+		f.drops++
+		a.buf, a.lastFrag, a.throwAway = a.buf[:0], 0, true
+		return
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, data...)
+	complete := count
+	if fragmented != 0 {
+		complete--
+	}
+	deliverNow := false
+	switch {
+	case a.throwAway:
+		// corosync leaves throw-away mode on a packet whose fragmented field is 0 or 1, and
+		// delivers nothing from that packet either.
+		if fragmented == 0 || fragmented == 1 {
+			a.throwAway = false
+		}
+	case continuation == a.lastFrag:
+		a.lastFrag = fragmented
+		deliverNow = true
+	default:
+		a.throwAway = true
+		f.drops++
+	}
+	if deliverNow {
+		off := 0
+		pieceStart := 0
+		for i := 0; i < complete; i++ {
+			l := int(bo.Uint16(pl[pgHeaderSize+2*i:]))
+			var msg []byte
+			if i == 0 {
+				msg = a.buf[:start+l]
+			} else {
+				msg = a.buf[start+off : start+off+l]
+			}
+			off += l
+			pieceStart = start + off
+			groups, body, err := parseGroups(msg, m.Endian)
+			if err != nil {
+				f.drops++
+				continue
+			}
+			for _, g := range groups {
+				if g == "a" || g == "sync" {
+					fn(m.Sender, g, body, m.Endian)
+					break
+				}
+			}
+		}
+		if fragmented != 0 {
+			// Keep the trailing partial piece for the next packet.
+			rest := a.buf[pieceStart:]
+			if complete == 0 {
+				rest = a.buf
+			}
+			a.buf = append(a.buf[:0], rest...)
+			return
+		}
+	}
+	if fragmented == 0 {
+		a.buf = a.buf[:0]
+		a.lastFrag = 0
+	} else if !deliverNow {
+		// Throw-away: keep only what follows, so a later continuation has nothing stale.
+		a.buf = a.buf[:0]
+	}
+}
+
+// reset forgets reassembly state of senders that are gone after a regular configuration.
+func (f *framing) reset(c *srp.Configuration) {
+	if c.Kind != srp.Regular {
+		return
+	}
+	for id := range f.senders {
+		if !slices.Contains(c.Members, id) {
+			delete(f.senders, id)
+		}
+	}
+}

@@ -1,0 +1,594 @@
+// Package stack composes one node's pure protocol layers — srp (ordering and membership),
+// totempg (packing, fragmentation, group framing), the service layer (corosync's sync engine and
+// CPG process groups), votequorum and the redundant ring — into a single deterministic state
+// machine with the same Step/Ready shape as srp. The real node (totem/) runs a Stack on sockets
+// and the wall clock; the simulator (sim/) runs the very same Stack on virtual time, so whatever
+// the simulator proves about a Stack holds for the daemon.
+//
+// It owns the wiring between the layers and nothing else: no goroutines, no clock, no I/O.
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/gototem/gototem/quorum"
+	"github.com/gototem/gototem/services"
+	"github.com/gototem/gototem/srp"
+)
+
+// Errors of the Stack's application inputs.
+var (
+	// ErrBusy: the ring cannot take the message now (send queue full, or a sync is running
+	// with too much already held back). Retry later: corosync's CS_ERR_TRY_AGAIN.
+	ErrBusy = errors.New("stack: ring busy, try again")
+	// ErrStopped: the stack has left the ring.
+	ErrStopped = errors.New("stack: stopped")
+)
+
+// heldMax bounds the application messages held back while a sync runs (real nodes refuse
+// flow-controlled requests during sync; we accept a bounded number and send them after).
+const heldMax = 1024
+
+// Config configures a Stack.
+type Config struct {
+	SRP srp.Config
+	// Quorum enables votequorum (quorum.provider: corosync_votequorum); nil disables it.
+	Quorum  *quorum.Config
+	EVStore quorum.EVStore // nil: memory
+	// Links is the number of redundant rings (1 without rrp).
+	Links int
+	// RRP configures the redundant ring when Links > 1.
+	RRP *RRPConfig
+	Logger *slog.Logger
+}
+
+// Datagram is one datagram to transmit on one link.
+type Datagram struct {
+	Link int
+	srp.Outgoing
+}
+
+// Event is one upward event, in total order; exactly one field is set.
+type Event struct {
+	// Membership is a ring configuration (transitional or regular) as srp delivered it.
+	Membership *srp.Configuration
+	// Group is a process-group membership change.
+	Group *services.Confchg
+	// Message is a message delivered to a group this node has a member in.
+	Message *services.GroupMessage
+	// Quorum is votequorum's verdict after a change.
+	Quorum *quorum.Change
+	// Synced reports the end of service synchronization for a ring.
+	Synced *srp.RingID
+	// Fault reports a redundant-ring link marked faulty or recovered.
+	Fault *LinkEvent
+}
+
+// Ready is what the Stack asks of its driver after an input, with srp.Ready's obligations:
+// transmit Datagrams in order (a ToAll datagram must also come back to this Stack through
+// Receive), hand Events upward in order, call Tick at NextTick, then Advance.
+type Ready struct {
+	Datagrams []Datagram
+	Events    []Event
+	NextTick  time.Duration
+}
+
+// Counters of the layers above srp.
+type Counters struct {
+	SRP             srp.Counters
+	SyncDiscarded   uint64
+	SyncCompleted   uint64
+	CPGDropped      uint64
+	QuorumMalformed uint64
+	UnknownService  uint64
+	FramingDropped  uint64
+	Held            int
+}
+
+// Stack is one node's protocol state.
+type Stack struct {
+	cfg  Config
+	self srp.NodeID
+	log  *slog.Logger
+	now  time.Duration
+
+	srp  *srp.Processor
+	pg   *framing
+	sync *services.SyncEngine
+	cpg  *services.CPG
+	vq   *quorum.Machine
+	rrp  *redundantRing
+
+	held    []services.Outbound // application messages held while a sync runs
+	stopped bool
+
+	rd       Ready
+	counters Counters
+	inStep   bool
+}
+
+// New builds a Stack.
+func New(cfg Config) (*Stack, error) {
+	if cfg.Links == 0 {
+		cfg.Links = 1
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Stack{cfg: cfg, self: cfg.SRP.NodeID, log: log}
+	s.cpg = services.NewCPG(s.self)
+	ids := []int{services.ServiceCMAP, services.ServiceCPG, services.ServiceQuorum}
+	participants := map[int]services.Participant{services.ServiceCPG: s.cpg}
+	if cfg.Quorum != nil {
+		store := cfg.EVStore
+		if store == nil {
+			store = &quorum.MemoryEVStore{}
+		}
+		vq, err := quorum.New(*cfg.Quorum, store, log)
+		if err != nil {
+			return nil, err
+		}
+		s.vq = vq
+		ids = append(ids, services.ServiceVoteQuorum)
+		participants[services.ServiceVoteQuorum] = quorumParticipant{s}
+	}
+	se, err := services.NewSyncEngine(ids, participants)
+	if err != nil {
+		return nil, err
+	}
+	s.sync = se
+	pg, err := newFraming(cfg.SRP.NetMTU)
+	if err != nil {
+		return nil, err
+	}
+	s.pg = pg
+	sc := cfg.SRP
+	sc.TokenCallback = s.onToken
+	p, err := srp.NewProcessor(sc)
+	if err != nil {
+		return nil, err
+	}
+	s.srp = p
+	if cfg.Links > 1 {
+		r, err := newRedundantRing(cfg.Links, cfg.RRP)
+		if err != nil {
+			return nil, err
+		}
+		s.rrp = r
+	}
+	return s, nil
+}
+
+// quorumParticipant adapts votequorum to the sync engine: corosync runs votequorum's sync
+// hooks as one of the services.
+type quorumParticipant struct{ s *Stack }
+
+func (q quorumParticipant) SyncInit(ring srp.RingID, members, trans []srp.NodeID) {
+	q.s.vq.Sync(q.s.now, quorum.RingID{Rep: quorum.NodeID(ring.Rep), Seq: ring.Seq}, toQuorumIDs(members))
+}
+func (q quorumParticipant) SyncProcess() ([][]byte, bool) { return q.s.vq.SyncProcess(q.s.now) }
+func (q quorumParticipant) SyncActivate()                { q.s.vq.SyncActivate(q.s.now) }
+func (q quorumParticipant) SyncAbort()                   { q.s.vq.SyncAbort() }
+
+func toQuorumIDs(ids []srp.NodeID) []quorum.NodeID {
+	out := make([]quorum.NodeID, len(ids))
+	for i, id := range ids {
+		out[i] = quorum.NodeID(id)
+	}
+	return out
+}
+
+// Self is this node's id.
+func (s *Stack) Self() srp.NodeID { return s.self }
+
+// SRP exposes the ring state machine for inspection (state, ring id, members, counters).
+func (s *Stack) SRP() *srp.Processor { return s.srp }
+
+// CPG exposes the process-group model for inspection.
+func (s *Stack) CPG() *services.CPG { return s.cpg }
+
+// Quorum exposes votequorum (nil when not configured).
+func (s *Stack) Quorum() *quorum.Machine { return s.vq }
+
+// Synchronizing reports whether a service synchronization is running.
+func (s *Stack) Synchronizing() bool { return s.sync.Synchronizing() }
+
+// Counters returns the layers' counters.
+func (s *Stack) Counters() Counters {
+	c := s.counters
+	c.SRP = s.srp.Counters()
+	c.SyncDiscarded = s.sync.Discarded()
+	c.SyncCompleted = s.sync.Completed()
+	c.CPGDropped = s.cpg.Dropped()
+	if s.vq != nil {
+		c.QuorumMalformed = s.vq.Counters().Malformed
+	}
+	c.FramingDropped = s.pg.dropped()
+	c.Held = len(s.held)
+	return c
+}
+
+// Start begins membership: the node forms a singleton ring, then merges with whoever answers.
+func (s *Stack) Start(now time.Duration) {
+	s.now = now
+	if s.vq != nil {
+		s.vq.Start(now)
+	}
+	s.srp.Start(now)
+	s.pump()
+}
+
+// Receive feeds a datagram received on link. The error is a decode error the caller counts.
+func (s *Stack) Receive(now time.Duration, link int, datagram []byte) error {
+	s.now = now
+	if s.stopped {
+		return nil
+	}
+	if s.rrp != nil && !s.rrp.receive(now, link, datagram) {
+		s.pump()
+		return nil
+	}
+	err := s.srp.Step(now, datagram)
+	s.pump()
+	return err
+}
+
+// Tick fires every timer due at now.
+func (s *Stack) Tick(now time.Duration) {
+	s.now = now
+	if s.stopped {
+		return
+	}
+	s.srp.Tick(now)
+	if s.vq != nil {
+		s.vq.Tick(now)
+	}
+	if s.rrp != nil {
+		s.rrp.tick(now)
+	}
+	s.pump()
+}
+
+// Join adds the local process pid to group.
+func (s *Stack) Join(now time.Duration, group string, pid uint32) error {
+	s.now = now
+	body, err := s.cpg.Join(group, pid)
+	if err != nil {
+		return err
+	}
+	return s.sendApp(services.Outbound{Group: "a", Body: body}, srp.Agreed, true)
+}
+
+// Leave removes the local process pid from group.
+func (s *Stack) Leave(now time.Duration, group string, pid uint32) error {
+	s.now = now
+	body, err := s.cpg.Leave(group, pid)
+	if err != nil {
+		return err
+	}
+	return s.sendApp(services.Outbound{Group: "a", Body: body}, srp.Agreed, true)
+}
+
+// Send multicasts payload to group from the local process pid. ErrBusy is backpressure.
+func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte, g srp.Guarantee) error {
+	s.now = now
+	if s.stopped {
+		return ErrStopped
+	}
+	bodies, err := s.cpg.Mcast(group, pid, payload)
+	if err != nil {
+		return err
+	}
+	if s.sync.Synchronizing() || len(s.held) > 0 {
+		if len(s.held)+len(bodies) > heldMax {
+			return ErrBusy
+		}
+		for _, b := range bodies {
+			s.held = append(s.held, services.Outbound{Group: "a", Body: b})
+		}
+		s.pump()
+		return nil
+	}
+	if err := s.pg.sendAll(s.srp, now, "a", bodies, g); err != nil {
+		return err
+	}
+	s.pump()
+	return nil
+}
+
+// SetExpectedVotes is corosync-quorumtool -e.
+func (s *Stack) SetExpectedVotes(now time.Duration, v uint32) error {
+	if s.vq == nil {
+		return errors.New("stack: votequorum not configured")
+	}
+	s.now = now
+	err := s.vq.SetExpected(now, v)
+	s.pump()
+	return err
+}
+
+// SetVotes is corosync-quorumtool -v.
+func (s *Stack) SetVotes(now time.Duration, node srp.NodeID, votes uint32) error {
+	if s.vq == nil {
+		return errors.New("stack: votequorum not configured")
+	}
+	s.now = now
+	err := s.vq.SetVotes(now, quorum.NodeID(node), votes)
+	s.pump()
+	return err
+}
+
+// CancelWaitForAll is corosync-quorumtool's cancel of wait_for_all.
+func (s *Stack) CancelWaitForAll(now time.Duration) error {
+	if s.vq == nil {
+		return errors.New("stack: votequorum not configured")
+	}
+	s.now = now
+	s.vq.CancelWaitForAll(now)
+	s.pump()
+	return nil
+}
+
+// Shutdown leaves the ring cleanly (srp's LEAVE); the Stack accepts no more input after it.
+func (s *Stack) Shutdown(now time.Duration) {
+	s.now = now
+	if s.stopped {
+		return
+	}
+	if s.vq != nil {
+		s.vq.Shutdown(now)
+	}
+	s.pump()
+	s.srp.Leave(now)
+	s.stopped = true
+	s.pump()
+}
+
+// sendApp queues an application-level message (CPG join/leave): held while a sync runs, as real
+// nodes hold their clients' requests, then sent in order.
+func (s *Stack) sendApp(o services.Outbound, g srp.Guarantee, force bool) error {
+	if s.stopped {
+		return ErrStopped
+	}
+	if s.sync.Synchronizing() || len(s.held) > 0 {
+		if len(s.held) >= heldMax && !force {
+			return ErrBusy
+		}
+		s.held = append(s.held, o)
+		s.pump()
+		return nil
+	}
+	if err := s.pg.send(s.srp, s.now, o.Group, o.Body, g); err != nil {
+		if errors.Is(err, errFramingBusy) {
+			s.held = append(s.held, o)
+			s.pump()
+			return nil
+		}
+		return err
+	}
+	s.pump()
+	return nil
+}
+
+// onToken runs inside srp when a token arrives, before srp takes messages from its queue.
+func (s *Stack) onToken() { s.pg.flush(s.srp, s.now) }
+
+// pump moves everything srp produced up through the layers, and everything the layers
+// produced down into srp, until nothing moves. It runs after every input.
+func (s *Stack) pump() {
+	if s.inStep {
+		return
+	}
+	s.inStep = true
+	defer func() { s.inStep = false }()
+	for round := 0; ; round++ {
+		moved := false
+		rd := s.srp.Ready()
+		for _, o := range rd.Messages {
+			s.emit(o)
+			moved = true
+		}
+		for _, d := range rd.Deliveries {
+			moved = true
+			switch {
+			case d.Config != nil:
+				s.onConfiguration(d.Config)
+			case d.Message != nil:
+				s.onMessage(d.Message)
+			}
+		}
+		if rd.NextTick != 0 {
+			s.rd.NextTick = rd.NextTick
+		} else {
+			s.rd.NextTick = 0
+		}
+		s.srp.Advance()
+		if s.drainServices() {
+			moved = true
+		}
+		if !moved || round > 10000 {
+			break
+		}
+	}
+	s.rd.NextTick = minTick(s.rd.NextTick, s.nextServiceTick())
+}
+
+func minTick(a, b time.Duration) time.Duration {
+	switch {
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	}
+	return min(a, b)
+}
+
+func (s *Stack) nextServiceTick() time.Duration {
+	t := time.Duration(0)
+	if s.vq != nil {
+		t = minTick(t, s.vq.Ready().NextTick)
+	}
+	if s.rrp != nil {
+		t = minTick(t, s.rrp.nextTick())
+	}
+	return t
+}
+
+// emit hands one srp datagram to the link layer (every link, or the redundant ring's choice).
+func (s *Stack) emit(o srp.Outgoing) {
+	o.Data = slices.Clone(o.Data) // srp's buffer is valid only until Advance
+	if s.rrp == nil {
+		s.rd.Datagrams = append(s.rd.Datagrams, Datagram{Link: 0, Outgoing: o})
+		return
+	}
+	s.rrp.send(s.now, o, func(link int, o srp.Outgoing) {
+		s.rd.Datagrams = append(s.rd.Datagrams, Datagram{Link: link, Outgoing: o})
+	})
+}
+
+func (s *Stack) onConfiguration(c *srp.Configuration) {
+	cc := *c
+	cc.Members = slices.Clone(c.Members)
+	cc.Joined = slices.Clone(c.Joined)
+	cc.Left = slices.Clone(c.Left)
+	s.rd.Events = append(s.rd.Events, Event{Membership: &cc})
+	s.pg.reset(c)
+	if c.Kind == srp.Transitional {
+		s.sync.Transitional(c.Members)
+		return
+	}
+	for _, o := range s.sync.Regular(c.RingID, c.Members) {
+		s.sendService(o)
+	}
+}
+
+func (s *Stack) onMessage(m *srp.Message) {
+	s.pg.deliver(m, func(sender srp.NodeID, group string, body []byte, swapped bool) {
+		switch group {
+		case "sync":
+			wasSyncing := s.sync.Synchronizing()
+			s.sync.Deliver(sender, body)
+			if wasSyncing && !s.sync.Synchronizing() {
+				ring := s.srp.RingID()
+				s.rd.Events = append(s.rd.Events, Event{Synced: &ring})
+			}
+		case "a":
+			s.deliverService(sender, body, swapped)
+		}
+	})
+	s.collectCPG()
+}
+
+// deliverService dispatches a group-"a" body by the service id in its qb header.
+func (s *Stack) deliverService(sender srp.NodeID, body []byte, swapped bool) {
+	if len(body) < 16 {
+		s.counters.UnknownService++
+		return
+	}
+	id := readU32(body, swapped)
+	switch id >> 16 {
+	case services.ServiceCPG:
+		s.cpg.Deliver(sender, body, swapped)
+	case services.ServiceVoteQuorum:
+		if s.vq != nil {
+			_ = s.vq.Deliver(s.now, quorum.NodeID(sender), body, swapped)
+		}
+	case services.ServiceCMAP, services.ServiceCFG, services.ServicePLoad:
+		// Nothing gototem must act on: cmap's sync item only matters with config_version,
+		// cfg's reload/kill are operator actions we do not honour over the wire yet, pload is a
+		// load generator.
+	default:
+		s.counters.UnknownService++
+	}
+}
+
+func (s *Stack) collectCPG() {
+	for _, ev := range s.cpg.Events() {
+		switch {
+		case ev.Confchg != nil:
+			s.rd.Events = append(s.rd.Events, Event{Group: ev.Confchg})
+		case ev.Message != nil:
+			s.rd.Events = append(s.rd.Events, Event{Message: ev.Message})
+		}
+	}
+}
+
+// drainServices sends what the service layer and votequorum produced; reports whether anything
+// moved.
+func (s *Stack) drainServices() bool {
+	moved := false
+	if s.sync.Pending() {
+		for _, o := range s.sync.Work() {
+			s.sendService(o)
+			moved = true
+		}
+	}
+	s.collectCPG()
+	if s.vq != nil {
+		rd := s.vq.Ready()
+		for _, b := range rd.Messages {
+			s.sendService(services.Outbound{Group: "a", Body: b})
+			moved = true
+		}
+		for i := range rd.Changes {
+			ch := rd.Changes[i]
+			s.rd.Events = append(s.rd.Events, Event{Quorum: &ch})
+			moved = true
+		}
+		s.vq.Advance()
+	}
+	if !s.sync.Synchronizing() && len(s.held) > 0 {
+		n := 0
+		for _, o := range s.held {
+			if err := s.pg.send(s.srp, s.now, o.Group, o.Body, srp.Agreed); err != nil {
+				break
+			}
+			n++
+		}
+		if n > 0 {
+			s.held = slices.Delete(s.held, 0, n)
+			moved = true
+		}
+	}
+	if s.rrp != nil {
+		for _, ev := range s.rrp.events() {
+			e := ev
+			s.rd.Events = append(s.rd.Events, Event{Fault: &e})
+		}
+	}
+	return moved
+}
+
+// sendService sends a service-layer message. These must never be refused: a real node waits
+// forever for a BARRIER we fail to send, so when srp's queue is full they wait in the packer's
+// overflow (bounded by the number of services) rather than being dropped.
+func (s *Stack) sendService(o services.Outbound) {
+	if err := s.pg.sendPriority(s.srp, s.now, o.Group, o.Body); err != nil {
+		s.log.Warn("service message not sent", "group", o.Group, "err", err)
+	}
+}
+
+// Ready returns what the driver must do. Valid until Advance.
+func (s *Stack) Ready() Ready { return s.rd }
+
+// Advance acknowledges the last Ready.
+func (s *Stack) Advance() {
+	next := s.rd.NextTick
+	s.rd = Ready{NextTick: next}
+}
+
+func readU32(b []byte, swapped bool) uint32 {
+	if swapped {
+		return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	}
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func (s *Stack) String() string {
+	return fmt.Sprintf("node %d %s ring %d.%x members %v", s.self, s.srp.State(), s.srp.RingID().Rep, s.srp.RingID().Seq, s.srp.Members())
+}
