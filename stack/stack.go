@@ -42,7 +42,7 @@ type Config struct {
 	// Links is the number of redundant rings (1 without rrp).
 	Links int
 	// RRP configures the redundant ring when Links > 1.
-	RRP *RRPConfig
+	RRP    *RRPConfig
 	Logger *slog.Logger
 }
 
@@ -172,8 +172,8 @@ func (q quorumParticipant) SyncInit(ring srp.RingID, members, trans []srp.NodeID
 	q.s.vq.Sync(q.s.now, quorum.RingID{Rep: quorum.NodeID(ring.Rep), Seq: ring.Seq}, toQuorumIDs(members))
 }
 func (q quorumParticipant) SyncProcess() ([][]byte, bool) { return q.s.vq.SyncProcess(q.s.now) }
-func (q quorumParticipant) SyncActivate()                { q.s.vq.SyncActivate(q.s.now) }
-func (q quorumParticipant) SyncAbort()                   { q.s.vq.SyncAbort() }
+func (q quorumParticipant) SyncActivate()                 { q.s.vq.SyncActivate(q.s.now) }
+func (q quorumParticipant) SyncAbort()                    { q.s.vq.SyncAbort() }
 
 func toQuorumIDs(ids []srp.NodeID) []quorum.NodeID {
 	out := make([]quorum.NodeID, len(ids))
