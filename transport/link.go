@@ -485,9 +485,11 @@ func (l *Link) filter(r *Receiver, t *memberTable, buf []byte, m rawMsg) (Packet
 		return Packet{Data: data, From: netip.AddrPortFrom(l.cfg.LocalAddr.WithZone(""), l.localPort()), Local: true}, true
 	}
 	from := m.from
-	if l.cfg.Kind == UDP && from == l.echoFrom {
+	if l.cfg.Kind == UDP && r.name == "mcast" && from == l.echoFrom {
 		// Our own multicast handed back by an interface that loops (lo): the local loop
-		// has delivered it already.
+		// has delivered it already. Only the group socket sees echoes; a token a
+		// singleton ring sends to itself arrives on the token socket from the same
+		// source and must pass.
 		l.ctr.droppedOwnEcho.Add(1)
 		return Packet{}, false
 	}
