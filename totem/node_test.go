@@ -73,7 +73,7 @@ func (m *member) lastRegular() (Membership, bool) {
 	return Membership{}, false
 }
 
-func startCluster(t *testing.T, transport string, n int) []*member {
+func startCluster(t testing.TB, transport string, n int) []*member {
 	t.Helper()
 	base := netip.AddrFrom4([4]byte{127, byte(10 + rand.IntN(200)), byte(rand.IntN(250)), 0})
 	port := 20000 + rand.IntN(20000)
