@@ -1,0 +1,137 @@
+package srp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config is everything a Processor needs from corosync.conf's totem section, already
+// derived (§9): Token is the effective runtime token, i.e. with token_coefficient applied.
+type Config struct {
+	NodeID NodeID
+	// Token = effective runtime token. The other durations are the totem timers of §8.
+	Token, TokenRetransmit, Hold, Join, SendJoin, Consensus, Merge, Downcheck time.Duration
+
+	TokenRetransmitsBeforeLossConst, FailRecvConst, SeqnoUnchangedConst, MissCountConst int
+	WindowSize, MaxMessages                                                             int
+
+	// NetMTU is totem.netmtu as configured (1500 for udp/udpu). Like corosync the Processor
+	// reserves 2*McastHeaderSize of it for recovery encapsulation, so an application
+	// payload may be at most NetMTU-90 bytes.
+	NetMTU int
+
+	RingIDStore RingIDStore // nil → a fresh MemoryRingIDStore
+	Rand        Rand        // nil allowed only if SendJoin == 0
+
+	// TokenCallback, when set, runs synchronously each time a valid ORF token is accepted,
+	// before this node takes messages from its queue (§6.2 step 9). totempg flushes its
+	// packer here. It may only call Send.
+	TokenCallback func()
+
+	Logger *slog.Logger // nil: quiet
+}
+
+// Timing constants of corosync 3.1.7 (§8, §9) used by DefaultConfig.
+const (
+	defaultToken            = 3000 * time.Millisecond
+	defaultTokenCoefficient = 650 * time.Millisecond
+	defaultRetransmitsConst = 4
+	hz                      = 100 // Linux user-space HZ: 1000/HZ = 10 ms in the hold formula
+	minimumTimeout          = 3 * (1000 / hz) * time.Millisecond
+)
+
+// DefaultConfig returns corosync 3.1.7's defaults for a nodelist of members nodes: the token
+// grows by token_coefficient per node above two, and token_retransmit, hold and consensus
+// are derived from it exactly as totemconfig.c does (including its integer truncations).
+func DefaultConfig(id NodeID, members int) Config {
+	tokenMS := int(defaultToken / time.Millisecond)
+	if members > 2 {
+		tokenMS += (members - 2) * int(defaultTokenCoefficient/time.Millisecond)
+	}
+	retransMS := int(float64(tokenMS) / (float64(defaultRetransmitsConst) + 0.2))
+	holdMS := int(float64(retransMS)*0.8 - 1000.0/hz)
+	consensusMS := int(1.2 * float64(tokenMS))
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	return Config{
+		NodeID:                          id,
+		Token:                           ms(tokenMS),
+		TokenRetransmit:                 ms(retransMS),
+		Hold:                            ms(holdMS),
+		Join:                            ms(50),
+		SendJoin:                        0,
+		Consensus:                       ms(consensusMS),
+		Merge:                           ms(200),
+		Downcheck:                       ms(1000),
+		TokenRetransmitsBeforeLossConst: defaultRetransmitsConst,
+		FailRecvConst:                   2500,
+		SeqnoUnchangedConst:             30,
+		MissCountConst:                  5,
+		WindowSize:                      50,
+		MaxMessages:                     17,
+		NetMTU:                          1500,
+	}
+}
+
+// Errors returned by Send. Test with errors.Is.
+var (
+	// ErrQueueFull: the new-message queue holds MESSAGE_QUEUE_MAX messages; retry after the
+	// token has taken some (backpressure).
+	ErrQueueFull = errors.New("srp: new-message queue full")
+	// ErrMessageTooLarge: the payload exceeds NetMTU-90 bytes.
+	ErrMessageTooLarge = errors.New("srp: message larger than netmtu-90")
+	// ErrNotRunning: Send before Start or after Leave.
+	ErrNotRunning = errors.New("srp: processor not running")
+)
+
+// validate rejects what would make the state machine misbehave rather than what corosync's
+// parser rejects (config/ does that): zero or negative timers would spin Tick, and corosync
+// asserts window_size + max_messages ≤ 16384 at runtime (§9.3 "Not validated").
+func (c *Config) validate() error {
+	if c.NodeID == 0 {
+		return errors.New("srp: config: nodeid must be non-zero")
+	}
+	durs := []struct {
+		name string
+		v    time.Duration
+	}{
+		{"token", c.Token}, {"token_retransmit", c.TokenRetransmit}, {"hold", c.Hold},
+		{"join", c.Join}, {"consensus", c.Consensus}, {"merge", c.Merge}, {"downcheck", c.Downcheck},
+	}
+	for _, d := range durs {
+		if d.v <= 0 {
+			return fmt.Errorf("srp: config: %s: must be positive, got %v", d.name, d.v)
+		}
+	}
+	if c.SendJoin < 0 {
+		return fmt.Errorf("srp: config: send_join: must not be negative, got %v", c.SendJoin)
+	}
+	if c.SendJoin > 0 && c.Rand == nil {
+		return errors.New("srp: config: send_join > 0 needs a Rand")
+	}
+	if c.Consensus < c.Join {
+		return fmt.Errorf("srp: config: consensus (%v) may not be less than join (%v)", c.Consensus, c.Join)
+	}
+	ints := []struct {
+		name string
+		v    int
+	}{
+		{"token_retransmits_before_loss_const", c.TokenRetransmitsBeforeLossConst},
+		{"fail_recv_const", c.FailRecvConst}, {"seqno_unchanged_const", c.SeqnoUnchangedConst},
+		{"miss_count_const", c.MissCountConst}, {"window_size", c.WindowSize}, {"max_messages", c.MaxMessages},
+	}
+	for _, d := range ints {
+		if d.v <= 0 {
+			return fmt.Errorf("srp: config: %s: must be a positive integer, got %d", d.name, d.v)
+		}
+	}
+	if c.WindowSize+c.MaxMessages > sortQueueSize {
+		return fmt.Errorf("srp: config: window_size + max_messages = %d exceeds the %d-slot sort queue",
+			c.WindowSize+c.MaxMessages, sortQueueSize)
+	}
+	if c.NetMTU <= 2*McastHeaderSize || c.NetMTU > FrameSizeMax {
+		return fmt.Errorf("srp: config: netmtu: %d outside %d..%d", c.NetMTU, 2*McastHeaderSize+1, FrameSizeMax)
+	}
+	return nil
+}

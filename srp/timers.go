@@ -1,0 +1,149 @@
+package srp
+
+import "time"
+
+// timerID names the totem timers of §8 that belong to the state machine. The pause
+// detector and the downcheck timer are transport concerns and do not exist here.
+type timerID uint8
+
+const (
+	timerToken           timerID = iota // token loss (orf_token_timeout)
+	timerTokenRetransmit                // resend the stored token
+	timerHold                           // rep holding an idle token: release it
+	timerJoin                           // resend JOIN in GATHER
+	timerConsensus                      // GATHER consensus deadline
+	timerMerge                          // idle ring: rep multicasts MERGE_DETECT
+	timerSendJoin                       // send_join > 0: the delayed JOIN (corosync sleeps instead)
+	numTimers
+)
+
+var timerNames = [numTimers]string{"token", "token_retransmit", "hold", "join", "consensus", "merge", "send_join"}
+
+type timer struct {
+	at    time.Duration
+	armed bool
+}
+
+func (p *Processor) startTimer(id timerID, now, d time.Duration) {
+	p.timers[id] = timer{at: now + d, armed: true}
+}
+
+// startTimerIfIdle arms id only when it is not already running (the merge timer keeps its
+// first deadline while the ring stays idle, §6.2 step 3).
+func (p *Processor) startTimerIfIdle(id timerID, now, d time.Duration) {
+	if !p.timers[id].armed {
+		p.startTimer(id, now, d)
+	}
+}
+
+func (p *Processor) stopTimer(id timerID) { p.timers[id] = timer{} }
+
+// nextTick is the earliest armed deadline, or 0 when nothing is armed.
+func (p *Processor) nextTick() time.Duration {
+	var next time.Duration
+	found := false
+	for _, t := range p.timers {
+		if t.armed && (!found || t.at < next) {
+			next, found = t.at, true
+		}
+	}
+	if !found {
+		return 0
+	}
+	if next <= 0 {
+		// 0 means "no timer" in Ready; a deadline at the very start is due immediately.
+		return 1
+	}
+	return next
+}
+
+// Tick fires every timer due at or before now, earliest first (ties in timerID order), so
+// a late driver sees the same sequence of expiries as a punctual one.
+func (p *Processor) Tick(now time.Duration) {
+	if !p.running {
+		return
+	}
+	for {
+		best := numTimers
+		for id := range numTimers {
+			t := p.timers[id]
+			if t.armed && t.at <= now && (best == numTimers || t.at < p.timers[best].at) {
+				best = id
+			}
+		}
+		if best == numTimers || !p.running {
+			return
+		}
+		p.stopTimer(best)
+		p.fire(now, best)
+	}
+}
+
+func (p *Processor) fire(now time.Duration, id timerID) {
+	switch id {
+	case timerToken:
+		p.tokenTimeout(now)
+	case timerTokenRetransmit:
+		p.tokenRetransmitTimeout(now)
+	case timerHold:
+		// §6.3: the held token is released; one-shot (the retransmit timer still backs it up).
+		if p.state == Operational || p.state == Recovery {
+			p.resendStoredToken(now)
+		}
+	case timerJoin:
+		if p.state == Gather || p.state == Commit {
+			p.sendJoin(now)
+			p.startTimer(timerJoin, now, p.cfg.Join)
+		}
+	case timerConsensus:
+		if p.state == Gather {
+			p.counters.ConsensusTimeouts++
+			p.consensusTimeout(now)
+		}
+	case timerMerge:
+		p.mergeTimeout(now)
+	case timerSendJoin:
+		p.emitJoin(now)
+	}
+}
+
+// tokenTimeout is corosync's timer_function_orf_token_timeout (§8 "token (loss)").
+func (p *Processor) tokenTimeout(now time.Duration) {
+	switch p.state {
+	case Operational:
+		p.counters.TokenLosses++
+		p.log.Debug("srp: a processor failed, forming new configuration", "node", p.myID, "ring", p.ringID)
+		p.gatherEnter(now, "token loss in OPERATIONAL")
+	case Gather:
+		p.consensusTimeout(now)
+		p.gatherEnter(now, "token timer after agreed consensus")
+	case Commit:
+		p.counters.TokenLosses++
+		p.gatherEnter(now, "token loss in COMMIT")
+	case Recovery:
+		p.counters.TokenLosses++
+		p.restoreOldRingState()
+		p.gatherEnter(now, "token loss in RECOVERY")
+		p.orfTokenDiscard = true
+	}
+}
+
+// tokenRetransmitTimeout resends the stored token (ORF or commit) in every state but
+// GATHER, where no token of ours is in flight (§6.3).
+func (p *Processor) tokenRetransmitTimeout(now time.Duration) {
+	if p.state == Gather {
+		return
+	}
+	p.resendStoredToken(now)
+	p.startTimer(timerTokenRetransmit, now, p.cfg.TokenRetransmit)
+}
+
+func (p *Processor) mergeTimeout(now time.Duration) {
+	if p.state != Operational || p.ringID.Rep != p.myID {
+		return
+	}
+	md := MergeDetect{Header: Header{NodeID: p.myID}, SystemFrom: p.myID, RingID: p.ringID}
+	buf := md.AppendEncode(p.transient(md.EncodedLen()))
+	p.emit(ToAll, 0, TypeMergeDetect, buf)
+	p.counters.MergeDetectsSent++
+}
