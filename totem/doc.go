@@ -1,0 +1,31 @@
+// Package totem is gototem's embedding API: a Node is one member of a Totem ring running on
+// real UDP sockets and the wall clock, configured from an unchanged corosync.conf. It offers
+// ordered messaging in process groups (corosync's CPG), membership and quorum events, and a
+// status view.
+//
+// A Node composes the pure protocol stack (package stack: srp, totempg framing, the service
+// layer, votequorum, the redundant ring) with the transport's sockets. It owns the sockets and
+// the clock; it does not implement protocol logic, so everything the simulator proves about the
+// stack holds for a Node.
+//
+// # Goroutines
+//
+// One owner goroutine runs the protocol stack: every datagram, timer and API call goes through
+// it, so the stack needs no locks. One goroutine per socket reads datagrams in batches and hands
+// them to the owner. A dispatch goroutine calls the application's callbacks.
+//
+// # Callbacks
+//
+// OnMembership, OnQuorum and each GroupHandler are called on the dispatch goroutine, one at a
+// time, in the total order the ring delivered the events in. They may call any Node or Group
+// method, including Send, which may wait for room: that delays later callbacks, never the ring.
+// Events queue without bound behind a slow callback (the ring must not stall on one member's
+// application); Status reports the backlog.
+//
+// # Backpressure
+//
+// Group.Send waits while the ring is busy (its send queue is full, or a service
+// synchronization after a membership change is holding application traffic, as corosync does)
+// and returns when the message is queued; TrySend returns ErrBusy instead of waiting.
+// Delivery, including to the sender itself, follows in total order through the group handler.
+package totem
