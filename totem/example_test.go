@@ -13,7 +13,9 @@ import (
 
 type printer struct{ got chan string }
 
-func (p printer) Deliver(m totem.Message) { p.got <- fmt.Sprintf("from node %d: %s", m.Sender, m.Payload) }
+func (p printer) Deliver(m totem.Message) {
+	p.got <- fmt.Sprintf("from node %d: %s", m.Sender, m.Payload)
+}
 func (p printer) ConfigChange(c totem.GroupChange) {}
 
 // A one-node ring on loopback: join a group, send a message, receive it back in total order.
