@@ -114,7 +114,7 @@ type RRP struct {
 	ProblemCountTimeout        time.Duration // default 2000 ms
 	ProblemCountThreshold      int           // default 10
 	ProblemCountMcastThreshold int           // default 10 × ProblemCountThreshold
-	TokenExpiredTimeout        time.Duration // default TokenRetransmit
+	TokenExpiredTimeout        time.Duration // default (Token − 50 ms) / ProblemCountThreshold
 	AutorecoveryCheckTimeout   time.Duration // default 1000 ms
 }
 

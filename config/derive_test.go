@@ -82,7 +82,7 @@ func TestTimerDefaults(t *testing.T) {
 		"rrp_problem_count_timeout":         {int64(tm.RRP.ProblemCountTimeout / ms), 2000},
 		"rrp_problem_count_threshold":       {int64(tm.RRP.ProblemCountThreshold), 10},
 		"rrp_problem_count_mcast_threshold": {int64(tm.RRP.ProblemCountMcastThreshold), 100},
-		"rrp_token_expired_timeout":         {int64(tm.RRP.TokenExpiredTimeout / ms), 714},
+		"rrp_token_expired_timeout":         {int64(tm.RRP.TokenExpiredTimeout / ms), 295}, // (3000 − 50) / 10
 		"rrp_autorecovery_check_timeout":    {int64(tm.RRP.AutorecoveryCheckTimeout / ms), 1000},
 	}
 	for k, v := range check {

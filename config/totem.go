@@ -548,7 +548,17 @@ func (c *Config) deriveTimers(d *diag) {
 	r.ProblemCountTimeout = ms(get("rrp_problem_count_timeout", 2000))
 	r.ProblemCountThreshold = int(get("rrp_problem_count_threshold", 10))
 	r.ProblemCountMcastThreshold = int(get("rrp_problem_count_mcast_threshold", uint32(10*r.ProblemCountThreshold)))
-	r.TokenExpiredTimeout = ms(get("rrp_token_expired_timeout", retransmit))
+	// corosync 2.x derives the token-expired timeout so that threshold consecutive late
+	// tokens mark a ring faulty 50 ms before the token timeout would end the ring: active
+	// mode holds the token back up to this long while a ring is silent.
+	expiredDefault := uint32(10)
+	if r.ProblemCountThreshold > 0 && token > 50 {
+		expiredDefault = (token - 50) / uint32(r.ProblemCountThreshold)
+	}
+	r.TokenExpiredTimeout = ms(get("rrp_token_expired_timeout", expiredDefault))
+	if r.ProblemCountThreshold > 0 && token > 50 && uint64(r.ProblemCountThreshold)*uint64(r.TokenExpiredTimeout.Milliseconds()) > uint64(token-50) {
+		d.errorf(line("rrp_token_expired_timeout"), "rrp_problem_count_threshold (%d) * rrp_token_expired_timeout (%d ms) must not exceed token - 50 ms (%d ms): the ring would be declared lost before a faulty link is detected", r.ProblemCountThreshold, r.TokenExpiredTimeout.Milliseconds(), token-50)
+	}
 	r.AutorecoveryCheckTimeout = ms(get("rrp_autorecovery_check_timeout", 1000))
 	for _, x := range []struct {
 		key string
