@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gototem/gototem/config"
+	"github.com/gototem/gototem/totem"
+)
+
+func init() {
+	register("run", command{
+		summary: "run a Totem node from a corosync.conf (run -c FILE [--socket PATH] [--state-dir DIR] [--local-addr IP] [--log-level L])",
+		run:     runRun,
+	})
+}
+
+const runUsage = `usage: gototem run -c FILE [--socket PATH] [--state-dir DIR] [--local-addr IP]... [--log-level debug|info|warn]
+Runs a Totem node from an unchanged corosync.conf and serves the control socket
+(default ` + defaultSocket + `, or gototem.sock in --state-dir). SIGTERM/SIGINT leave the
+ring cleanly and exit 0; SIGHUP re-reads FILE: the logging section is applied at once,
+other changes are reported as needing a restart.
+`
+
+func runRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, runUsage) }
+	file := fs.String("c", "/etc/corosync/corosync.conf", "corosync.conf")
+	sock := fs.String("socket", "", "control socket path")
+	stateDir := fs.String("state-dir", "", "state directory (overrides system.state_dir)")
+	level := fs.String("log-level", "", "debug, info or warn (overrides the logging section)")
+	var addrs addrList
+	fs.Var(&addrs, "local-addr", "this node's address (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprint(stderr, runUsage)
+		return 2
+	}
+	if *level != "" && *level != "debug" && *level != "info" && *level != "warn" {
+		fmt.Fprintf(stderr, "gototem: run: --log-level must be debug, info or warn, not %q\n", *level)
+		return 2
+	}
+	rt, err := loadRuntime(*file, addrs, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "gototem: run: %s: configuration not usable\n", *file)
+		return 1
+	}
+	logs := &logSwitch{stderr: stderr, override: *level}
+	if err := logs.apply(rt.Logging); err != nil {
+		fmt.Fprintf(stderr, "gototem: run: logging: %v\n", err)
+		return 1
+	}
+	defer logs.close()
+	log := slog.New(logs)
+	if *sock == "" {
+		*sock = defaultSocket
+		if *stateDir != "" {
+			*sock = filepath.Join(*stateDir, "gototem.sock")
+		}
+	}
+	node, err := totem.New(totem.Options{
+		Config:   rt,
+		StateDir: *stateDir,
+		Logger:   log,
+		OnMembership: func(m totem.Membership) {
+			log.Info("membership", "kind", m.Kind.String(), "ring", fmt.Sprintf("%x.%x", uint32(m.RingID.Rep), m.RingID.Seq),
+				"members", fmt.Sprint(m.Members), "joined", fmt.Sprint(m.Joined), "left", fmt.Sprint(m.Left))
+		},
+		OnQuorum: func(q totem.QuorumState) { log.Info("quorum", "state", fmt.Sprintf("%+v", q)) },
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "gototem: run: %v\n", err)
+		return 1
+	}
+	// The socket comes first: a second daemon on the same socket must fail before it
+	// touches the ring.
+	ln, err := listenControl(*sock)
+	if err != nil {
+		fmt.Fprintf(stderr, "gototem: run: %v\n", err)
+		return 1
+	}
+	defer os.Remove(*sock)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = node.Start(startCtx)
+	cancel()
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "gototem: run: starting node %d: %v\n", rt.NodeID, err)
+		return 1
+	}
+	srv := newControlServer(nodeAdapter{node}, log.With("subsys", "control"))
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.serve(ln) }()
+	log.Info("gototem running", "config", *file, "nodeid", rt.NodeID, "socket", *sock)
+
+	stop := func() int {
+		srv.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := node.Stop(ctx); err != nil && !errors.Is(err, totem.ErrStopped) {
+			log.Error("stop", "err", err)
+			fmt.Fprintf(stderr, "gototem: run: stop: %v\n", err)
+			return 1
+		}
+		log.Info("gototem stopped")
+		return 0
+	}
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				reload(*file, addrs, rt, logs, log, stderr)
+				continue
+			}
+			log.Info("signal, leaving the ring", "signal", s.String())
+			return stop()
+		case <-node.Done():
+			srv.close()
+			err := node.Err()
+			log.Error("node stopped", "err", err)
+			fmt.Fprintf(stderr, "gototem: run: node stopped: %v\n", err)
+			return 1
+		case err := <-serveErr:
+			if err != nil {
+				log.Error("control socket failed", "err", err)
+				fmt.Fprintf(stderr, "gototem: run: %v\n", err)
+				stop()
+				return 1
+			}
+		}
+	}
+}
+
+// loadRuntime loads and resolves the configuration, printing warnings and errors.
+func loadRuntime(file string, addrs addrList, stderr io.Writer) (*config.Runtime, error) {
+	cfg, warns, err := config.Load(file)
+	printWarnings(stderr, warns)
+	if err != nil {
+		printErrors(stderr, err)
+		return nil, err
+	}
+	local := config.Local{Addrs: addrs, LookupHost: lookupHost}
+	if len(addrs) == 0 {
+		local = hostLocal()
+		// A daemon must not guess which node it is.
+		local.Fallback = false
+	}
+	rt, warns, err := cfg.Resolve(local)
+	printWarnings(stderr, warns)
+	if err != nil {
+		printErrors(stderr, err)
+		return nil, err
+	}
+	return rt, nil
+}
+
+// reload is SIGHUP. corosync applies a reload of the logging section and of a few totem
+// timers and the nodelist on a running ring; gototem's Node takes its configuration once,
+// so only logging (which is ours) is applied and every other change is logged as needing
+// a restart. An invalid file changes nothing.
+func reload(file string, addrs addrList, running *config.Runtime, logs *logSwitch, log *slog.Logger, stderr io.Writer) {
+	rt, err := loadRuntime(file, addrs, stderr)
+	if err != nil {
+		log.Error("reload: configuration not usable, keeping the running one", "config", file, "err", err)
+		return
+	}
+	if err := logs.apply(rt.Logging); err != nil {
+		log.Error("reload: logging not applied", "err", err)
+	} else {
+		log.Info("reload: logging section applied (log files reopened)")
+	}
+	if changed := changedKeys(running.Keys(), rt.Keys()); len(changed) > 0 {
+		log.Warn("reload: changes need a restart of this node: gototem cannot apply them to a running ring",
+			"keys", strings.Join(changed, " "))
+	}
+}
+
+// changedKeys lists the keys, outside logging.*, whose value differs between a and b.
+func changedKeys(a, b []config.KeyValue) []string {
+	m := map[string]string{}
+	for _, kv := range a {
+		m[kv.Key] = kv.Value
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, kv := range b {
+		seen[kv.Key] = true
+		if strings.HasPrefix(kv.Key, "logging.") {
+			continue
+		}
+		if v, ok := m[kv.Key]; !ok || v != kv.Value {
+			out = append(out, kv.Key)
+		}
+	}
+	for _, kv := range a {
+		if !seen[kv.Key] && !strings.HasPrefix(kv.Key, "logging.") {
+			out = append(out, kv.Key)
+		}
+	}
+	return out
+}
+
+// logSwitch is the daemon's slog handler: it writes to stderr and/or the logfile as the
+// logging section says, with debug per subsystem (logger_subsys), and can be
+// reconfigured on SIGHUP while the node holds loggers derived from it.
+type logSwitch struct {
+	stderr   io.Writer
+	override string // --log-level
+
+	cur atomic.Pointer[logConfig]
+	mu  sync.Mutex // serializes writes and reconfiguration
+}
+
+type logConfig struct {
+	sinks    []io.Writer
+	file     *os.File
+	level    slog.Level
+	subsys   map[string]slog.Level
+	timeMode string // on, off, hires
+}
+
+func levelOf(debug string) slog.Level {
+	if debug == "on" || debug == "trace" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+func (s *logSwitch) apply(l config.Logging) error {
+	c := &logConfig{level: levelOf(l.Debug), subsys: map[string]slog.Level{}, timeMode: l.Timestamp}
+	switch s.override {
+	case "debug":
+		c.level = slog.LevelDebug
+	case "warn":
+		c.level = slog.LevelWarn
+	case "info":
+		c.level = slog.LevelInfo
+	}
+	for _, sub := range l.Subsys {
+		c.subsys[strings.ToLower(sub.Subsys)] = levelOf(sub.Debug)
+	}
+	if l.ToStderr {
+		c.sinks = append(c.sinks, s.stderr)
+	}
+	if l.ToLogfile && l.Logfile != "" {
+		f, err := os.OpenFile(l.Logfile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return fmt.Errorf("logfile %s: %w", l.Logfile, err)
+		}
+		c.file = f
+		c.sinks = append(c.sinks, f)
+	}
+	s.mu.Lock()
+	old := s.cur.Swap(c)
+	s.mu.Unlock()
+	if old != nil && old.file != nil {
+		old.file.Close()
+	}
+	return nil
+}
+
+func (s *logSwitch) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.cur.Load(); c != nil && c.file != nil {
+		c.file.Close()
+	}
+}
+
+func (s *logSwitch) Enabled(_ context.Context, lv slog.Level) bool {
+	c := s.cur.Load()
+	if c == nil || len(c.sinks) == 0 {
+		return false
+	}
+	min := c.level
+	for _, sl := range c.subsys {
+		min = minLevel(min, sl)
+	}
+	return lv >= min
+}
+
+func minLevel(a, b slog.Level) slog.Level {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+func (s *logSwitch) Handle(ctx context.Context, r slog.Record) error {
+	return s.handle(ctx, r, nil, nil)
+}
+
+// handle writes one record; attrs/groups are those bound with WithAttrs/WithGroup.
+func (s *logSwitch) handle(_ context.Context, r slog.Record, attrs []slog.Attr, groups []string) error {
+	c := s.cur.Load()
+	if c == nil || len(c.sinks) == 0 {
+		return nil
+	}
+	min := c.level
+	subsys := ""
+	find := func(a slog.Attr) bool {
+		if a.Key == "subsys" {
+			subsys = strings.ToLower(a.Value.String())
+			return false
+		}
+		return true
+	}
+	for _, a := range attrs {
+		find(a)
+	}
+	r.Attrs(find)
+	if sl, ok := c.subsys[subsys]; ok {
+		min = sl
+	}
+	if r.Level < min {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: func(g []string, a slog.Attr) slog.Attr {
+		if len(g) == 0 && a.Key == slog.TimeKey {
+			switch c.timeMode {
+			case "off":
+				return slog.Attr{}
+			case "on":
+				return slog.String(slog.TimeKey, a.Value.Time().Format("2006-01-02T15:04:05"))
+			}
+		}
+		return a
+	}}
+	var firstErr error
+	for _, w := range c.sinks {
+		var h slog.Handler = slog.NewTextHandler(w, opts)
+		if len(attrs) > 0 {
+			h = h.WithAttrs(attrs)
+		}
+		for _, g := range groups {
+			h = h.WithGroup(g)
+		}
+		if err := h.Handle(context.Background(), r.Clone()); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+func (s *logSwitch) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &boundHandler{s: s, attrs: attrs}
+}
+
+func (s *logSwitch) WithGroup(name string) slog.Handler {
+	return &boundHandler{s: s, groups: []string{name}}
+}
+
+// boundHandler is logSwitch with attributes or groups bound, still following reloads.
+type boundHandler struct {
+	s      *logSwitch
+	attrs  []slog.Attr
+	groups []string
+}
+
+func (b *boundHandler) Enabled(ctx context.Context, lv slog.Level) bool { return b.s.Enabled(ctx, lv) }
+func (b *boundHandler) Handle(ctx context.Context, r slog.Record) error {
+	return b.s.handle(ctx, r, b.attrs, b.groups)
+}
+func (b *boundHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if len(b.groups) > 0 {
+		// Attributes after a group belong inside it; keep it simple and correct by
+		// flattening them into the record's top level with the group as a prefix.
+		qual := make([]slog.Attr, len(attrs))
+		for i, a := range attrs {
+			qual[i] = slog.Attr{Key: strings.Join(b.groups, ".") + "." + a.Key, Value: a.Value}
+		}
+		attrs = qual
+	}
+	return &boundHandler{s: b.s, attrs: append(append([]slog.Attr{}, b.attrs...), attrs...), groups: b.groups}
+}
+func (b *boundHandler) WithGroup(name string) slog.Handler {
+	return &boundHandler{s: b.s, attrs: b.attrs, groups: append(append([]string{}, b.groups...), name)}
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gototem/gototem/totem"
+)
+
+func init() {
+	register("status", command{
+		summary: "link status of a running node, as corosync-cfgtool -s (status [--socket PATH] [-b])",
+		run:     runStatus,
+	})
+}
+
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs, sock := clientFlags("status", stderr)
+	fs.Bool("s", false, "link status (the default; accepted as corosync-cfgtool -s)")
+	brief := fs.Bool("b", false, "brief: one status character per node")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: gototem status [--socket PATH] [-s] [-b]")
+		return 2
+	}
+	req := "status"
+	if *brief {
+		req += " -b"
+	}
+	return clientPrint(*sock, req, stdout, stderr)
+}
+
+// clientPrint runs a one-shot request and prints its reply; exit 1 on any error.
+func clientPrint(sock, req string, stdout, stderr io.Writer) int {
+	out, err := controlCall(sock, req, 10*time.Second)
+	if err != nil {
+		fmt.Fprintf(stderr, "gototem: %v\n", err)
+		return 1
+	}
+	io.WriteString(stdout, out)
+	return 0
+}
+
+// formatCfgtoolStatus renders corosync-cfgtool -s (3.1.5+ layout) from a node's status.
+// The udp/udpu transports have no per-link transport word, so each "LINK ID n " line ends
+// with a space. The addr cell is, as corosync's udp/udpu code fills it, the address of
+// "the other node" (the last non-local node by nodeid) on that link; a single-node cluster
+// shows its own address.
+func formatCfgtoolStatus(s totem.Status, brief bool) string {
+	var b strings.Builder
+	transport := s.Transport
+	if transport == "" {
+		transport = "knet"
+	}
+	fmt.Fprintf(&b, "Local node ID %d, transport %s\n", s.NodeID, transport)
+	if len(s.Nodes) == 0 {
+		b.WriteString("No nodes found in nodelist\n")
+		return b.String()
+	}
+	other := -1
+	for i, ns := range s.Nodes {
+		if ns.NodeID != s.NodeID {
+			other = i
+		}
+	}
+	for i, l := range s.Links {
+		addr := l.LocalAddr
+		if other >= 0 && i < len(s.Nodes[other].Addrs) && s.Nodes[other].Addrs[i] != "" {
+			addr = s.Nodes[other].Addrs[i]
+		}
+		fmt.Fprintf(&b, "LINK ID %d \n", l.Link)
+		fmt.Fprintf(&b, "\taddr\t= %s\n", addr)
+		if brief {
+			b.WriteString("\tstatus\t= ")
+			for _, ns := range s.Nodes {
+				switch {
+				case ns.NodeID == s.NodeID:
+					b.WriteByte('n')
+				case ns.Member && !l.Faulty:
+					b.WriteByte('3') // enabled + 2×connected
+				default:
+					b.WriteByte('1') // enabled, not connected
+				}
+			}
+			b.WriteString("\n")
+			continue
+		}
+		b.WriteString("\tstatus:\n")
+		for _, ns := range s.Nodes {
+			state := "disconnected"
+			switch {
+			case ns.NodeID == s.NodeID:
+				state = "localhost"
+			case ns.Member && !l.Faulty:
+				state = "connected"
+			}
+			fmt.Fprintf(&b, "\t\tnodeid: %10d:\t%s\n", ns.NodeID, state)
+		}
+	}
+	return b.String()
+}
