@@ -42,6 +42,10 @@ type framing struct {
 	fragTag     uint8 // last fragment tag used (1..255)
 	continueTag uint8 // the next packet starts with the continuation of this tag
 	overflow    []pending
+	// idleRoom is srp's queue room when its queue is empty: staged data is only held back
+	// for packing while srp already has work queued, otherwise it would wait for a token
+	// that an idle ring holds (token hold) and add hundreds of milliseconds of latency.
+	idleRoom int
 
 	// receiver
 	senders map[srp.NodeID]*assembly
@@ -212,6 +216,20 @@ func (f *framing) emitStaged(p *srp.Processor, now time.Duration, fragmented uin
 	f.staged = f.staged[:0]
 	f.stagedLens = f.stagedLens[:0]
 	return nil
+}
+
+// kick sends the staged packet at once when srp has nothing queued: packing only pays while
+// messages wait anyway, and on an idle ring the queued message is what cancels the token hold.
+func (f *framing) kick(p *srp.Processor, now time.Duration) {
+	if len(f.stagedLens) == 0 {
+		return
+	}
+	if room := p.QueueRoom(); room > f.idleRoom {
+		f.idleRoom = room
+	}
+	if p.QueueRoom() >= f.idleRoom {
+		_ = f.emitStaged(p, now, 0)
+	}
 }
 
 // flush runs from srp's token callback: overflowed service messages first, then the staged

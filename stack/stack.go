@@ -297,6 +297,7 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	if err := s.pg.sendAll(s.srp, now, "a", bodies, g); err != nil {
 		return err
 	}
+	s.pg.kick(s.srp, now)
 	s.pump()
 	return nil
 }
@@ -371,6 +372,7 @@ func (s *Stack) sendApp(o services.Outbound, g srp.Guarantee, force bool) error 
 		}
 		return err
 	}
+	s.pg.kick(s.srp, s.now)
 	s.pump()
 	return nil
 }
@@ -555,6 +557,7 @@ func (s *Stack) drainServices() bool {
 			moved = true
 		}
 	}
+	s.pg.kick(s.srp, s.now)
 	if s.rrp != nil {
 		for _, ev := range s.rrp.events() {
 			e := ev

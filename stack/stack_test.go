@@ -268,3 +268,31 @@ func TestFramingReceiveRules(t *testing.T) {
 		}
 	}
 }
+
+// On an idle ring the representative holds the token (§6.3). A message sent then must cancel
+// the hold at once rather than wait in the packer for a token that is not coming: delivered
+// within a few milliseconds of virtual time, not after the hold timer.
+func TestIdleRingDeliversPromptly(t *testing.T) {
+	nw := newNet(t, 3, false)
+	nw.run(3 * time.Second)
+	for id, s := range nw.nodes {
+		if err := s.Join(nw.now, "g", uint32(id)); err != nil {
+			t.Fatal(err)
+		}
+		nw.collect(id)
+	}
+	nw.run(5 * time.Second) // long enough for the token to be held
+	if held := nw.nodes[1].SRP().Counters().TokensHeld; held == 0 {
+		t.Fatal("the idle ring never held its token; the test proves nothing")
+	}
+	if err := nw.nodes[2].Send(nw.now, "g", 2, []byte("ping"), srp.Agreed); err != nil {
+		t.Fatal(err)
+	}
+	nw.collect(2)
+	nw.run(20 * time.Millisecond)
+	for id := srp.NodeID(1); id <= 3; id++ {
+		if got := nw.messages(id, "g"); !slices.Equal(got, []string{"2:ping"}) {
+			t.Fatalf("node %d after 20 ms: %v", id, got)
+		}
+	}
+}
