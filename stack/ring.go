@@ -1,13 +1,14 @@
 package stack
 
 import (
-	"errors"
+	"fmt"
 	"time"
 
+	"github.com/gototem/gototem/rrp"
 	"github.com/gototem/gototem/srp"
 )
 
-// RRPConfig configures the redundant ring (corosync 2.x's totemrrp semantics).
+// RRPConfig configures the redundant ring (corosync 2.x's totemrrp semantics; see package rrp).
 type RRPConfig struct {
 	Mode                       string // "active" or "passive"
 	ProblemCountThreshold      int
@@ -16,38 +17,57 @@ type RRPConfig struct {
 	TokenExpiredTimeout        time.Duration
 	AutoRecoveryCheckTimeout   time.Duration
 	Token                      time.Duration
+	LinkAddrs                  []string
 }
 
 // LinkEvent reports a link marked faulty or recovered.
-type LinkEvent struct {
-	Link   int
-	Faulty bool
-	Text   string
-}
+type LinkEvent = rrp.Event
 
 // LinkState is one link's state for status displays.
-type LinkState struct {
-	Faulty bool
-	Text   string
-}
+type LinkState = rrp.LinkStatus
 
 // redundantRing adapts the rrp package to the stack.
-type redundantRing struct{}
+type redundantRing struct {
+	r *rrp.Ring
+}
 
 func newRedundantRing(links int, cfg *RRPConfig) (*redundantRing, error) {
-	return nil, errors.New("stack: redundant ring not available yet")
+	if cfg == nil {
+		return nil, fmt.Errorf("stack: %d links need a redundant ring configuration", links)
+	}
+	mode, err := rrp.ParseMode(cfg.Mode)
+	if err != nil {
+		return nil, err
+	}
+	r, err := rrp.New(rrp.Config{
+		Mode:                       mode,
+		Links:                      links,
+		ProblemCountThreshold:      cfg.ProblemCountThreshold,
+		ProblemCountMcastThreshold: cfg.ProblemCountMcastThreshold,
+		ProblemCountTimeout:        cfg.ProblemCountTimeout,
+		TokenExpiredTimeout:        cfg.TokenExpiredTimeout,
+		AutoRecoveryCheckTimeout:   cfg.AutoRecoveryCheckTimeout,
+		Token:                      cfg.Token,
+		LinkAddrs:                  cfg.LinkAddrs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &redundantRing{r: r}, nil
 }
 
-func (r *redundantRing) receive(now time.Duration, link int, datagram []byte) bool { return true }
-func (r *redundantRing) tick(now time.Duration)                                    {}
-func (r *redundantRing) nextTick() time.Duration                                   { return 0 }
-func (r *redundantRing) events() []LinkEvent                                       { return nil }
-func (r *redundantRing) status() []LinkState                                       { return nil }
+func (r *redundantRing) receive(now time.Duration, link int, datagram []byte) bool {
+	return r.r.Receive(now, link, datagram)
+}
+func (r *redundantRing) tick(now time.Duration)  { r.r.Tick(now) }
+func (r *redundantRing) nextTick() time.Duration { return r.r.NextTick() }
+func (r *redundantRing) events() []LinkEvent     { return r.r.Events() }
+func (r *redundantRing) status() []LinkState     { return r.r.Status() }
 func (r *redundantRing) send(now time.Duration, o srp.Outgoing, emit func(int, srp.Outgoing)) {
-	emit(0, o)
+	r.r.Send(now, o, emit)
 }
 
-// LinkStatus reports each link's state (one entry per link).
+// LinkStatus reports each link's state (nil with a single link).
 func (s *Stack) LinkStatus() []LinkState {
 	if s.rrp == nil {
 		return nil

@@ -21,10 +21,12 @@ type net struct {
 	queue  []flight
 	events map[srp.NodeID][]Event
 	ticks  map[srp.NodeID]time.Duration
+	cut    map[int]bool // links cut for everybody
 }
 
 type flight struct {
 	at   time.Duration
+	from srp.NodeID
 	to   srp.NodeID
 	link int
 	data []byte
@@ -33,7 +35,11 @@ type flight struct {
 const hop = 200 * time.Microsecond
 
 func newNet(t *testing.T, n int, withQuorum bool) *net {
-	nw := &net{t: t, nodes: map[srp.NodeID]*Stack{}, down: map[srp.NodeID]bool{}, events: map[srp.NodeID][]Event{}, ticks: map[srp.NodeID]time.Duration{}}
+	return newNetLinks(t, n, withQuorum, 1, "")
+}
+
+func newNetLinks(t *testing.T, n int, withQuorum bool, links int, mode string) *net {
+	nw := &net{t: t, nodes: map[srp.NodeID]*Stack{}, down: map[srp.NodeID]bool{}, events: map[srp.NodeID][]Event{}, ticks: map[srp.NodeID]time.Duration{}, cut: map[int]bool{}}
 	for i := 1; i <= n; i++ {
 		id := srp.NodeID(i)
 		sc := srp.DefaultConfig(id, n)
@@ -41,7 +47,10 @@ func newNet(t *testing.T, n int, withQuorum bool) *net {
 		sc.Consensus = 1200 * time.Millisecond
 		sc.TokenRetransmit = 238 * time.Millisecond
 		sc.Hold = 180 * time.Millisecond
-		cfg := Config{SRP: sc}
+		cfg := Config{SRP: sc, Links: links}
+		if links > 1 {
+			cfg.RRP = &RRPConfig{Mode: mode, Token: sc.Token}
+		}
 		if withQuorum {
 			qc := quorum.Config{NodeID: quorum.NodeID(id)}
 			for j := 1; j <= n; j++ {
@@ -68,10 +77,10 @@ func (nw *net) collect(id srp.NodeID) {
 	for _, d := range rd.Datagrams {
 		if d.Dest == srp.ToAll {
 			for to := range nw.nodes {
-				nw.queue = append(nw.queue, flight{at: nw.now + hop, to: to, link: d.Link, data: d.Data})
+				nw.queue = append(nw.queue, flight{at: nw.now + hop, from: id, to: to, link: d.Link, data: d.Data})
 			}
 		} else {
-			nw.queue = append(nw.queue, flight{at: nw.now + hop, to: d.To, link: d.Link, data: d.Data})
+			nw.queue = append(nw.queue, flight{at: nw.now + hop, from: id, to: d.To, link: d.Link, data: d.Data})
 		}
 	}
 	nw.events[id] = append(nw.events[id], rd.Events...)
@@ -109,7 +118,8 @@ func (nw *net) run(d time.Duration) {
 		}
 		nw.queue = rest
 		for _, f := range due {
-			if nw.down[f.to] {
+			// A node's own copies never cross the network, so a cut does not stop them.
+			if nw.down[f.to] || (nw.cut[f.link] && f.from != f.to) {
 				continue
 			}
 			_ = nw.nodes[f.to].Receive(nw.now, f.link, f.data)
@@ -294,5 +304,89 @@ func TestIdleRingDeliversPromptly(t *testing.T) {
 		if got := nw.messages(id, "g"); !slices.Equal(got, []string{"2:ping"}) {
 			t.Fatalf("node %d after 20 ms: %v", id, got)
 		}
+	}
+}
+
+func (nw *net) faults(id srp.NodeID) []LinkEvent {
+	var out []LinkEvent
+	for _, ev := range nw.events[id] {
+		if ev.Fault != nil {
+			out = append(out, *ev.Fault)
+		}
+	}
+	return out
+}
+
+func (nw *net) regulars(id srp.NodeID) int {
+	n := 0
+	for _, ev := range nw.events[id] {
+		if ev.Membership != nil && ev.Membership.Kind == srp.Regular {
+			n++
+		}
+	}
+	return n
+}
+
+// Two rings, active and passive: cutting ring 1 leaves membership unchanged and marks ring 1
+// FAULTY on every node within the configured bound while messages keep flowing over ring 0;
+// after healing, ring 1 is "active with no faults" again; cutting both rings is an ordinary
+// token loss.
+func TestRedundantRingCut(t *testing.T) {
+	for _, mode := range []string{"active", "passive"} {
+		t.Run(mode, func(t *testing.T) {
+			nw := newNetLinks(t, 3, false, 2, mode)
+			nw.run(3 * time.Second)
+			for id, s := range nw.nodes {
+				if err := s.Join(nw.now, "g", uint32(id)); err != nil {
+					t.Fatal(err)
+				}
+				nw.collect(id)
+			}
+			nw.run(time.Second)
+			formed := map[srp.NodeID]int{}
+			for id := range nw.nodes {
+				formed[id] = nw.regulars(id)
+			}
+			nw.cut[1] = true
+			cutAt := nw.now
+			for i := 0; i < 200; i++ { // keep traffic flowing: 10 s of messages
+				id := srp.NodeID(1 + i%3)
+				if err := nw.nodes[id].Send(nw.now, "g", uint32(id), []byte(fmt.Sprintf("m%d", i)), srp.Agreed); err != nil {
+					t.Fatal(err)
+				}
+				nw.collect(id)
+				nw.run(50 * time.Millisecond)
+			}
+			for id, s := range nw.nodes {
+				if nw.regulars(id) != formed[id] {
+					t.Fatalf("node %d: membership changed while one ring was cut", id)
+				}
+				st := s.LinkStatus()
+				if !st[1].Faulty || st[0].Faulty {
+					t.Fatalf("node %d link status %+v", id, st)
+				}
+				f := nw.faults(id)
+				if len(f) == 0 || f[0].At-cutAt > 5*time.Second {
+					t.Fatalf("node %d: ring 1 not marked faulty in time: %+v", id, f)
+				}
+				if got := len(nw.messages(id, "g")); got != 200 {
+					t.Fatalf("node %d delivered %d of 200 messages over ring 0", id, got)
+				}
+			}
+			nw.cut[1] = false
+			nw.run(5 * time.Second)
+			for id, s := range nw.nodes {
+				if st := s.LinkStatus(); st[1].Faulty || st[1].Text != "ring 1 active with no faults" {
+					t.Fatalf("node %d after heal: %+v", id, st)
+				}
+			}
+			nw.cut[0], nw.cut[1] = true, true
+			nw.run(5 * time.Second)
+			for id := range nw.nodes {
+				if nw.regulars(id) == formed[id] {
+					t.Fatalf("node %d: both rings cut but no new configuration", id)
+				}
+			}
+		})
 	}
 }

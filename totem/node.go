@@ -274,6 +274,9 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			AutoRecoveryCheckTimeout:   t.RRP.AutorecoveryCheckTimeout,
 			Token:                      t.Token,
 		}
+		for _, r := range n.rt.Rings {
+			sc.RRP.LinkAddrs = append(sc.RRP.LinkAddrs, r.BindNetAddr.String())
+		}
 	}
 	if n.rt.Quorum.Provider == "corosync_votequorum" {
 		qc := quorumConfig(n.rt, n.self)
