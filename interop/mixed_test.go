@@ -10,8 +10,9 @@ import (
 )
 
 // The mixed suite of issue 8: gototem daemons in the same rings as real corosync 3.1 daemons.
-// Gated by GOTOTEM_INTEROP=1 until the gototem daemon (cmd/gototem run/status/quorum/cmap/
-// send/listen) is complete; each test states what a passing run proves.
+// It runs wherever real corosync can (root, namespaces, Debian's corosync installed by
+// .ci/install-interop.sh); GOTOTEM_INTEROP=0 skips it. Each test states what a passing run
+// proves.
 
 const interopGate = "GOTOTEM_INTEROP"
 
@@ -24,7 +25,9 @@ func mixedCluster(t *testing.T, transport string, es ...Engine) *Cluster {
 		needCorosync(t)
 		return newCluster(t, Options{Engines: es, Transport: transport, Gototem: standInGototem(t)})
 	}
-	needGate(t, interopGate, "the gototem daemon beside real corosync (issue 8) is gated until cmd/gototem run works")
+	if os.Getenv(interopGate) == "0" {
+		t.Skipf("%s=0: the mixed gototem/corosync suite is switched off", interopGate)
+	}
 	needCorosync(t)
 	return newCluster(t, Options{Engines: es, Transport: transport, Gototem: buildGototem(t)})
 }
