@@ -84,6 +84,10 @@ type Options struct {
 	TokenMS int
 	// ClusterName defaults to "gototem-lab" (the name the shared captures were made with).
 	ClusterName string
+	// Rings is the number of redundant rings (default 1). More than one needs RRPMode and
+	// gototem engines only: corosync 3 has no redundant ring on udp/udpu.
+	Rings   int
+	RRPMode string
 	// TotemExtra lines go into the totem section as they are, e.g. "window_size: 20".
 	TotemExtra []string
 	// Quiet turns corosync's debug logging off (it is on by default: the suite reads the log
@@ -196,7 +200,10 @@ func New(opts Options) (*Cluster, error) {
 		}
 		c.nodes = append(c.nodes, nd)
 	}
-	lab, err := netlab.New(netlab.Options{Prefix: opts.Prefix, Hosts: n, Subnet: opts.Subnet})
+	if opts.Rings == 0 {
+		opts.Rings = 1
+	}
+	lab, err := netlab.New(netlab.Options{Prefix: opts.Prefix, Hosts: n, Subnet: opts.Subnet, Rings: opts.Rings})
 	if err != nil {
 		c.cleanupDir()
 		return nil, err
@@ -227,6 +234,9 @@ func (c *Cluster) Config(id int) string {
 	p("    crypto_cipher: none")
 	p("    crypto_hash: none")
 	p("    token: %d", o.TokenMS)
+	if o.Rings > 1 {
+		p("    rrp_mode: %s", o.RRPMode)
+	}
 	for _, l := range o.TotemExtra {
 		p("    %s", l)
 	}
@@ -241,7 +251,9 @@ func (c *Cluster) Config(id int) string {
 	p("nodelist {")
 	for _, m := range c.nodes {
 		p("    node {")
-		p("        ring0_addr: %s", c.lab.Addr(m.ID, 0))
+		for r := 0; r < max(o.Rings, 1); r++ {
+			p("        ring%d_addr: %s", r, c.lab.Addr(m.ID, r))
+		}
 		p("        nodeid: %d", m.ID)
 		p("        name: node%d", m.ID)
 		p("    }")

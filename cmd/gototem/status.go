@@ -51,6 +51,9 @@ func clientPrint(sock, req string, stdout, stderr io.Writer) int {
 // "the other node" (the last non-local node by nodeid) on that link; a single-node cluster
 // shows its own address.
 func formatCfgtoolStatus(s totem.Status, brief bool) string {
+	if (s.RRPMode == "active" || s.RRPMode == "passive") && !brief {
+		return formatRingStatus(s)
+	}
 	var b strings.Builder
 	transport := s.Transport
 	if transport == "" {
@@ -100,6 +103,21 @@ func formatCfgtoolStatus(s totem.Status, brief bool) string {
 			}
 			fmt.Fprintf(&b, "\t\tnodeid: %10d:\t%s\n", ns.NodeID, state)
 		}
+	}
+	return b.String()
+}
+
+// formatRingStatus renders a redundant ring the way corosync 2.x's corosync-cfgtool -s did:
+// operators of rrp_mode clusters read "ring N active with no faults" or the FAULTY marking,
+// which the 3.x link layout has no place for.
+func formatRingStatus(s totem.Status) string {
+	var b strings.Builder
+	b.WriteString("Printing ring status.\n")
+	fmt.Fprintf(&b, "Local node ID %d\n", s.NodeID)
+	for _, l := range s.Links {
+		fmt.Fprintf(&b, "RING ID %d\n", l.Link)
+		fmt.Fprintf(&b, "\tid\t= %s\n", l.LocalAddr)
+		fmt.Fprintf(&b, "\tstatus\t= %s\n", l.Text)
 	}
 	return b.String()
 }

@@ -72,6 +72,7 @@ func threeNodes() totem.Status {
 func twoRings() totem.Status {
 	s := threeNodes()
 	s.Transport, s.RRPMode = "udp", "passive"
+	s.Links[0].Text = "ring 0 active with no faults"
 	s.Links = append(s.Links, totem.LinkStatus{Link: 1, LocalAddr: "10.1.0.1", Faulty: true, Text: "Marking ringid 1 interface 10.1.0.1 FAULTY"})
 	for i := range s.Nodes {
 		s.Nodes[i].Addrs = append(s.Nodes[i].Addrs, strings.Replace(s.Nodes[i].Addrs[0], "10.0.", "10.1.", 1))
