@@ -129,6 +129,10 @@ func bigEndian(le []byte) []byte {
 // are flagged, an encapsulated MCAST shows the old-ring message inside it, and a datagram
 // that does not decode is printed with its error and counted as undecodable.
 func TestPcapLines(t *testing.T) {
+	// Only the srp fields: the synthetic MCAST payloads here are not totempg packets.
+	saved := pcapExtensions
+	defer func() { pcapExtensions = saved }()
+	pcapExtensions = nil
 	inner := (&srp.Mcast{Header: srp.Header{Encapsulated: srp.NotEncapsulated, NodeID: 3}, SystemFrom: 3, Seq: 0x20,
 		RingID: srp.RingID{Rep: 1, Seq: 0x9}, Guarantee: srp.Safe, Payload: make([]byte, 12)}).AppendEncode(nil)
 	path := pcapFile(t, "mixed.pcap",
@@ -223,7 +227,7 @@ func TestPcapFilesAndErrors(t *testing.T) {
 func TestPcapExtensions(t *testing.T) {
 	saved := pcapExtensions
 	defer func() { pcapExtensions = saved }()
-	pcapExtensions = append(pcapExtensions, func(p *capture.Packet) []pcapField {
+	pcapExtensions = append(pcapExtensions[:0:0], func(p *capture.Packet) []pcapField {
 		if m, ok := p.Message().(*srp.Mcast); ok {
 			return []pcapField{{"totempg.first", string(m.Payload[:2])}}
 		}
