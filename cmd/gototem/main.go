@@ -1,6 +1,11 @@
 // Command gototem runs a Totem node from an unchanged corosync.conf and offers the tools
 // around it (config check/dump, pcap decoding, the simulator, status queries).
 //
+// `gototem run` serves a local control socket; CONTROL.md in this directory specifies its line
+// protocol, which shell tools (socat, nc -U) and non-Go programs can speak directly. The
+// client subcommands (status, quorum, cmap, send, listen) use it and print corosync-cfgtool,
+// corosync-quorumtool and corosync-cmapctl formats.
+//
 // Subcommands live one per file and register themselves in commands from an init function,
 // so each concern stays in its own file.
 package main
