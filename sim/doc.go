@@ -1,0 +1,24 @@
+// Package sim is gototem's deterministic network simulator: N nodes run the production
+// Totem SRP state machine through the same driver contract as a real node (srp/api.go), on
+// virtual time, over a faulty simulated network, while checkers verify the guarantees of
+// Extended Virtual Synchrony from the nodes' delivery logs.
+//
+// What it owns: the virtual clock and its event queue, the network model (per-link latency,
+// loss, duplication, reordering, partitions including one-way cuts, flapping links,
+// multicast fan-out with independent fate per receiver, the sender's own copy), node
+// faults (crash, restart with the persisted ring id, pause with stale timers), the
+// workload generator, the invariant checkers, random fault schedules, named scenarios and
+// the readable one-line-per-event trace.
+//
+// What it must not touch: the wall clock, goroutines, sockets and global randomness. Every
+// random choice is drawn from one PCG generator seeded by Options.Seed, so a seed replays
+// a run exactly (`gototem sim --seed S --trace`). It never edits the protocol's state: it
+// only feeds Step/Tick/Send and reads Ready, exactly as totem/ does.
+//
+// Users of gototem run their own application logic here: Options.App gives every node an
+// Application (deliveries, configuration changes and a Sender to originate messages, the
+// same shape as on a real node), and Options.Invariants adds the application's own
+// invariants beside the EVS ones. The Protocol interface is the seam where a redundant-ring
+// (rrp) stack or a quorum layer wraps the srp Processor later; Application's optional
+// QuorumObserver and Options.Invariants are the hook for quorum invariants.
+package sim
