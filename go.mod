@@ -3,8 +3,9 @@ module github.com/gototem/gototem
 go 1.26.8
 
 require (
-	github.com/gopacket/gopacket v1.7.7 // indirect
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
+	github.com/gopacket/gopacket v1.7.7
+	golang.org/x/crypto v0.58.0
+	golang.org/x/net v0.62.0
+	golang.org/x/sys v0.49.0
+	pgregory.net/rapid v1.3.0
 )

@@ -195,9 +195,12 @@ func (c *Config) readCrypto(d *diag) {
 		// secauth: on selects corosync 3's pair unless the keys say otherwise.
 		cr.Cipher, cr.Hash = CipherAES256, "sha256"
 	}
-	cr.Cipher = c.enum(d, "totem.crypto_cipher", cr.Cipher,
-		[]string{"none", "aes256", "aes192", "aes128"},
-		"Invalid cipher type. Should be none, aes256, aes192 or aes128")
+	ciphers, cipherMsg := []string{"none", "aes256", "aes192", "aes128"}, "Invalid cipher type. Should be none, aes256, aes192 or aes128"
+	if t.Transport != TransportKnet {
+		// ChaCha20-Poly1305 is gototem's option for udp/udpu, for CPUs without AES instructions.
+		ciphers, cipherMsg = append(ciphers, "chacha20"), cipherMsg+" (or chacha20 on udp/udpu)"
+	}
+	cr.Cipher = c.enum(d, "totem.crypto_cipher", cr.Cipher, ciphers, cipherMsg)
 	cr.Hash = c.enum(d, "totem.crypto_hash", cr.Hash,
 		[]string{"none", "md5", "sha1", "sha256", "sha384", "sha512"},
 		"Invalid hash type. Should be none, md5, sha1, sha256, sha384 or sha512")
@@ -221,7 +224,7 @@ func (c *Config) readCrypto(d *diag) {
 	case cr.Cipher == CipherNone && cr.Hash != HashNone:
 		d.errorf(c.lineOr("totem.crypto_hash", "totem"), "crypto_hash %s without a cipher (authentication only) is not supported by gototem on udp/udpu; set crypto_cipher too or crypto_hash: none", cr.Hash)
 	case cr.Enabled():
-		d.warnf(line, "encryption on %s (%s-GCM) is a gototem extension: corosync 3 rejects crypto on udp/udpu (\"crypto_cipher & crypto_hash are only valid for the Knet transport.\") and corosync 2 uses another format, so only gototem nodes can be members", t.Transport, cr.Cipher)
+		d.warnf(line, "encryption on %s (%s) is a gototem extension: corosync 3 rejects crypto on udp/udpu (\"crypto_cipher & crypto_hash are only valid for the Knet transport.\") and corosync 2 uses another format, so only gototem nodes can be members", t.Transport, cr.Cipher)
 	}
 	if k.has("totem.crypto_model") {
 		d.warnf(k.line("totem.crypto_model"), "totem.crypto_model only applies to knet; gototem uses Go's crypto on %s", t.Transport)

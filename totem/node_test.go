@@ -16,9 +16,12 @@ import (
 )
 
 // clusterConf writes a corosync.conf for n nodes on 127.<a>.<b>.1..n.
-func clusterConf(transport string, n int, base netip.Addr, port int) string {
+func clusterConf(transport string, n int, base netip.Addr, port int, totemExtra ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "totem {\n version: 2\n cluster_name: gotest\n transport: %s\n token: 1000\n", transport)
+	for _, l := range totemExtra {
+		fmt.Fprintf(&b, " %s\n", l)
+	}
 	fmt.Fprintf(&b, " interface {\n  linknumber: 0\n  mcastport: %d\n }\n}\n", port)
 	b.WriteString("nodelist {\n")
 	a := base
@@ -73,15 +76,19 @@ func (m *member) lastRegular() (Membership, bool) {
 	return Membership{}, false
 }
 
-func startCluster(t testing.TB, transport string, n int) []*member {
+func startCluster(t testing.TB, transport string, n int, perNodeExtra ...func(id int) []string) []*member {
 	t.Helper()
 	base := netip.AddrFrom4([4]byte{127, byte(10 + rand.IntN(200)), byte(rand.IntN(250)), 0})
 	port := 20000 + rand.IntN(20000)
-	text := clusterConf(transport, n, base, port)
 	var ms []*member
 	a := base
 	for i := 1; i <= n; i++ {
 		a = a.Next()
+		var extra []string
+		for _, f := range perNodeExtra {
+			extra = append(extra, f(i)...)
+		}
+		text := clusterConf(transport, n, base, port, extra...)
 		cfg, _, err := config.Parse("corosync.conf", strings.NewReader(text))
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/chacha20poly1305"
 	"sync"
 
 	"github.com/gototem/gototem/srp"
@@ -71,6 +72,9 @@ const (
 	AES256GCM
 	AES192GCM
 	AES128GCM
+	// ChaCha20Poly1305 is the option for CPUs without AES instructions (crypto_cipher:
+	// chacha20, a gototem extension).
+	ChaCha20Poly1305
 )
 
 func (c Cipher) String() string {
@@ -83,6 +87,8 @@ func (c Cipher) String() string {
 		return "aes192-gcm"
 	case AES128GCM:
 		return "aes128-gcm"
+	case ChaCha20Poly1305:
+		return "chacha20-poly1305"
 	}
 	return fmt.Sprintf("Cipher(%d)", uint8(c))
 }
@@ -95,6 +101,8 @@ func (c Cipher) keyLen() int {
 		return 24
 	case AES128GCM:
 		return 16
+	case ChaCha20Poly1305:
+		return chacha20poly1305.KeySize
 	}
 	return 0
 }
@@ -131,8 +139,10 @@ func ParseCipher(secauth, cryptoCipher, cryptoHash string) (Cipher, error) {
 		c = AES192GCM
 	case "aes128":
 		c = AES128GCM
+	case "chacha20":
+		c = ChaCha20Poly1305
 	default:
-		return CipherNone, fmt.Errorf("transport: crypto_cipher %q: invalid cipher type. Should be none, aes256, aes192 or aes128", cryptoCipher)
+		return CipherNone, fmt.Errorf("transport: crypto_cipher %q: invalid cipher type. Should be none, aes256, aes192, aes128 or chacha20", cryptoCipher)
 	}
 	if cryptoHash == "none" {
 		return CipherNone, errors.New("transport: crypto_cipher requires crypto_hash with value other than none")
@@ -219,6 +229,9 @@ func (cs *cryptoState) aeadFor(node srp.NodeID, epoch uint64) (cipher.AEAD, erro
 	key, err := hkdf.Expand(sha256.New, cs.prk, string(info), cs.cipher.keyLen())
 	if err != nil {
 		return nil, fmt.Errorf("transport: crypto: hkdf: %w", err)
+	}
+	if cs.cipher == ChaCha20Poly1305 {
+		return chacha20poly1305.New(key)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
