@@ -404,11 +404,7 @@ func (s *Stack) pump() {
 				s.onMessage(d.Message)
 			}
 		}
-		if rd.NextTick != 0 {
-			s.rd.NextTick = rd.NextTick
-		} else {
-			s.rd.NextTick = 0
-		}
+		s.rd.NextTick = rd.NextTick
 		s.srp.Advance()
 		if s.drainServices() {
 			moved = true

@@ -36,6 +36,9 @@ type Status struct {
 	Net            []transport.Counters // per link
 	// Dropped counts service messages (CPG, sync, votequorum) dropped as malformed.
 	Dropped uint64
+	// Backlog is how many events wait for the application's callbacks, and BacklogPeak the
+	// most that ever waited: a handler falling behind shows here.
+	Backlog, BacklogPeak int
 }
 
 // LinkStatus is one ring (link) of the node.
@@ -85,6 +88,7 @@ func (n *Node) statusLocked() Status {
 		QuorumProvider: n.rt.Quorum.Provider,
 		SRP:            p.Counters(),
 	}
+	s.Backlog, s.BacklogPeak = n.disp.backlog()
 	c := n.st.Counters()
 	s.Dropped = c.SyncDiscarded + c.CPGDropped + c.QuorumMalformed + c.UnknownService + c.FramingDropped
 	faults := n.st.LinkStatus()
