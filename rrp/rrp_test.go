@@ -230,3 +230,52 @@ func TestActiveDeliversExactlyOnce(t *testing.T) {
 		}
 	})
 }
+
+// Hostile input never panics: a bad link number is dropped, and truncated or garbage datagrams
+// are passed to srp (whose codec counts and drops them) without touching dedup state.
+func TestHostileInput(t *testing.T) {
+	r := newRing(t, Active)
+	full := token(ring1, 3)
+	cases := []struct {
+		name string
+		link int
+		data []byte
+		want bool
+	}{
+		{"negative link", -1, full, false},
+		{"link out of range", 2, full, false},
+		{"empty", 0, nil, true},
+		{"garbage", 0, []byte("not a totem header at all"), true},
+		{"truncated token", 0, full[:20], true},
+		{"truncated token again", 1, full[:20], true},
+	}
+	for _, c := range cases {
+		if got := r.Receive(0, c.link, c.data); got != c.want {
+			t.Errorf("%s: deliver=%v, want %v", c.name, got, c.want)
+		}
+	}
+	if !r.Receive(0, 0, full) {
+		t.Fatal("a valid token after garbage was dropped")
+	}
+}
+
+// FuzzReceive: arbitrary datagrams on arbitrary links, interleaved with ticks, never panic and
+// never deliver the same identified datagram twice.
+func FuzzReceive(f *testing.F) {
+	f.Add(token(ring1, 3), mcast(ring1, 2, 9), uint8(1))
+	f.Add([]byte{0x70, 0xc0, 3, 0}, []byte{}, uint8(0))
+	f.Fuzz(func(t *testing.T, a, b []byte, links uint8) {
+		r, err := New(Config{Mode: Mode(1 + links%2), Links: 2, Token: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range [][]byte{a, b, a, b} {
+			now := time.Duration(i) * 50 * time.Millisecond
+			r.Tick(now)
+			got := r.Receive(now, i%2, d)
+			if _, _, ok := identify(d); ok && i >= 2 && got {
+				t.Fatalf("identified datagram delivered twice")
+			}
+		}
+	})
+}
