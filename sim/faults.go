@@ -67,6 +67,7 @@ func (s *Sim) Deafen(id srp.NodeID) {
 func (s *Sim) Heal() {
 	clear(s.net.cut)
 	s.net.burstLoss = 0
+	s.net.healed++
 	s.fault("heal")
 }
 
@@ -103,14 +104,21 @@ func (s *Sim) LossBurst(p float64, d time.Duration) error {
 func (s *Sim) Flap(a, b srp.NodeID, down, up time.Duration, count int) {
 	s.fault(fmt.Sprintf("flap n%d <-> n%d: %d x (down %v, up %v)", a, b, count, down, up))
 	t := s.now
+	gen := s.net.healed
 	for i := 0; i < count; i++ {
 		s.At(t, "", func() error {
+			if s.net.healed != gen {
+				return nil // healed since: the flapping is over
+			}
 			s.net.cut[link{a, b}], s.net.cut[link{b, a}] = true, true
 			s.fault(fmt.Sprintf("link n%d <-> n%d down", a, b))
 			return nil
 		})
 		t += down
 		s.At(t, "", func() error {
+			if s.net.healed != gen {
+				return nil
+			}
 			delete(s.net.cut, link{a, b})
 			delete(s.net.cut, link{b, a})
 			s.fault(fmt.Sprintf("link n%d <-> n%d up", a, b))

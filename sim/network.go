@@ -60,6 +60,9 @@ type network struct {
 	cut      map[link]bool // directed: from cannot reach to
 	// burstLoss, when > 0, replaces every link's loss (a loss burst on the whole LAN).
 	burstLoss float64
+	// healed counts heals: a flap scheduled before a heal stops at it, so a healed network
+	// stays healed (otherwise liveness would be judged on a link still going up and down).
+	healed uint64
 }
 
 func (n *network) params(from, to srp.NodeID) LinkParams {

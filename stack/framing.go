@@ -49,7 +49,7 @@ type framing struct {
 
 	// receiver
 	senders map[srp.NodeID]*assembly
-	drops   uint64
+	drops   FramingDrops
 	scratch []byte
 }
 
@@ -67,7 +67,19 @@ func newFraming(netMTU int) (*framing, error) {
 	return &framing{packetMax: packet, dataMax: packet - pgHeaderSize, senders: map[srp.NodeID]*assembly{}}, nil
 }
 
-func (f *framing) dropped() uint64 { return f.drops }
+// FramingDrops counts totempg packets dropped on receive, by reason.
+type FramingDrops struct {
+	Short        uint64 // shorter than the header or its length array
+	Lengths      uint64 // piece lengths do not add up to the packet (corosync's exact-length rule)
+	Overflow     uint64 // a sender's reassembly would pass 1 MiB + 64 KiB
+	Continuation uint64 // continuation tag mismatch: throw-away mode entered
+	Groups       uint64 // a reassembled message with a malformed group header
+}
+
+func (f *framing) dropped() uint64 {
+	d := f.drops
+	return d.Short + d.Lengths + d.Overflow + d.Continuation + d.Groups
+}
 
 // frame prefixes body with the group header for one group.
 func frame(group string, body []byte) []byte {
@@ -199,6 +211,19 @@ func (f *framing) emitStaged(p *srp.Processor, now time.Duration, fragmented uin
 	if len(f.stagedLens) == 0 {
 		return nil
 	}
+	pkt := f.buildStaged(fragmented)
+	if err := p.Send(now, pkt, f.stagedG); err != nil {
+		return err
+	}
+	f.continueTag = fragmented
+	f.staged = f.staged[:0]
+	f.stagedLens = f.stagedLens[:0]
+	return nil
+}
+
+// buildStaged lays out the staged packet (totem-wire.md §9): version and type 0, the
+// fragmented and continuation tags, the piece count, the length array, the pieces.
+func (f *framing) buildStaged(fragmented uint8) []byte {
 	pkt := f.scratch[:0]
 	pkt = binary.LittleEndian.AppendUint16(pkt, 0)
 	pkt = binary.LittleEndian.AppendUint16(pkt, 0)
@@ -209,13 +234,7 @@ func (f *framing) emitStaged(p *srp.Processor, now time.Duration, fragmented uin
 	}
 	pkt = append(pkt, f.staged...)
 	f.scratch = pkt
-	if err := p.Send(now, pkt, f.stagedG); err != nil {
-		return err
-	}
-	f.continueTag = fragmented
-	f.staged = f.staged[:0]
-	f.stagedLens = f.stagedLens[:0]
-	return nil
+	return pkt
 }
 
 // kick sends the staged packet at once when srp has nothing queued: packing only pays while
@@ -257,13 +276,13 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 	pl := m.Payload
 	bo := order(m.Endian)
 	if len(pl) < pgHeaderSize {
-		f.drops++
+		f.drops.Short++
 		return
 	}
 	fragmented, continuation := pl[4], pl[5]
 	count := int(bo.Uint16(pl[6:]))
 	if len(pl) < pgHeaderSize+2*count {
-		f.drops++
+		f.drops.Short++
 		return
 	}
 	total := 0
@@ -272,7 +291,7 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 	}
 	data := pl[pgHeaderSize+2*count:]
 	if total != len(data) || count == 0 {
-		f.drops++
+		f.drops.Lengths++
 		return
 	}
 	a := f.senders[m.Sender]
@@ -282,7 +301,7 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 	}
 	if len(a.buf)+len(data) > maxAssembly {
 		// A sender that never finishes a message cannot make us grow without bound.
-		f.drops++
+		f.drops.Overflow++
 		a.buf, a.lastFrag, a.throwAway = a.buf[:0], 0, true
 		return
 	}
@@ -305,7 +324,7 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 		deliverNow = true
 	default:
 		a.throwAway = true
-		f.drops++
+		f.drops.Continuation++
 	}
 	if deliverNow {
 		off := 0
@@ -322,7 +341,7 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 			pieceStart = start + off
 			groups, body, err := parseGroups(msg, m.Endian)
 			if err != nil {
-				f.drops++
+				f.drops.Groups++
 				continue
 			}
 			for _, g := range groups {

@@ -83,3 +83,23 @@ func TestFramingRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// The worked MCAST example of totem-wire.md §6: one message for group "a" whose body is a
+// 16-byte qb request header with id (CPG 2 << 16) | 0 and size 16 packs into exactly these
+// payload bytes (from offset 45 of the datagram).
+func TestFramingWireExample(t *testing.T) {
+	f, _ := newFraming(1500)
+	body := []byte{0, 0, 2, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0}
+	msg := frame("a", body)
+	f.staged = append(f.staged, msg...)
+	f.stagedLens = append(f.stagedLens, uint16(len(msg)))
+	want := []byte{
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, // version, type, fragmented, continuation, msg_count 1
+		0x15, 0x00, // length 21
+		0x01, 0x00, 0x01, 0x00, 0x61, // one group, "a"
+		0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	}
+	if got := f.buildStaged(0); !bytes.Equal(got, want) {
+		t.Fatalf("packet\n got % x\nwant % x", got, want)
+	}
+}

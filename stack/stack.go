@@ -86,6 +86,7 @@ type Counters struct {
 	QuorumMalformed uint64
 	UnknownService  uint64
 	FramingDropped  uint64
+	Framing         FramingDrops
 	Held            int
 }
 
@@ -209,6 +210,7 @@ func (s *Stack) Counters() Counters {
 		c.QuorumMalformed = s.vq.Counters().Malformed
 	}
 	c.FramingDropped = s.pg.dropped()
+	c.Framing = s.pg.drops
 	c.Held = len(s.held)
 	return c
 }
