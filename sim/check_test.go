@@ -126,6 +126,13 @@ func TestCheckersCatchBrokenHistories(t *testing.T) {
 			b.conf(1, srp.Regular, ring2, 1, 3)
 			return b.h
 		}, InvConfigAgreement},
+		{"configuration agreement: transitional not a subset of the ring that follows", func() *History {
+			b := newLog()
+			b.conf(1, srp.Regular, srp.RingID{Rep: 1, Seq: 4}, 1, 2, 3)
+			b.conf(1, srp.Transitional, ring2, 1, 2, 3)
+			b.conf(1, srp.Regular, ring2, 1, 2)
+			return b.h
+		}, InvConfigAgreement},
 		{"virtual synchrony: n1 and n2 move together but n2 missed a", func() *History {
 			b, a, _ := good()
 			b.deliver(1, a, srp.Agreed)
