@@ -17,7 +17,9 @@ import (
 // lab's cpgbench.c (../shared/lab/cpgbench.c beside the repository, or GOTOTEM_CPGBENCH_SRC).
 // It reports msgs/s and MB/s at the sender and the slowest receiver, and fails on any order or
 // content error a receiver detects. GOTOTEM_BENCH_TRANSPORT picks udpu (default) or udp.
-// The gototem column is added once the daemon runs (same load through `gototem send`).
+// The same runs then go through three (and five) all-gototem rings, one `gototem bench`
+// process per namespace, and a MEASURED table puts both engines side by side with the ratio,
+// plus 5 nodes at 1 KiB and the sender's latency at 100 msgs/s.
 func TestBenchCPGFlood(t *testing.T) {
 	needGate(t, "GOTOTEM_BENCH", "the CPG flood benchmark loads both cores for tens of seconds")
 	needCorosync(t)
@@ -44,77 +46,196 @@ func TestBenchCPGFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	// debug logging off: at these rates it would measure the log file
-	c := newCluster(t, Options{Engines: engines(Corosync, Corosync, Corosync), Transport: transport, Quiet: true})
-	if err := c.StartAll(ctx); err != nil {
-		t.Fatal(err)
+	gototem := buildGototem(t)
+	type row struct {
+		name             string
+		nodes, size      int
+		rate             float64
+		corosync, gototem benchRow
 	}
-	if _, err := c.WaitRing(ctx, ids(1, 3), ids(1, 3), 30*time.Second); err != nil {
-		t.Fatal(err)
+	rows := []*row{
+		{name: "flood", nodes: 3, size: 64}, {name: "flood", nodes: 3, size: 1024}, {name: "flood", nodes: 3, size: 8192},
+		{name: "flood", nodes: 5, size: 1024}, {name: "latency", nodes: 3, size: 1024, rate: 100},
 	}
-	limit := fmt.Sprint(secs + 60)
-	for _, size := range []int{64, 1024, 8192} {
-		group := fmt.Sprintf("bench-%d", size)
-		var procs []*Proc
-		for _, id := range []int{2, 3} {
-			p, err := c.Node(id).StartProc(bin, "-m", "recv", "-S", "1", "-g", group, "-T", limit, "-q")
-			if err != nil {
-				t.Fatal(err)
+	for _, eng := range []Engine{Corosync, Gototem} {
+		for _, nodes := range []int{3, 5} {
+			es := make([]Engine, nodes)
+			for i := range es {
+				es[i] = eng
 			}
-			procs = append(procs, p)
+			// debug logging off: at these rates it would measure the log file
+			c := newCluster(t, Options{Engines: es, Transport: transport, Quiet: true, Gototem: gototem})
+			if eng == Corosync {
+				ctx := context.Background()
+				if err := c.StartAll(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.WaitRing(ctx, ids(1, nodes), ids(1, nodes), 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, r := range rows {
+				if r.nodes != nodes {
+					continue
+				}
+				if eng == Corosync {
+					r.corosync = corosyncFlood(t, c, bin, transport, r.size, secs, r.rate)
+				} else {
+					r.gototem = gototemFlood(t, c, gototem, r.size, secs, r.rate)
+				}
+			}
+			if err := c.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
 		}
-		time.Sleep(500 * time.Millisecond) // receivers join before the sender counts members
-		snd, err := c.Node(1).StartProc(bin, "-m", "send", "-s", fmt.Sprint(size), "-t", fmt.Sprint(secs), "-w", "3", "-g", group, "-T", limit, "-q")
+	}
+	t.Logf("MEASURED: %-8s %5s %6s %12s %10s %12s %10s %7s", "run", "nodes", "size", "corosync/s", "MB/s", "gototem/s", "MB/s", "ratio")
+	for _, r := range rows {
+		ratio := 0.0
+		if r.corosync.msgs > 0 {
+			ratio = r.gototem.msgs / r.corosync.msgs
+		}
+		t.Logf("MEASURED: %-8s %5d %6d %12.0f %10.2f %12.0f %10.2f %7.2f   p50/p99 ms corosync %.3f/%.3f gototem %.3f/%.3f (transport %s, %d s, one sender, window_size/max_messages defaults)",
+			r.name, r.nodes, r.size, r.corosync.msgs, r.corosync.mb, r.gototem.msgs, r.gototem.mb, ratio,
+			r.corosync.p50ms, r.corosync.p99ms, r.gototem.p50ms, r.gototem.p99ms, transport, secs)
+	}
+}
+
+// benchRow is one engine's figures for one run: the slowest receiver's rate and the sender's
+// send-to-self-delivery latency.
+type benchRow struct {
+	msgs, mb     float64
+	p50ms, p99ms float64
+}
+
+// corosyncFlood runs cpgbench on a started corosync cluster: node 1 sends, every other node
+// receives and checks order and content.
+func corosyncFlood(t *testing.T, c *Cluster, bin, transport string, size, secs int, rate float64) benchRow {
+	t.Helper()
+	nodes := len(c.Nodes())
+	limit := fmt.Sprint(secs + 60)
+	group := fmt.Sprintf("bench-%d-%d", size, int(rate))
+	var procs []*Proc
+	for id := 2; id <= nodes; id++ {
+		p, err := c.Node(id).StartProc(bin, "-m", "recv", "-S", "1", "-g", group, "-T", limit, "-q")
 		if err != nil {
 			t.Fatal(err)
 		}
-		procs = append([]*Proc{snd}, procs...)
-		results := map[int]map[string]string{}
-		for i, p := range procs {
-			err := p.WaitFor(time.Duration(secs+90)*time.Second, "RESULT", func(ls []string) bool {
-				for _, l := range ls {
-					if strings.HasPrefix(l, "RESULT ") {
-						return true
-					}
-				}
-				return false
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, l := range p.Lines() {
-				if strings.HasPrefix(l, "RESULT ") {
-					results[i] = benchFields(l)
-				}
-			}
+		procs = append(procs, p)
+	}
+	time.Sleep(500 * time.Millisecond) // receivers join before the sender counts members
+	args := []string{"-m", "send", "-s", fmt.Sprint(size), "-t", fmt.Sprint(secs), "-w", fmt.Sprint(nodes), "-g", group, "-T", limit, "-q"}
+	if rate > 0 {
+		args = append(args, "-r", fmt.Sprint(rate))
+	}
+	snd, err := c.Node(1).StartProc(bin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs = append([]*Proc{snd}, procs...)
+	results := map[int]map[string]string{}
+	for i, p := range procs {
+		results[i] = waitResult(t, p, "RESULT ", secs)
+	}
+	minRx, minMB := -1.0, 0.0
+	for i, r := range results {
+		if r["order_errors"] != "0" || r["content_errors"] != "0" {
+			t.Errorf("corosync size %d: node %d reports order_errors=%s content_errors=%s", size, i+1, r["order_errors"], r["content_errors"])
 		}
-		minRx, minMB := -1.0, 0.0
-		for i, r := range results {
-			if r["order_errors"] != "0" || r["content_errors"] != "0" {
-				t.Errorf("size %d: node %d reports order_errors=%s content_errors=%s", size, i+1, r["order_errors"], r["content_errors"])
-			}
-			if i == 0 {
-				continue
-			}
-			rx, _ := strconv.ParseFloat(r["rx_msgs_per_s"], 64)
-			mb, _ := strconv.ParseFloat(r["rx_MB_per_s"], 64)
-			if minRx < 0 || rx < minRx {
-				minRx, minMB = rx, mb
-			}
+		if i == 0 {
+			continue
 		}
-		s := results[0]
-		t.Logf("BENCH engine=corosync transport=%s nodes=3 size=%d secs=%d sender_msgs_per_s=%s sender_MB_per_s=%s min_rx_msgs_per_s=%.0f min_rx_MB_per_s=%.2f lat_p50_us=%s lat_p99_us=%s",
-			transport, size, secs, s["send_msgs_per_s"], s["send_MB_per_s"], minRx, minMB, s["lat_p50_us"], s["lat_p99_us"])
-		for _, p := range procs {
-			_ = p.Stop(5 * time.Second)
+		rx, _ := strconv.ParseFloat(r["rx_msgs_per_s"], 64)
+		mb, _ := strconv.ParseFloat(r["rx_MB_per_s"], 64)
+		if minRx < 0 || rx < minRx {
+			minRx, minMB = rx, mb
 		}
 	}
+	s := results[0]
+	t.Logf("BENCH engine=corosync transport=%s nodes=%d size=%d rate=%g secs=%d sender_msgs_per_s=%s sender_MB_per_s=%s min_rx_msgs_per_s=%.0f min_rx_MB_per_s=%.2f lat_p50_us=%s lat_p99_us=%s",
+		transport, nodes, size, rate, secs, s["send_msgs_per_s"], s["send_MB_per_s"], minRx, minMB, s["lat_p50_us"], s["lat_p99_us"])
+	for _, p := range procs {
+		_ = p.Stop(5 * time.Second)
+	}
+	p50, _ := strconv.ParseFloat(s["lat_p50_us"], 64)
+	p99, _ := strconv.ParseFloat(s["lat_p99_us"], 64)
+	return benchRow{msgs: minRx, mb: minMB, p50ms: p50 / 1000, p99ms: p99 / 1000}
+}
+
+// gototemFlood runs `gototem bench` in every namespace of a cluster whose daemons are not
+// started: each bench process is that node's Totem node. Node 1 sends; all nodes check order
+// and content and must print the same delivery-order digest.
+func gototemFlood(t *testing.T, c *Cluster, gototem string, size, secs int, rate float64) benchRow {
+	t.Helper()
+	var procs []*Proc
+	for _, n := range c.Nodes() {
+		args := []string{"bench", "-c", n.Conf, "--state-dir", filepath.Join(n.Dir, "lib"), "--group", "bench",
+			"--size", fmt.Sprint(size), "--seconds", fmt.Sprint(secs), "--senders", "one",
+			"--nodes-expected", fmt.Sprint(len(c.Nodes()))}
+		if rate > 0 {
+			args = append(args, "--rate", fmt.Sprint(rate))
+		}
+		p, err := n.StartProc(gototem, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+	}
+	row := benchRow{msgs: -1}
+	digest := ""
+	for i, p := range procs {
+		r := waitResult(t, p, "bench: ", secs+60)
+		if r["order_errors"] != "0" {
+			t.Errorf("gototem size %d: node %d reports order_errors=%s %s", size, i+1, r["order_errors"], r["error"])
+		}
+		if digest == "" {
+			digest = r["digest"]
+		} else if r["digest"] != digest {
+			t.Errorf("gototem size %d: node %d delivered in another order (digest %s, node 1 %s)", size, i+1, r["digest"], digest)
+		}
+		if i == 0 {
+			row.p50ms, _ = strconv.ParseFloat(r["own_p50_ms"], 64)
+			row.p99ms, _ = strconv.ParseFloat(r["own_p99_ms"], 64)
+			continue
+		}
+		rx, _ := strconv.ParseFloat(r["msgs/s"], 64)
+		mb, _ := strconv.ParseFloat(r["MB/s"], 64)
+		if row.msgs < 0 || rx < row.msgs {
+			row.msgs, row.mb = rx, mb
+		}
+		t.Logf("BENCH engine=gototem node=%d %s", i+1, strings.Join(p.Lines(), " | "))
+	}
+	for _, p := range procs {
+		_ = p.Stop(15 * time.Second)
+	}
+	return row
+}
+
+// waitResult waits for p's result line starting with prefix and returns its fields.
+func waitResult(t *testing.T, p *Proc, prefix string, secs int) map[string]string {
+	t.Helper()
+	err := p.WaitFor(time.Duration(secs+90)*time.Second, prefix, func(ls []string) bool {
+		for _, l := range ls {
+			if strings.HasPrefix(l, prefix) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(p.Lines(), "\n"))
+	}
+	for _, l := range p.Lines() {
+		if strings.HasPrefix(l, prefix) {
+			return benchFields(strings.TrimPrefix(l, prefix))
+		}
+	}
+	return nil
 }
 
 func benchFields(line string) map[string]string {
 	m := map[string]string{}
-	for _, f := range strings.Fields(strings.TrimPrefix(line, "RESULT ")) {
+	for _, f := range strings.Fields(line) {
 		if k, v, ok := strings.Cut(f, "="); ok {
 			m[k] = v
 		}

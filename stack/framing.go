@@ -83,12 +83,15 @@ func (f *framing) dropped() uint64 {
 
 // frame prefixes body with the group header for one group.
 func frame(group string, body []byte) []byte {
-	b := make([]byte, 0, 4+len(group)+len(body))
+	b := make([]byte, 0, framedLen(group, body))
 	b = binary.LittleEndian.AppendUint16(b, 1)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(group)))
 	b = append(b, group...)
 	return append(b, body...)
 }
+
+// framedLen is len(frame(group, body)), known without building the frame.
+func framedLen(group string, body []byte) int { return 4 + len(group) + len(body) }
 
 // parseGroups splits a reassembled message into its group names and body.
 func parseGroups(msg []byte, swapped bool) (groups []string, body []byte, err error) {
@@ -128,26 +131,26 @@ func (f *framing) packetsFor(n int) int {
 
 // send frames and queues one message; errFramingBusy when srp cannot take all its packets.
 func (f *framing) send(p *srp.Processor, now time.Duration, group string, body []byte, g srp.Guarantee) error {
-	msg := frame(group, body)
-	if p.QueueRoom() < f.packetsFor(len(msg)) {
+	// Room is checked before framing: under a flood most attempts find the queue full, and
+	// building the frame first cost an allocation and a copy of the body per refusal.
+	if p.QueueRoom() < f.packetsFor(framedLen(group, body)) {
 		return errFramingBusy
 	}
-	return f.add(p, now, msg, g)
+	return f.add(p, now, frame(group, body), g)
 }
 
 // sendAll queues several bodies for one group, all or nothing.
 func (f *framing) sendAll(p *srp.Processor, now time.Duration, group string, bodies [][]byte, g srp.Guarantee) error {
+	// Room first, frames after: a refused flood attempt then allocates nothing here.
 	need := 0
-	msgs := make([][]byte, len(bodies))
-	for i, b := range bodies {
-		msgs[i] = frame(group, b)
-		need += f.packetsFor(len(msgs[i]))
+	for _, b := range bodies {
+		need += f.packetsFor(framedLen(group, b))
 	}
 	if p.QueueRoom() < need {
 		return ErrBusy
 	}
-	for _, m := range msgs {
-		if err := f.add(p, now, m, g); err != nil {
+	for _, b := range bodies {
+		if err := f.add(p, now, frame(group, b), g); err != nil {
 			return err
 		}
 	}
