@@ -48,9 +48,9 @@ func TestBenchCPGFlood(t *testing.T) {
 	}
 	gototem := buildGototem(t)
 	type row struct {
-		name             string
-		nodes, size      int
-		rate             float64
+		name              string
+		nodes, size       int
+		rate              float64
 		corosync, gototem benchRow
 	}
 	rows := []*row{
