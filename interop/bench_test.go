@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// TestBenchCPGFlood is the side-by-side flood benchmark (GOTOTEM_BENCH=1): three real corosync
+// TestBenchCPGFlood is the side-by-side flood benchmark: three real corosync
 // nodes, node 1 multicasts AGREED messages of 64 B, 1 KiB and 8 KiB as fast as flow control
 // allows for GOTOTEM_BENCH_SECS seconds (default 5) while nodes 2 and 3 receive, using the
 // lab's cpgbench.c (../shared/lab/cpgbench.c beside the repository, or GOTOTEM_CPGBENCH_SRC).
@@ -20,8 +20,16 @@ import (
 // The same runs then go through three (and five) all-gototem rings, one `gototem bench`
 // process per namespace, and a MEASURED table puts both engines side by side with the ratio,
 // plus 5 nodes at 1 KiB and the sender's latency at 100 msgs/s.
+//
+// Without GOTOTEM_BENCH=1 it runs in CI at a smaller size: three nodes of each engine, 64 B,
+// 1 KiB and 8 KiB, 2 seconds each. That run proves the comparison works end to end (both
+// engines deliver every message in one order with intact content) and prints the table; it
+// asserts no ratio, because CI machines are shared and a throughput threshold would be noise.
 func TestBenchCPGFlood(t *testing.T) {
-	needGate(t, "GOTOTEM_BENCH", "the CPG flood benchmark loads both cores for tens of seconds")
+	full := os.Getenv("GOTOTEM_BENCH") == "1"
+	if testing.Short() && !full {
+		t.Skip("-short: the side-by-side flood loads both cores")
+	}
 	needCorosync(t)
 	src := os.Getenv("GOTOTEM_CPGBENCH_SRC")
 	if src == "" {
@@ -31,6 +39,9 @@ func TestBenchCPGFlood(t *testing.T) {
 		t.Skipf("cpgbench.c not found (%v): set GOTOTEM_CPGBENCH_SRC", err)
 	}
 	secs := 5
+	if !full {
+		secs = 2
+	}
 	if v := os.Getenv("GOTOTEM_BENCH_SECS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 60 {
@@ -57,8 +68,14 @@ func TestBenchCPGFlood(t *testing.T) {
 		{name: "flood", nodes: 3, size: 64}, {name: "flood", nodes: 3, size: 1024}, {name: "flood", nodes: 3, size: 8192},
 		{name: "flood", nodes: 5, size: 1024}, {name: "latency", nodes: 3, size: 1024, rate: 100},
 	}
+	if !full {
+		rows = rows[:3]
+	}
 	for _, eng := range []Engine{Corosync, Gototem} {
 		for _, nodes := range []int{3, 5} {
+			if !full && nodes == 5 {
+				continue
+			}
 			es := make([]Engine, nodes)
 			for i := range es {
 				es[i] = eng
@@ -87,6 +104,12 @@ func TestBenchCPGFlood(t *testing.T) {
 			if err := c.Close(); err != nil {
 				t.Errorf("close: %v", err)
 			}
+		}
+	}
+	for _, r := range rows {
+		if r.corosync.msgs <= 0 || r.gototem.msgs <= 0 {
+			t.Errorf("%s %d nodes %d B: a receiver delivered nothing measurable (corosync %.0f/s, gototem %.0f/s)",
+				r.name, r.nodes, r.size, r.corosync.msgs, r.gototem.msgs)
 		}
 	}
 	t.Logf("MEASURED: %-8s %5s %6s %12s %10s %12s %10s %7s", "run", "nodes", "size", "corosync/s", "MB/s", "gototem/s", "MB/s", "ratio")
