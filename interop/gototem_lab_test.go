@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gototem/gototem/srp"
 )
 
 // The netns lab of issue 6: gototem daemons only, one per namespace, each with its own
@@ -52,7 +54,8 @@ func effectiveToken(tokenMS, n int) time.Duration {
 // 3 and 5 gototem nodes over udpu and over udp multicast form one ring; kill -9 of a node makes
 // the survivors install a new configuration within token + consensus + 1 s; messages sent
 // through the change are delivered in one order by all survivors (virtual synchrony: they
-// moved together, so they delivered the same messages).
+// moved together, so they delivered the same messages), and the listeners' streams, ring
+// configurations included, pass the simulator's EVS checkers.
 func TestGototemLabRings(t *testing.T) {
 	for _, tc := range []struct {
 		transport string
@@ -71,7 +74,7 @@ func TestGototemLabRings(t *testing.T) {
 			listeners := map[int]*Proc{}
 			for _, id := range survivors {
 				n := c.Node(id)
-				p, err := n.StartProc(c.opts.Gototem, "listen", "--socket", n.Sock, "-t", "120", group)
+				p, err := n.StartProc(c.opts.Gototem, "listen", "--socket", n.Sock, "--rings", "-t", "120", group)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -144,6 +147,20 @@ func TestGototemLabRings(t *testing.T) {
 					t.Fatalf("node %d delivered another order:\n%v\n%v", id, order, ref)
 				}
 			}
+			// The same deliveries, configurations included, through the simulator's checkers.
+			var sentLog []labSend
+			for i := 0; i < sent; i++ {
+				sentLog = append(sentLog, labSend{1, fmt.Sprintf("evs-%04d", i)})
+			}
+			logs := map[srp.NodeID][]string{}
+			for _, id := range survivors {
+				logs[srp.NodeID(id)] = listeners[id].Lines()
+				// The streams must hold the change itself, or the check proves little.
+				if !slices.ContainsFunc(logs[srp.NodeID(id)], func(l string) bool { return strings.HasPrefix(l, "RING transitional") }) {
+					t.Errorf("node %d's stream has no transitional configuration for the crash", id)
+				}
+			}
+			checkLabEVS(t, sentLog, logs)
 			for _, p := range listeners {
 				p.Stop(5 * time.Second)
 			}

@@ -25,6 +25,13 @@ func encodePayloadHeader(dst []byte, id MsgID) []byte {
 	return binary.LittleEndian.AppendUint64(dst, id.Counter)
 }
 
+// TaggedPayload is body behind id's header: the payload the checkers attribute to id. It is
+// for histories built outside the simulator, such as a lab's delivery logs, where messages
+// carry their own names and the log is translated into AddSent/AddDelivery calls.
+func TaggedPayload(id MsgID, body []byte) []byte {
+	return append(encodePayloadHeader(make([]byte, 0, payloadHeaderSize+len(body)), id), body...)
+}
+
 func decodePayloadHeader(p []byte) (MsgID, bool) {
 	if len(p) < payloadHeaderSize {
 		return MsgID{}, false

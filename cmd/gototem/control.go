@@ -90,6 +90,7 @@ type request struct {
 	list     bool     // quorum -l
 	prefixes []string // cmap
 	group    string   // send, sendhex, listen
+	rings    bool     // listen --rings
 	safe     bool     // send --safe
 	payload  []byte   // send, sendhex
 	nodeid   uint32   // setvotes
@@ -162,6 +163,9 @@ func parseRequest(line string) (request, error) {
 		}
 		r.group, r.payload = args[0], p
 	case "listen", "members":
+		if verb == "listen" && len(fields) == 2 && fields[0] == "--rings" {
+			r.rings, fields = true, fields[1:]
+		}
 		if len(fields) != 1 {
 			return r, fmt.Errorf("%s: want %s GROUP", verb, verb)
 		}
@@ -244,6 +248,13 @@ type controlServer struct {
 	badRequests   atomic.Uint64
 	listenerDrops atomic.Uint64
 	listeners     atomic.Int64 // listen clients connected now
+
+	// ringMu orders ring configurations against listeners registering: a `listen --rings`
+	// client first gets the regular configuration in force, then every later one, so its
+	// stream is a delivery log that starts with a configuration. Lock order: ringMu, mu, a
+	// hub's mu.
+	ringMu   sync.Mutex
+	lastRing *totem.Membership // the last regular configuration delivered
 }
 
 func newControlServer(node nodeAPI, log *slog.Logger) *controlServer {
@@ -371,7 +382,7 @@ func (s *controlServer) handle(c net.Conn) {
 		return
 	}
 	if req.verb == "listen" {
-		s.listen(c, br, req.group)
+		s.listen(c, br, req.group, req.rings)
 		return
 	}
 	text, err := s.execute(req)
@@ -521,16 +532,21 @@ func (s *controlServer) send(r request) error {
 }
 
 // listen streams the group's events to the client until it disconnects or overflows.
-func (s *controlServer) listen(c net.Conn, br *bufio.Reader, group string) {
+func (s *controlServer) listen(c net.Conn, br *bufio.Reader, group string, rings bool) {
 	h, err := s.hub(group)
 	if err != nil {
 		s.reply(c, err, "")
 		return
 	}
-	l := &listener{ch: make(chan string, listenerQueue), overflow: make(chan struct{}), conn: c, drops: &s.listenerDrops}
+	l := &listener{ch: make(chan string, listenerQueue), overflow: make(chan struct{}), conn: c, drops: &s.listenerDrops, rings: rings}
+	s.ringMu.Lock()
 	h.mu.Lock()
 	h.listeners[l] = struct{}{}
+	if rings && s.lastRing != nil {
+		l.push(formatRingEvent(*s.lastRing))
+	}
 	h.mu.Unlock()
+	s.ringMu.Unlock()
 	s.listeners.Add(1)
 	defer func() {
 		h.mu.Lock()
@@ -590,6 +606,7 @@ type listener struct {
 	overflow chan struct{}
 	conn     net.Conn
 	drops    *atomic.Uint64
+	rings    bool // also gets RING lines (listen --rings)
 	dropped  bool // guarded by the hub's mu
 }
 
@@ -661,6 +678,47 @@ func (h *groupHub) ConfigChange(c totem.GroupChange) {
 	for l := range h.listeners {
 		l.push(line)
 	}
+}
+
+// membership fans a ring configuration out to every `listen --rings` client. It runs on the
+// node's dispatch goroutine, in total order with the groups' messages, so each client sees
+// configurations exactly where the node delivered them.
+func (s *controlServer) membership(m totem.Membership) {
+	s.ringMu.Lock()
+	defer s.ringMu.Unlock()
+	if m.Kind == srp.Regular {
+		mc := m
+		s.lastRing = &mc
+	}
+	line := formatRingEvent(m)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, h := range s.groups {
+		h.mu.Lock()
+		for l := range h.listeners {
+			if l.rings {
+				l.push(line)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+// formatRingEvent is the listen --rings line of a ring configuration:
+// RING <regular|transitional> ring=<rep>.<seq> members=<nodeid,...> joined=<...> left=<...>.
+func formatRingEvent(m totem.Membership) string {
+	ids := func(l []srp.NodeID) string {
+		if len(l) == 0 {
+			return "-"
+		}
+		parts := make([]string, len(l))
+		for i, id := range l {
+			parts[i] = strconv.FormatUint(uint64(id), 10)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprintf("RING %s ring=%d.%d members=%s joined=%s left=%s\n",
+		m.Kind, m.RingID.Rep, m.RingID.Seq, ids(m.Members), ids(m.Joined), ids(m.Left))
 }
 
 // formatMessageEvent is the listen line of a delivered message:

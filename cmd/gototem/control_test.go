@@ -39,6 +39,7 @@ func TestParseRequest(t *testing.T) {
 		{line: "sendhex g 00ff0a", want: request{verb: "sendhex", group: "g", payload: []byte{0, 0xff, 0x0a}}},
 		{line: "sendhex g --safe 41", want: request{verb: "sendhex", group: "g", safe: true, payload: []byte("A")}},
 		{line: "listen grp", want: request{verb: "listen", group: "grp"}},
+		{line: "listen --rings grp", want: request{verb: "listen", group: "grp", rings: true}},
 		{line: "members grp", want: request{verb: "members", group: "grp"}},
 		{line: "setexpected 5", want: request{verb: "setexpected", value: 5}},
 		{line: "setvotes 3 0", want: request{verb: "setvotes", nodeid: 3, value: 0}},
@@ -377,6 +378,63 @@ func TestListenerOverflow(t *testing.T) {
 	h.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d listeners still registered after the drop", n)
+	}
+}
+
+// TestListenRings: a `listen --rings` client first gets the regular configuration in force,
+// then configurations and messages interleaved exactly as the node delivered them; a plain
+// listener on the same group gets no RING lines.
+func TestListenRings(t *testing.T) {
+	node := newFakeNode()
+	srv, sock := startServer(t, node)
+	ring := func(kind srp.ConfigurationKind, seq uint64, members ...srp.NodeID) totem.Membership {
+		return totem.Membership{Kind: kind, RingID: srp.RingID{Rep: members[0], Seq: seq}, Members: members}
+	}
+	srv.membership(ring(srp.Regular, 8, 1, 2, 3))
+	open := func(req string) (*bufio.Reader, net.Conn) {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		io.WriteString(c, req)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		if first, _ := br.ReadString('\n'); !strings.HasPrefix(first, "OK") {
+			t.Fatalf("%q: reply %q", req, first)
+		}
+		return br, c
+	}
+	withRings, _ := open("listen --rings g\n")
+	plain, _ := open("listen g\n")
+	srv.mu.Lock()
+	h := srv.groups["g"]
+	srv.mu.Unlock()
+	h.Deliver(totem.Message{Group: "g", Sender: 2, PID: 9, Payload: []byte("a")})
+	trans := ring(srp.Transitional, 12, 1, 2)
+	trans.Left = []srp.NodeID{3}
+	srv.membership(trans)
+	next := ring(srp.Regular, 12, 1, 2)
+	srv.membership(next)
+	h.Deliver(totem.Message{Group: "g", Sender: 1, PID: 9, Payload: []byte("b")})
+	want := []string{
+		"RING regular ring=1.8 members=1,2,3 joined=- left=-",
+		`MSG 2 9 "a"`,
+		"RING transitional ring=1.12 members=1,2 joined=- left=3",
+		"RING regular ring=1.12 members=1,2 joined=- left=-",
+		`MSG 1 9 "b"`,
+	}
+	for i, w := range want {
+		got, err := withRings.ReadString('\n')
+		if err != nil || strings.TrimSuffix(got, "\n") != w {
+			t.Fatalf("line %d: %q (%v), want %q", i, got, err, w)
+		}
+	}
+	for _, w := range []string{`MSG 2 9 "a"`, `MSG 1 9 "b"`} {
+		got, err := plain.ReadString('\n')
+		if err != nil || strings.TrimSuffix(got, "\n") != w {
+			t.Fatalf("plain listener: %q (%v), want %q", got, err, w)
+		}
 	}
 }
 

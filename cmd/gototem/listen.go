@@ -19,10 +19,13 @@ func init() {
 	})
 }
 
-const listenUsage = `usage: gototem listen [--socket PATH] [-n N] [-t SECONDS] GROUP
+const listenUsage = `usage: gototem listen [--socket PATH] [--rings] [-n N] [-t SECONDS] GROUP
 Prints GROUP's events in total order, one line each, until interrupted:
   MSG <nodeid> <pid> "<payload, quoted>"
   CONFCHG members=<nodeid:pid,...> joined=<nodeid:pid:reason,...> left=<...>
+--rings adds the ring configurations (EVS transitional and regular), in total order with the
+messages, starting with the regular configuration in force:
+  RING <regular|transitional> ring=<rep>.<seq> members=<nodeid,...> joined=<...> left=<...>
 -n N exits 0 after N messages; -t SECONDS exits 3 when the time runs out first.
 `
 
@@ -31,6 +34,7 @@ func runListen(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, listenUsage) }
 	count := fs.Int("n", 0, "exit after N messages")
 	secs := fs.Float64("t", 0, "exit after SECONDS")
+	rings := fs.Bool("rings", false, "also print ring configurations")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,7 +68,11 @@ func runListen(args []string, stdout, stderr io.Writer) int {
 		case <-finished:
 		}
 	}()
-	if _, err := io.WriteString(c, "listen "+group+"\n"); err != nil {
+	req := "listen " + group + "\n"
+	if *rings {
+		req = "listen --rings " + group + "\n"
+	}
+	if _, err := io.WriteString(c, req); err != nil {
 		fmt.Fprintf(stderr, "gototem: gototem at %s: %v\n", *sock, unwrapOp(err))
 		return 1
 	}

@@ -73,11 +73,16 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			*sock = filepath.Join(*stateDir, "gototem.sock")
 		}
 	}
+	// The control server needs the node and the node's callbacks feed the server.
+	var ctl atomic.Pointer[controlServer]
 	node, err := totem.New(totem.Options{
 		Config:   rt,
 		StateDir: *stateDir,
 		Logger:   log,
 		OnMembership: func(m totem.Membership) {
+			if srv := ctl.Load(); srv != nil {
+				srv.membership(m)
+			}
 			log.Info("membership", "kind", m.Kind.String(), "ring", fmt.Sprintf("%x.%x", uint32(m.RingID.Rep), m.RingID.Seq),
 				"members", fmt.Sprint(m.Members), "joined", fmt.Sprint(m.Joined), "left", fmt.Sprint(m.Left))
 		},
@@ -107,6 +112,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv := newControlServer(nodeAdapter{node}, log.With("subsys", "control"))
+	ctl.Store(srv)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.serve(ln) }()
 	log.Info("gototem running", "config", *file, "nodeid", rt.NodeID, "socket", *sock)
