@@ -209,6 +209,31 @@ func TestGototemLabRedundantRing(t *testing.T) {
 			c := gototemCluster(t, Options{Engines: allGototem(3), Rings: 2, RRPMode: mode, Quiet: true})
 			r := formRing(t, c)
 			ctx := context.Background()
+			// Messages flow before, during and after the cut; every node's stream goes
+			// through the EVS checkers at the end, and none may hold a configuration change.
+			group := "rrp"
+			listeners := map[int]*Proc{}
+			for id := 1; id <= 3; id++ {
+				n := c.Node(id)
+				p, err := n.StartProc(c.opts.Gototem, "listen", "--socket", n.Sock, "--rings", "-t", "120", group)
+				if err != nil {
+					t.Fatal(err)
+				}
+				listeners[id] = p
+			}
+			time.Sleep(500 * time.Millisecond) // let the listeners' joins go around
+			var sent []labSend
+			send := func(k int) {
+				for i := 0; i < k; i++ {
+					from := 1 + len(sent)%3
+					msg := fmt.Sprintf("rrp-%04d", len(sent))
+					if out, err := c.Node(from).Gototem(ctx, "send", group, msg); err != nil {
+						t.Fatalf("send from node %d: %v: %s", from, err, out)
+					}
+					sent = append(sent, labSend{srp.NodeID(from), msg})
+				}
+			}
+			send(6)
 			for h := 1; h <= 3; h++ {
 				if err := c.Lab().CutLink(h, 1); err != nil {
 					t.Fatal(err)
@@ -228,6 +253,7 @@ func TestGototemLabRedundantRing(t *testing.T) {
 			if err != nil || v.Ring != r || len(v.Members) != 3 {
 				t.Fatalf("membership changed with one ring cut: %v (was %v) %v", v, r, err)
 			}
+			send(6)
 			for h := 1; h <= 3; h++ {
 				if err := c.Lab().HealLink(h, 1); err != nil {
 					t.Fatal(err)
@@ -242,6 +268,25 @@ func TestGototemLabRedundantRing(t *testing.T) {
 			if v, err := c.Node(3).ViewOf(ctx); err != nil || v.Ring != r {
 				t.Fatalf("membership changed across the cut and heal: %v (was %v) %v", v, r, err)
 			}
+			send(6)
+			want := map[string]bool{}
+			for _, m := range sent {
+				want[m.text] = true
+			}
+			logs := map[srp.NodeID][]string{}
+			for id, p := range listeners {
+				if err := p.WaitFor(30*time.Second, "every message", func(ls []string) bool { return len(PayloadOrder(ls, want)) >= len(want) }); err != nil {
+					t.Fatal(err)
+				}
+				p.Stop(5 * time.Second)
+				logs[srp.NodeID(id)] = p.Lines()
+				for _, l := range p.Lines() {
+					if strings.HasPrefix(l, "RING transitional") {
+						t.Errorf("node %d saw a configuration change with one ring cut: %s", id, l)
+					}
+				}
+			}
+			checkLabEVS(t, sent, logs)
 		})
 	}
 }
