@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -45,8 +47,15 @@ func ScaledConfig(id srp.NodeID, members int, token time.Duration) srp.Config {
 		return c
 	}
 	scale := func(d time.Duration) time.Duration {
-		v := time.Duration(int64(d) * int64(token) / int64(c.Token))
-		return max(v, time.Millisecond)
+		// d·token overflows int64 nanoseconds once both pass about 3 s (a 5-node cluster's
+		// consensus times a 3 s token), so the product is taken at 128 bits; the quotient is
+		// the same as the plain expression wherever that one did not overflow.
+		hi, lo := bits.Mul64(uint64(d), uint64(token))
+		if hi >= uint64(c.Token) {
+			return time.Duration(math.MaxInt64)
+		}
+		q, _ := bits.Div64(hi, lo, uint64(c.Token))
+		return max(time.Duration(min(q, math.MaxInt64)), time.Millisecond)
 	}
 	c.TokenRetransmit, c.Hold = scale(c.TokenRetransmit), scale(c.Hold)
 	c.Join, c.Consensus = scale(c.Join), scale(c.Consensus)

@@ -78,3 +78,23 @@ func TestPauseBuffersAndFiresStaleTimers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestScaledConfigLargeTokens: scaling a 5-node cluster's timers to a 3 s token once
+// overflowed int64 nanoseconds (consensus came out as 1 ms and the config was refused).
+func TestScaledConfigLargeTokens(t *testing.T) {
+	for _, members := range []int{3, 5, 7, 16} {
+		for _, token := range []time.Duration{time.Second, 2950 * time.Millisecond, 10 * time.Second} {
+			c := ScaledConfig(1, members, token)
+			if c.Token != token {
+				t.Fatalf("%d members, token %v: got token %v", members, token, c.Token)
+			}
+			// corosync's ratio: consensus is 1.2 token.
+			if want := token * 12 / 10; c.Consensus < want-time.Millisecond || c.Consensus > want+time.Millisecond {
+				t.Errorf("%d members, token %v: consensus %v, want about %v", members, token, c.Consensus, want)
+			}
+			if _, err := srp.NewProcessor(c); err != nil {
+				t.Errorf("%d members, token %v: %v", members, token, err)
+			}
+		}
+	}
+}
