@@ -304,6 +304,20 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	return nil
 }
 
+// SendRoom is how many more srp messages Send could queue now (a message needs one per
+// packet it fills): the room in srp's queue, or while a sync holds application messages
+// back, the room left among those. A driver uses it to decide when a refused sender should
+// retry.
+func (s *Stack) SendRoom() int {
+	if s.stopped {
+		return 0
+	}
+	if s.sync.Synchronizing() || len(s.held) > 0 {
+		return max(heldMax-len(s.held), 0)
+	}
+	return s.srp.QueueRoom()
+}
+
 // SetExpectedVotes is corosync-quorumtool -e.
 func (s *Stack) SetExpectedVotes(now time.Duration, v uint32) error {
 	if s.vq == nil {

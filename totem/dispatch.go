@@ -7,7 +7,7 @@ import (
 )
 
 // dispatcher hands events to the application on a goroutine of its own, in total order. The
-// owner goroutine never waits for application code: a callback that blocks (or calls Send and
+// protocol stack never waits for application code: a callback that blocks (or calls Send and
 // waits for room) delays later callbacks, never the token. The queue is unbounded because the
 // protocol must not stall on a slow reader; its length is reported in Status so an operator can
 // see a handler falling behind.
@@ -33,9 +33,10 @@ func (d *dispatcher) setHandler(group string, h GroupHandler) {
 	d.mu.Unlock()
 }
 
-func (d *dispatcher) push(ev stack.Event) {
+// push queues one flush's events with one lock and one wake-up.
+func (d *dispatcher) push(evs []stack.Event) {
 	d.mu.Lock()
-	d.queue = append(d.queue, ev)
+	d.queue = append(d.queue, evs...)
 	d.maxQueue = max(d.maxQueue, len(d.queue))
 	d.mu.Unlock()
 	d.cond.Signal()

@@ -10,9 +10,10 @@
 //
 // # Goroutines
 //
-// One owner goroutine runs the protocol stack: every datagram, timer and API call goes through
-// it, so the stack needs no locks. One goroutine per socket reads datagrams in batches and hands
-// them to the owner. A dispatch goroutine calls the application's callbacks.
+// One goroutine per socket reads datagrams in batches, a timer goroutine fires the protocol's
+// timers, and a dispatch goroutine calls the application's callbacks. The protocol stack is
+// single-threaded: whichever goroutine has an input (a received batch, a timer, an API call)
+// runs it under one mutex, so no input waits for a goroutine hand-off.
 //
 // # Callbacks
 //

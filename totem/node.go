@@ -21,10 +21,6 @@ import (
 	"github.com/gototem/gototem/transport"
 )
 
-// recvQueue is how many received batches may wait for the owner goroutine; beyond it the
-// receive goroutines block and the kernel socket buffers absorb bursts.
-const recvQueue = 16
-
 // Node is a gototem ring member running on real sockets and the wall clock.
 type Node struct {
 	opts  Options
@@ -36,8 +32,6 @@ type Node struct {
 	epoch time.Time
 	pid   uint32
 
-	reqs   chan func()
-	recv   chan received
 	stopCh chan stopRequest
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -45,17 +39,30 @@ type Node struct {
 	errMu sync.Mutex
 	err   error
 
-	roomMu sync.Mutex
-	room   chan struct{} // closed (and replaced) whenever sends may succeed again
-
 	stateMu sync.Mutex
 	state   nodeState // guarded by stateMu: started / stopped
 
-	// Owned by the owner goroutine.
+	// mu serializes the protocol stack: whichever goroutine has an input (a receive goroutine
+	// with a batch, an API caller, the timer goroutine) takes mu and runs the stack itself.
+	// Handing every input to one owner goroutine instead cost two goroutine wake-ups per
+	// datagram batch and per Send, and those wake-ups, not the protocol work, bounded how
+	// fast the token could go round. Everything below is guarded by mu.
+	mu      sync.Mutex
+	live    bool // the stack is running: set by Start, cleared by shutdown
+	timer   *time.Timer
+	armed   time.Duration // the NextTick the timer is armed for; 0: disarmed
+	out     []srp.Outgoing
 	groups  map[string]*Group
 	members map[srp.NodeID]*memberInfo
 	current srp.Configuration
 	disp    *dispatcher
+	// room is closed (and replaced) when a Send that found the ring busy may retry.
+	// roomWanted says some Send waits on it; maxRoom is the most send room ever seen (an
+	// empty queue). Waiters are woken only once half of that is free again: a flood then
+	// refills the queue in bursts instead of retrying, and being refused, on every flush.
+	room       chan struct{}
+	roomWanted bool
+	maxRoom    int
 }
 
 type nodeState uint8
@@ -70,12 +77,6 @@ type memberInfo struct {
 	joinCount uint32
 	member    bool
 	left      bool
-}
-
-type received struct {
-	link  int
-	batch *transport.Batch
-	n     int
 }
 
 type stopRequest struct {
@@ -105,8 +106,6 @@ func New(opts Options) (*Node, error) {
 		rt:      rt,
 		log:     log,
 		self:    srp.NodeID(rt.NodeID),
-		reqs:    make(chan func()),
-		recv:    make(chan received, recvQueue),
 		stopCh:  make(chan stopRequest),
 		done:    make(chan struct{}),
 		room:    make(chan struct{}),
@@ -158,6 +157,13 @@ func (n *Node) Start(ctx context.Context) error {
 	n.st = st
 	n.disp = newDispatcher(n)
 	n.state = stateRunning
+	n.timer = time.NewTimer(time.Hour)
+	n.timer.Stop()
+	n.mu.Lock()
+	n.live = true
+	n.st.Start(n.now())
+	n.flush()
+	n.mu.Unlock()
 	for i, l := range n.links {
 		for _, r := range l.Receivers() {
 			n.wg.Add(1)
@@ -166,7 +172,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.wg.Add(1)
 	go n.disp.run(&n.wg)
-	go n.ownerLoop()
+	go n.timerLoop()
 	n.log.Info("node started", "nodeid", n.self, "transport", string(n.rt.Totem.Transport), "rings", len(n.links))
 	return nil
 }
@@ -326,14 +332,14 @@ func quorumConfig(rt *config.Runtime, self srp.NodeID) quorum.Config {
 // now is the node's monotonic clock, the time base every protocol layer sees.
 func (n *Node) now() time.Duration { return time.Since(n.epoch) }
 
-// receiveLoop reads one socket and hands batches to the owner goroutine.
+// receiveLoop reads one socket and runs each batch through the stack itself.
 func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 	defer n.wg.Done()
+	b := l.GetBatch()
+	defer l.PutBatch(b)
 	for {
-		b := l.GetBatch()
 		cnt, err := r.Read(b)
 		if err != nil {
-			l.PutBatch(b)
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -346,104 +352,98 @@ func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 			continue
 		}
 		if cnt == 0 {
-			l.PutBatch(b)
 			continue
 		}
-		select {
-		case n.recv <- received{link: link, batch: b, n: cnt}:
-		case <-n.done:
-			l.PutBatch(b)
+		n.mu.Lock()
+		if !n.live {
+			n.mu.Unlock()
 			return
 		}
+		now := n.now()
+		for _, p := range b.Packets[:cnt] {
+			_ = n.st.Receive(now, link, p.Data)
+		}
+		n.flush()
+		n.mu.Unlock()
 	}
 }
 
-// ownerLoop is the one goroutine that owns the protocol stack.
-func (n *Node) ownerLoop() {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	n.st.Start(n.now())
-	n.flush(timer)
+// timerLoop fires the stack's timers and carries out Stop.
+func (n *Node) timerLoop() {
 	for {
 		select {
-		case rcv := <-n.recv:
-			l := n.links[rcv.link]
-			for _, p := range rcv.batch.Packets[:rcv.n] {
-				_ = n.st.Receive(n.now(), rcv.link, p.Data)
+		case <-n.timer.C:
+			n.mu.Lock()
+			if n.live {
+				n.armed = 0
+				n.st.Tick(n.now())
+				n.flush()
 			}
-			l.PutBatch(rcv.batch)
-			// Drain what else is already waiting before flushing: one flush per burst.
-		drain:
-			for i := 0; i < recvQueue; i++ {
-				select {
-				case rcv := <-n.recv:
-					l := n.links[rcv.link]
-					for _, p := range rcv.batch.Packets[:rcv.n] {
-						_ = n.st.Receive(n.now(), rcv.link, p.Data)
-					}
-					l.PutBatch(rcv.batch)
-				default:
-					break drain
-				}
-			}
-		case <-timer.C:
-			n.st.Tick(n.now())
-		case f := <-n.reqs:
-			f()
+			n.mu.Unlock()
 		case req := <-n.stopCh:
-			n.shutdown(timer)
+			n.mu.Lock()
+			n.shutdown()
+			n.mu.Unlock()
 			close(req.done)
 			return
 		}
-		n.flush(timer)
 	}
 }
 
-// flush carries out the stack's Ready: transmit, dispatch events, re-arm the timer.
-func (n *Node) flush(timer *time.Timer) {
+// flush carries out the stack's Ready: transmit, dispatch events, re-arm the timer, wake
+// senders waiting for room. Called with mu held after every input.
+func (n *Node) flush() {
 	rd := n.st.Ready()
 	if len(rd.Datagrams) > 0 {
 		n.transmit(rd.Datagrams)
 	}
-	for _, ev := range rd.Events {
-		n.observe(ev)
-		n.disp.push(ev)
+	if len(rd.Events) > 0 {
+		for _, ev := range rd.Events {
+			n.observe(ev)
+		}
+		n.disp.push(rd.Events)
 	}
 	next := rd.NextTick
 	n.st.Advance()
-	if !timer.Stop() {
-		select {
-		case <-timer.C:
-		default:
+	// The token timers move on every token, but most flushes (a batch of MCASTs) leave the
+	// next deadline where it was: only a changed deadline touches the timer.
+	if next != n.armed {
+		n.armed = next
+		if next != 0 {
+			n.timer.Reset(max(next-n.now(), 0))
+		} else {
+			n.timer.Stop()
 		}
 	}
-	if next != 0 {
-		timer.Reset(max(next-n.now(), 0))
-	} else {
-		timer.Reset(time.Hour)
+	room := n.st.SendRoom()
+	n.maxRoom = max(n.maxRoom, room)
+	if n.roomWanted && room > 0 && room >= n.maxRoom/2 {
+		n.roomWanted = false
+		close(n.room)
+		n.room = make(chan struct{})
 	}
-	n.signalRoom()
 }
 
 // transmit sends datagrams per link, preserving order within a link.
 func (n *Node) transmit(ds []stack.Datagram) {
-	per := make([][]srp.Outgoing, len(n.links))
-	for _, d := range ds {
-		if d.Link >= 0 && d.Link < len(per) {
-			per[d.Link] = append(per[d.Link], d.Outgoing)
+	for i, l := range n.links {
+		n.out = n.out[:0]
+		for _, d := range ds {
+			if d.Link == i {
+				n.out = append(n.out, d.Outgoing)
+			}
 		}
-	}
-	for i, outs := range per {
-		if len(outs) == 0 {
+		if len(n.out) == 0 {
 			continue
 		}
-		if err := n.links[i].Send(outs); err != nil {
+		if err := l.Send(n.out); err != nil {
 			n.log.Warn("send failed", "link", i, "err", err)
 		}
 	}
+	clear(n.out) // drop references to the stack's buffers
 }
 
-// observe keeps the owner goroutine's view of membership (for Status and cmap).
+// observe keeps the node's view of membership (for Status and cmap).
 func (n *Node) observe(ev stack.Event) {
 	c := ev.Membership
 	if c == nil || c.Kind != srp.Regular {
@@ -469,9 +469,12 @@ func (n *Node) observe(ev stack.Event) {
 	}
 }
 
-func (n *Node) shutdown(timer *time.Timer) {
+// shutdown leaves the ring; mu held.
+func (n *Node) shutdown() {
 	n.st.Shutdown(n.now())
-	n.flush(timer)
+	n.flush()
+	n.live = false
+	n.timer.Stop()
 	close(n.done)
 	n.closeLinks()
 	n.disp.close()
@@ -518,39 +521,16 @@ func (n *Node) Err() error {
 	return n.err
 }
 
-// do runs f on the owner goroutine and waits for it.
+// do runs f with the stack to itself (mu held), then carries out what f made the stack do.
 func (n *Node) do(f func()) error {
-	n.stateMu.Lock()
-	running := n.state == stateRunning
-	n.stateMu.Unlock()
-	if !running {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.live {
 		return ErrStopped
 	}
-	finished := make(chan struct{})
-	select {
-	case n.reqs <- func() { f(); close(finished) }:
-	case <-n.done:
-		return ErrStopped
-	}
-	select {
-	case <-finished:
-		return nil
-	case <-n.done:
-		return ErrStopped
-	}
-}
-
-func (n *Node) signalRoom() {
-	n.roomMu.Lock()
-	close(n.room)
-	n.room = make(chan struct{})
-	n.roomMu.Unlock()
-}
-
-func (n *Node) roomSignal() <-chan struct{} {
-	n.roomMu.Lock()
-	defer n.roomMu.Unlock()
-	return n.room
+	f()
+	n.flush()
+	return nil
 }
 
 // Group is this node's membership in a process group.
@@ -592,14 +572,30 @@ func (g *Group) Name() string { return g.name }
 
 // TrySend multicasts payload to the group, or returns ErrBusy when the ring cannot take it now.
 func (g *Group) TrySend(payload []byte, gu Guarantee) error {
-	var err error
-	if derr := g.n.do(func() { err = g.n.st.Send(g.n.now(), g.name, g.pid, payload, gu) }); derr != nil {
-		return derr
-	}
-	if errors.Is(err, stack.ErrBusy) {
-		return ErrBusy
-	}
+	_, err := g.send(payload, gu, false)
 	return err
+}
+
+// send is TrySend; when wait is set and the ring is busy it also returns the channel that is
+// closed when a retry is worth it.
+func (g *Group) send(payload []byte, gu Guarantee, wait bool) (<-chan struct{}, error) {
+	n := g.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.live {
+		return nil, ErrStopped
+	}
+	err := n.st.Send(n.now(), g.name, g.pid, payload, gu)
+	var room <-chan struct{}
+	if errors.Is(err, stack.ErrBusy) {
+		err = ErrBusy
+		if wait {
+			n.roomWanted = true
+			room = n.room // flush may close it already: then the caller retries at once
+		}
+	}
+	n.flush()
+	return room, err
 }
 
 // Send multicasts payload to the group, waiting while the ring is busy (backpressure) until
@@ -607,8 +603,7 @@ func (g *Group) TrySend(payload []byte, gu Guarantee) error {
 // order through the group handler, this node included.
 func (g *Group) Send(ctx context.Context, payload []byte, gu Guarantee) error {
 	for {
-		room := g.n.roomSignal()
-		err := g.TrySend(payload, gu)
+		room, err := g.send(payload, gu, true)
 		if !errors.Is(err, ErrBusy) {
 			return err
 		}

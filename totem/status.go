@@ -74,7 +74,7 @@ func (n *Node) Status() Status {
 	return s
 }
 
-// statusLocked builds the Status on the owner goroutine.
+// statusLocked builds the Status; mu held.
 func (n *Node) statusLocked() Status {
 	p := n.st.SRP()
 	s := Status{
