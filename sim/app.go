@@ -17,9 +17,8 @@ type Application interface {
 	OnConfiguration(c srp.Configuration)
 }
 
-// QuorumObserver is the seam for votequorum: an Application that also implements it will
-// be told about quorum changes once the simulator drives a quorum layer per node. Nothing
-// calls it yet.
+// QuorumObserver is the seam for votequorum: an Application that also implements it is told
+// every votequorum verdict of its node when the node runs StackProtocol with votequorum.
 type QuorumObserver interface {
 	OnQuorum(quorate bool, members []srp.NodeID)
 }

@@ -52,12 +52,21 @@ func (l LinkParams) validate() error {
 // link is one direction between two nodes.
 type link struct{ from, to srp.NodeID }
 
+// ringLink is one direction between two nodes on one ring (rrp link number): a redundant
+// ring's networks fail independently, so each can be cut alone.
+type ringLink struct {
+	from, to srp.NodeID
+	ring     int
+}
+
 // network holds the current fault state. A cut is checked when a datagram is sent, as a
 // switch would: what is already on the wire still arrives.
 type network struct {
 	base     LinkParams
 	override map[link]LinkParams
-	cut      map[link]bool // directed: from cannot reach to
+	cut      map[link]bool // directed: from cannot reach to, on every ring
+	// ringCut is a cut of one ring only (CutRing); cut applies to every ring.
+	ringCut map[ringLink]bool
 	// burstLoss, when > 0, replaces every link's loss (a loss burst on the whole LAN).
 	burstLoss float64
 	// healed counts heals: a flap scheduled before a heal stops at it, so a healed network

@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gototem/gototem/srp"
@@ -27,6 +28,20 @@ type Protocol interface {
 	RingID() srp.RingID
 	Members() []srp.NodeID
 	Status() srp.Status
+}
+
+// LinkProtocol is a Protocol that runs over several links (redundant rings, rrp): every
+// datagram it receives or sends names the link, the ring number, it travels on. The
+// simulator gives each (from, to, link) its own fate, so one ring can be cut alone.
+type LinkProtocol interface {
+	Protocol
+	// Links is the number of links (rings) the node is configured with.
+	Links() int
+	// StepLink is Step for a datagram that arrived on link.
+	StepLink(now time.Duration, link int, datagram []byte) error
+	// MessageLinks names the link of each of Ready().Messages, in the same order; valid
+	// until Advance.
+	MessageLinks() []int
 }
 
 // SRP builds the production Processor: the default Options.NewProtocol.
@@ -130,6 +145,7 @@ type Node struct {
 
 type pendingDatagram struct {
 	from srp.NodeID
+	link int
 	data []byte
 }
 
@@ -156,8 +172,11 @@ type Sim struct {
 	nodes []*Node
 	net   network
 	hist  *History
-	stats Stats
-	rings map[srp.RingID]bool
+	qlog  *QuorumLog
+	// linkEvents are the redundant-ring faults and recoveries StackProtocol nodes reported.
+	linkEvents []LinkEvent
+	stats      Stats
+	rings      map[srp.RingID]bool
 
 	work    *Workload
 	stopped error // first violation found while running (progress, incremental checks)
@@ -195,7 +214,7 @@ func New(opts Options) (*Sim, error) {
 	s := &Sim{
 		opts:  opts,
 		rng:   rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9E3779B97F4A7C15)),
-		net:   network{base: base, override: map[link]LinkParams{}, cut: map[link]bool{}},
+		net:   network{base: base, override: map[link]LinkParams{}, cut: map[link]bool{}, ringCut: map[ringLink]bool{}},
 		rings: map[srp.RingID]bool{},
 	}
 	ids := make([]srp.NodeID, opts.Nodes)
@@ -203,6 +222,7 @@ func New(opts Options) (*Sim, error) {
 		ids[i] = srp.NodeID(i + 1)
 	}
 	s.hist = NewHistory(ids)
+	s.qlog = NewQuorumLog()
 	for _, id := range ids {
 		cfg := opts.Config(id, opts.Nodes)
 		cfg.NodeID = id
@@ -349,6 +369,7 @@ type event struct {
 	kind   eventKind
 	node   *Node
 	from   srp.NodeID
+	link   int    // evDatagram: the link (ring number) it travels on
 	gen    uint64 // evTimer: the node's timer generation; evDatagram: the receiver's incarnation
 	data   []byte
 	label  string
@@ -407,12 +428,16 @@ func (s *Sim) handle(e *event) error {
 				s.stats.DatagramsLost++
 				return nil
 			}
-			n.pauseBuf = append(n.pauseBuf, pendingDatagram{from: e.from, data: e.data})
+			n.pauseBuf = append(n.pauseBuf, pendingDatagram{from: e.from, link: e.link, data: e.data})
 			return nil
 		}
-		err := s.receive(n, e.from, e.data)
+		err := s.receive(n, e.from, e.link, e.data)
 		if s.opts.Trace != nil {
-			s.traceNode(n, "recv", describe(e.from, e.data))
+			d := describe(e.from, e.data)
+			if e.link != 0 {
+				d += " ring" + strconv.Itoa(e.link)
+			}
+			s.traceNode(n, "recv", d)
 		}
 		return err
 	}
@@ -421,9 +446,15 @@ func (s *Sim) handle(e *event) error {
 
 // receive feeds one datagram to a running node, tapping MCASTs first: the simulator's own
 // record of what each node's srp holds, for the SAFE checker.
-func (s *Sim) receive(n *Node, from srp.NodeID, data []byte) error {
+func (s *Sim) receive(n *Node, from srp.NodeID, link int, data []byte) error {
 	s.tap(n, data)
-	if err := n.proc.Step(s.now, data); err != nil {
+	var err error
+	if lp, ok := n.proc.(LinkProtocol); ok {
+		err = lp.StepLink(s.now, link, data)
+	} else {
+		err = n.proc.Step(s.now, data)
+	}
+	if err != nil {
 		s.stats.DecodeErrors++
 	}
 	return s.drain(n)
@@ -458,12 +489,23 @@ func (s *Sim) tap(n *Node, data []byte) {
 func (s *Sim) drain(n *Node) error {
 	for {
 		rd := n.proc.Ready()
-		for _, m := range rd.Messages {
-			s.transmit(n, m)
+		var links []int
+		if lp, ok := n.proc.(LinkProtocol); ok {
+			links = lp.MessageLinks()
+		}
+		for i, m := range rd.Messages {
+			link := 0
+			if i < len(links) {
+				link = links[i]
+			}
+			s.transmit(n, m, link)
 		}
 		n.inDrain = true
 		for _, d := range rd.Deliveries {
 			s.deliver(n, d)
+		}
+		if sp, ok := n.proc.(*StackProtocol); ok {
+			s.stackEvents(n, sp)
 		}
 		n.inDrain = false
 		n.proc.Advance()
@@ -498,10 +540,10 @@ func (s *Sim) arm(n *Node, next time.Duration) {
 // transmit puts one datagram on the network. A multicast fans out to every node with an
 // independent fate per receiver; the sender's own copy (and a unicast to itself) is looped
 // back without loss, as the kernel does.
-func (s *Sim) transmit(n *Node, m srp.Outgoing) {
+func (s *Sim) transmit(n *Node, m srp.Outgoing, link int) {
 	data := append([]byte(nil), m.Data...)
 	if m.Dest == srp.ToNode {
-		s.sendTo(n, m.To, data)
+		s.sendTo(n, m.To, link, data)
 		return
 	}
 	if m.Type == srp.TypeMcast {
@@ -510,13 +552,13 @@ func (s *Sim) transmit(n *Node, m srp.Outgoing) {
 		s.tap(n, data)
 	}
 	for _, to := range s.nodes {
-		s.sendTo(n, to.ID, data)
+		s.sendTo(n, to.ID, link, data)
 	}
 }
 
 const loopbackDelay = 5 * time.Microsecond
 
-func (s *Sim) sendTo(n *Node, to srp.NodeID, data []byte) {
+func (s *Sim) sendTo(n *Node, to srp.NodeID, link int, data []byte) {
 	dst := s.Node(to)
 	if dst == nil {
 		s.stats.DatagramsLost++
@@ -524,7 +566,12 @@ func (s *Sim) sendTo(n *Node, to srp.NodeID, data []byte) {
 	}
 	s.stats.DatagramsSent++
 	if to == n.ID {
-		s.schedule(&event{at: s.now + loopbackDelay, kind: evDatagram, node: dst, from: n.ID, gen: uint64(dst.incarnation), data: data})
+		s.schedule(&event{at: s.now + loopbackDelay, kind: evDatagram, node: dst, from: n.ID, link: link, gen: uint64(dst.incarnation), data: data})
+		return
+	}
+	if s.net.ringCut[ringLink{n.ID, to, link}] {
+		// Checked before any draw: a cut ring must not shift the other rings' random fates.
+		s.stats.DatagramsLost++
 		return
 	}
 	s.fateBuf = s.net.fate(s.rng, n.ID, to, s.fateBuf)
@@ -537,7 +584,7 @@ func (s *Sim) sendTo(n *Node, to srp.NodeID, data []byte) {
 	for _, d := range s.fateBuf {
 		// gen 0: a datagram addressed to the node, not an incarnation; a restarted node
 		// receives what was in flight, as a real socket would.
-		s.schedule(&event{at: s.now + d, kind: evDatagram, node: dst, from: n.ID, data: data})
+		s.schedule(&event{at: s.now + d, kind: evDatagram, node: dst, from: n.ID, link: link, data: data})
 	}
 }
 
@@ -645,6 +692,7 @@ func (s *Sim) crash(n *Node) {
 	n.timerAt = 0
 	n.pauseBuf, n.deferred = nil, nil
 	s.hist.AddCrash(n.ID, s.step, s.now)
+	s.qlog.AddDown(n.ID, s.now)
 }
 
 // resume wakes a paused node the way a stopped VM wakes: its timers are all overdue, so
@@ -667,7 +715,7 @@ func (s *Sim) resume(n *Node) error {
 		if !n.up {
 			break
 		}
-		if err := s.receive(n, d.from, d.data); err != nil {
+		if err := s.receive(n, d.from, d.link, d.data); err != nil {
 			return err
 		}
 	}
