@@ -47,11 +47,14 @@ type Node struct {
 	// Handing every input to one owner goroutine instead cost two goroutine wake-ups per
 	// datagram batch and per Send, and those wake-ups, not the protocol work, bounded how
 	// fast the token could go round. Everything below is guarded by mu.
-	mu      sync.Mutex
-	live    bool // the stack is running: set by Start, cleared by shutdown
-	timer   *time.Timer
-	armed   time.Duration // the NextTick the timer is armed for; 0: disarmed
-	out     []srp.Outgoing
+	mu    sync.Mutex
+	live  bool // the stack is running: set by Start, cleared by shutdown
+	timer *time.Timer
+	armed time.Duration // the NextTick the timer is armed for; 0: disarmed
+	out   []srp.Outgoing
+	// self holds this node's own multicasts, to be fed back into the stack as if received
+	// (the transport runs with LoopInProcess).
+	own     []stack.Datagram
 	groups  map[string]*Group
 	members map[srp.NodeID]*memberInfo
 	current srp.Configuration
@@ -207,6 +210,7 @@ func (n *Node) openLinks() ([]*transport.Link, error) {
 		tc.TTL = int(ring.TTL)
 		tc.BlockUnlistedIPs = n.rt.Totem.BlockUnlistedIPs
 		tc.NetMTU = n.rt.Totem.NetMTU
+		tc.LoopInProcess = true // flush feeds our own multicasts back into the stack
 		tc.Logger = n.log
 		tc.Members = map[srp.NodeID]netip.Addr{}
 		for _, node := range n.rt.Nodes {
@@ -390,21 +394,46 @@ func (n *Node) timerLoop() {
 	}
 }
 
-// flush carries out the stack's Ready: transmit, dispatch events, re-arm the timer, wake
-// senders waiting for room. Called with mu held after every input.
+// selfRounds bounds how many times one flush feeds own multicasts back and carries out what
+// they caused. Receiving one's own multicast settles (a JOIN equal to our sets, a duplicate
+// MCAST); the bound only keeps a misbehaving exchange from holding mu: leftovers wait for
+// an immediate timer wake-up.
+const selfRounds = 16
+
+// flush carries out the stack's Ready: transmit, loop own multicasts back in, dispatch
+// events, re-arm the timer, wake senders waiting for room. Called with mu held after every
+// input.
 func (n *Node) flush() {
-	rd := n.st.Ready()
-	if len(rd.Datagrams) > 0 {
-		n.transmit(rd.Datagrams)
-	}
-	if len(rd.Events) > 0 {
-		for _, ev := range rd.Events {
-			n.observe(ev)
+	var next time.Duration
+	for round := 0; ; round++ {
+		rd := n.st.Ready()
+		if len(rd.Datagrams) > 0 {
+			n.transmit(rd.Datagrams)
 		}
-		n.disp.push(rd.Events)
+		if len(rd.Events) > 0 {
+			for _, ev := range rd.Events {
+				n.observe(ev)
+			}
+			n.disp.push(rd.Events)
+		}
+		next = rd.NextTick
+		// The datagrams' data stay valid after Advance: the stack hands out copies.
+		n.st.Advance()
+		if len(n.own) == 0 {
+			break
+		}
+		if round == selfRounds {
+			next = n.now() // come back at once for the rest
+			n.armed = -1
+			break
+		}
+		now := n.now()
+		for _, d := range n.own {
+			_ = n.st.Receive(now, d.Link, d.Data)
+		}
+		clear(n.own)
+		n.own = n.own[:0]
 	}
-	next := rd.NextTick
-	n.st.Advance()
 	// The token timers move on every token, but most flushes (a batch of MCASTs) leave the
 	// next deadline where it was: only a changed deadline touches the timer.
 	if next != n.armed {
@@ -441,6 +470,11 @@ func (n *Node) transmit(ds []stack.Datagram) {
 		}
 	}
 	clear(n.out) // drop references to the stack's buffers
+	for _, d := range ds {
+		if d.Dest == srp.ToAll && d.Link >= 0 && d.Link < len(n.links) {
+			n.own = append(n.own, d)
+		}
+	}
 }
 
 // observe keeps the node's view of membership (for Status and cmap).

@@ -92,7 +92,7 @@ type sockOpts struct {
 }
 
 // Receiver is one receive socket of a Link: udpu has "udpu" (the mcastport socket), udp has
-// "mcast" (the group) and "token"; both have "loop" (own multicasts).
+// "mcast" (the group) and "token"; both have "loop" (own multicasts) unless LoopInProcess.
 type Receiver struct {
 	link  *Link
 	name  string
@@ -128,7 +128,7 @@ func Open(cfg Config) (*Link, error) {
 	case UDP:
 		err = l.openUDP()
 	}
-	if err == nil {
+	if err == nil && !cfg.LoopInProcess {
 		err = l.openLoop()
 	}
 	if err == nil {

@@ -299,3 +299,45 @@ func TestLoopNeverBlocksSend(t *testing.T) {
 		t.Fatalf("Send took %v with a full loop", d)
 	}
 }
+
+// TestLoopInProcess proves that with LoopInProcess the sender's own copy of a multicast
+// never reaches its sockets (no copy to its own udpu address, no local loop, not even a
+// "loop" receiver), while every other member still gets each datagram once, in order.
+func TestLoopInProcess(t *testing.T) {
+	for _, kind := range []Kind{UDPU, UDP} {
+		t.Run(kind.String(), func(t *testing.T) {
+			nodes, _ := openRetrying(t, func(tn testNet) []Config {
+				m := members(tn, 1, 2, 3)
+				c1 := cfgFor(kind, tn, 1, m)
+				c1.LoopInProcess = true
+				return []Config{c1, cfgFor(kind, tn, 2, m), cfgFor(kind, tn, 3, m)}
+			})
+			for _, r := range nodes[0].link.Receivers() {
+				if r.Name() == "loop" {
+					t.Fatal("LoopInProcess link opened a local loop receiver")
+				}
+			}
+			join := joinMsg(1, 1, 2, 3)
+			mcast := mcastMsg(1, 5, 1000)
+			if err := nodes[0].link.Send([]srp.Outgoing{toAll(srp.TypeJoin, join), toAll(srp.TypeMcast, mcast)}); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range nodes[1:] {
+				gs := n.expect(t, 2)
+				if !bytes.Equal(gs[0].data, join) || !bytes.Equal(gs[1].data, mcast) {
+					t.Fatalf("node %d: got %s, want the JOIN then the MCAST", n.id, describe(gs))
+				}
+			}
+			nodes[0].expect(t, 0)
+			want := uint64(2 * 2) // two datagrams to each other member
+			if kind == UDP {
+				want = 2 // one group send each
+			}
+			// (udp on lo still echoes the group sends; they are dropped as own echo, as
+			// without LoopInProcess.)
+			if c := nodes[0].link.Counters(); c.SentPackets != want || c.ReceivedPackets != 0 {
+				t.Fatalf("sender counters %+v, want %d sent and nothing received", c, want)
+			}
+		})
+	}
+}

@@ -19,7 +19,8 @@ import (
 // of MCASTs therefore still leaves after them). ToNode goes to the member's address
 // (nodelist first, then learned); ToAll goes to the group (udp) or to every member (udpu),
 // and comes back to this node through the local loop (udp, or a udpu nodelist that lacks
-// our own address) or as a real datagram to our own address (udpu, as corosync does).
+// our own address) or as a real datagram to our own address (udpu, as corosync does), or,
+// with LoopInProcess, not at all: the caller loops it back.
 //
 // out[i].Data is only read during the call. A message that cannot be sent (unknown
 // destination, larger than a UDP datagram) is counted and skipped; the returned error
@@ -95,7 +96,7 @@ func (l *Link) sendTokens(t *memberTable, run []srp.Outgoing) error {
 func (l *Link) sendMcasts(t *memberTable, run []srp.Outgoing) error {
 	l.prepare(run)
 	var errs error
-	loopLocally := true
+	loopLocally := !l.cfg.LoopInProcess
 	if l.cfg.Kind == UDP {
 		l.msgs = l.msgs[:0]
 		for _, p := range l.payloads {
@@ -108,6 +109,9 @@ func (l *Link) sendMcasts(t *memberTable, run []srp.Outgoing) error {
 		self := l.cfg.LocalAddr.WithZone("")
 		for _, a := range t.addrs {
 			if a.WithZone("") == self {
+				if l.cfg.LoopInProcess {
+					continue // the caller hands its own copy back itself
+				}
 				loopLocally = false // our own nodelist entry gets a real copy
 			}
 			s := l.memberOut[a]
