@@ -96,6 +96,11 @@ type Config struct {
 	// protocol itself. That spares a kernel round trip per multicast, a third of the
 	// datagrams of a 3-node udpu ring; other nodes see the same datagrams in the same order.
 	LoopInProcess bool
+	// GSO sends each run of equal-size datagrams to one destination as one message the
+	// kernel segments (UDP_SEGMENT, Linux; needs BatchSize > 1). The datagrams on the wire
+	// are unchanged. Where the kernel or device refuses it, the Link logs so once and sends
+	// datagrams one by one.
+	GSO bool
 	// BatchSize is the most datagrams moved per system call; 1 disables batched I/O
 	// (plain sendto/recvfrom, for comparison and for kernels without *mmsg).
 	BatchSize int
@@ -113,6 +118,7 @@ func DefaultConfig(kind Kind) Config {
 		BlockUnlistedIPs: true,
 		NetMTU:           DefaultNetMTU,
 		BatchSize:        DefaultBatchSize,
+		GSO:              true,
 	}
 }
 

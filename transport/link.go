@@ -62,7 +62,9 @@ type Link struct {
 	bufs     [][]byte // one-element Buffers for msgs[i]
 	sealed   [][]byte
 	payloads [][]byte
+	dsts     []netip.AddrPort // destination of msgs[i]
 	udpAddrs map[netip.AddrPort]*net.UDPAddr
+	gso      *gsoWriter // nil: GSO off, unsupported, or refused by the kernel
 
 	pool      sync.Pool
 	ctr       counters
@@ -83,6 +85,7 @@ type udpSock struct {
 		WriteBatch(ms []ipv4.Message, flags int) (int, error)
 	}
 	local netip.AddrPort
+	rc    syscall.RawConn // for the GSO writer's sendmmsg
 }
 
 type sockOpts struct {
@@ -114,6 +117,9 @@ func Open(cfg Config) (*Link, error) {
 	l.localAddr() // resolves l.zone for a link-local bind address
 	l.log = l.log.With("transport", cfg.Kind.String(), "link", cfg.LinkNumber)
 	l.pool.New = func() any { return newBatch(cfg.BatchSize) }
+	if cfg.GSO && cfg.BatchSize > 1 {
+		l.gso = newGSOWriter()
+	}
 	if cfg.Crypto != nil {
 		cs, err := newCryptoState(cfg.Crypto, cfg.LinkNumber, cfg.NodeID)
 		if err != nil {
@@ -196,6 +202,9 @@ func (l *Link) listen(what string, addr netip.AddrPort, o sockOpts) (*udpSock, e
 		l.closers = append(l.closers, conn) // member sockets are closed through memberOut
 	}
 	s := &udpSock{conn: conn, local: conn.LocalAddr().(*net.UDPAddr).AddrPort()}
+	if rc, err := conn.SyscallConn(); err == nil {
+		s.rc = rc
+	}
 	s.local = netip.AddrPortFrom(s.local.Addr().Unmap(), s.local.Port())
 	if l.v6 {
 		s.batch = ipv6.NewPacketConn(conn)

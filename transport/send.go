@@ -158,6 +158,7 @@ func (l *Link) queue(p []byte, dst netip.AddrPort) {
 	}
 	l.bufs[n] = p
 	l.msgs = append(l.msgs, ipv4.Message{Buffers: l.bufs[n : n+1 : n+1], Addr: ua})
+	l.dsts = append(l.dsts[:n], dst)
 }
 
 // flush sends l.msgs on s, BatchSize datagrams per system call. A datagram the kernel
@@ -170,6 +171,9 @@ func (l *Link) flush(s *udpSock) error {
 		if first == nil {
 			first = fmt.Errorf("transport: send from %s: %w", s.local, err)
 		}
+	}
+	if l.gso != nil && len(msgs) > 1 {
+		msgs = msgs[l.sendGSO(s, fail):]
 	}
 	for len(msgs) > 0 {
 		if l.cfg.BatchSize == 1 {
@@ -201,6 +205,7 @@ func (l *Link) flush(s *udpSock) error {
 		msgs = msgs[min(n, len(msgs)):]
 	}
 	l.msgs = l.msgs[:0]
+	l.dsts = l.dsts[:0]
 	return first
 }
 
@@ -212,6 +217,7 @@ type Counters struct {
 	SendErrors                     uint64 // datagrams the kernel refused
 	ReceivedPackets, ReceivedBytes uint64 // datagrams delivered by Read (wire size)
 
+	SegmentedSends   uint64 // GSO messages that carried several of the sent datagrams
 	DroppedTooBig    uint64 // truncated on receive, or larger than a UDP datagram on send
 	DroppedLoopFull  uint64 // own multicast not looped back: nobody drained the loop receiver
 	DroppedNoRoute   uint64 // token for a nodeid with no known address
@@ -229,7 +235,7 @@ type counters struct {
 	receivedPackets, receivedBytes                                 atomic.Uint64
 	droppedTooBig, droppedNoRoute, droppedOwnEcho, droppedUnlisted atomic.Uint64
 	droppedMalformed, droppedAuth, droppedReplay, learned          atomic.Uint64
-	droppedLoopFull                                                atomic.Uint64
+	droppedLoopFull, segmented                                     atomic.Uint64
 }
 
 func (c *counters) sent(n int) {
@@ -247,7 +253,7 @@ func (l *Link) Counters() Counters {
 		DroppedOwnEcho: c.droppedOwnEcho.Load(), DroppedUnlisted: c.droppedUnlisted.Load(),
 		DroppedMalformed: c.droppedMalformed.Load(), DroppedAuth: c.droppedAuth.Load(),
 		DroppedReplay: c.droppedReplay.Load(), LearnedAddresses: c.learned.Load(),
-		DroppedLoopFull: c.droppedLoopFull.Load(),
+		DroppedLoopFull: c.droppedLoopFull.Load(), SegmentedSends: c.segmented.Load(),
 	}
 }
 
