@@ -18,7 +18,9 @@
 // Users of gototem run their own application logic here: Options.App gives every node an
 // Application (deliveries, configuration changes and a Sender to originate messages, the
 // same shape as on a real node), and Options.Invariants adds the application's own
-// invariants beside the EVS ones. The Protocol interface is the seam where a redundant-ring
-// (rrp) stack or a quorum layer wraps the srp Processor later; Application's optional
-// QuorumObserver and Options.Invariants are the hook for quorum invariants.
+// invariants beside the EVS ones. The Protocol interface is the seam for other layers:
+// StackProtocol runs the full stack (stack.Stack: totempg, services, votequorum, redundant
+// ring) per node, logs every votequorum verdict with its virtual time (QuorumLog, checked by
+// CheckSplitBrain, CheckWaitForAll, CheckLastManStanding) and carries each datagram's link, so
+// one ring of a redundant ring can be cut alone (CutRing, HealRing).
 package sim

@@ -63,9 +63,41 @@ func (s *Sim) Deafen(id srp.NodeID) {
 	s.fault(fmt.Sprintf("deafen n%d (sends, receives nothing)", id))
 }
 
-// Heal removes every cut and loss burst (per-link overrides stay).
+// CutRing cuts one redundant ring (rrp link number ring) between every pair of nodes, as
+// a dead switch on that network would; the other rings still carry traffic. Partitions and
+// other cuts apply to every ring and are independent of it.
+func (s *Sim) CutRing(ring int) {
+	for _, a := range s.nodes {
+		for _, b := range s.nodes {
+			if a != b {
+				s.net.ringCut[ringLink{a.ID, b.ID, ring}] = true
+			}
+		}
+	}
+	s.fault(fmt.Sprintf("cut ring %d", ring))
+}
+
+// CutRingLink stops datagrams from → to on one ring only (one NIC's cable on one network).
+func (s *Sim) CutRingLink(from, to srp.NodeID, ring int) {
+	s.net.ringCut[ringLink{from, to, ring}] = true
+	s.fault(fmt.Sprintf("cut n%d -> n%d on ring %d", from, to, ring))
+}
+
+// HealRing removes every cut of one ring made by CutRing or CutRingLink; cuts of the
+// whole network (Partition, CutOneWay, Deafen) stay until Heal.
+func (s *Sim) HealRing(ring int) {
+	for k := range s.net.ringCut {
+		if k.ring == ring {
+			delete(s.net.ringCut, k)
+		}
+	}
+	s.fault(fmt.Sprintf("heal ring %d", ring))
+}
+
+// Heal removes every cut (of every ring) and loss burst (per-link overrides stay).
 func (s *Sim) Heal() {
 	clear(s.net.cut)
+	clear(s.net.ringCut)
 	s.net.burstLoss = 0
 	s.net.healed++
 	s.fault("heal")

@@ -14,7 +14,9 @@ type Scenario struct {
 	Name        string
 	Description string
 	Nodes       int
-	run         func(s *Sim, tok time.Duration) error
+	// stack, when set, runs the full stack (StackProtocol) instead of bare srp.
+	stack *StackOptions
+	run   func(s *Sim, tok time.Duration) error
 }
 
 // Scenarios lists the named scenarios.
@@ -95,6 +97,8 @@ var Scenarios = []Scenario{
 			return s.RunFor(3 * tok)
 		},
 	},
+	ringCutScenario("active"),
+	ringCutScenario("passive"),
 }
 
 // FindScenario returns the scenario called name.
@@ -110,7 +114,13 @@ func FindScenario(name string) (Scenario, bool) {
 // Run plays the scenario with seed: the ring forms, a workload of AGREED and SAFE messages
 // starts, the fault is applied, then the network heals and liveness is checked.
 func (sc Scenario) Run(seed uint64, trace io.Writer) (Result, error) {
-	s, err := New(Options{Seed: seed, Nodes: sc.Nodes, Trace: trace, StartSpread: 100 * time.Millisecond})
+	opts := Options{Seed: seed, Nodes: sc.Nodes, Trace: trace, StartSpread: 100 * time.Millisecond}
+	safe := 0.3
+	if sc.stack != nil {
+		opts.NewProtocol = NewStackProtocol(*sc.stack)
+		safe = 0 // see ErrStackSafe
+	}
+	s, err := New(opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -120,7 +130,7 @@ func (sc Scenario) Run(seed uint64, trace io.Writer) (Result, error) {
 		if err := s.RunFor(2 * tok); err != nil {
 			return err
 		}
-		if err := s.StartWorkload(Workload{Rate: 20, SafeFraction: 0.3, MinSize: 8, MaxSize: 128}); err != nil {
+		if err := s.StartWorkload(Workload{Rate: 20, SafeFraction: safe, MinSize: 8, MaxSize: 128}); err != nil {
 			return err
 		}
 		if err := s.RunFor(tok); err != nil {

@@ -59,6 +59,13 @@ func NewStackProtocol(o StackOptions) func(cfg srp.Config) (Protocol, error) {
 			if r.Token == 0 {
 				r.Token = cfg.Token
 			}
+			if len(r.LinkAddrs) == 0 {
+				// Each ring its own subnet, the host part the node id, so status texts read
+				// like a real node's ("Marking ringid 1 interface 10.0.1.2 FAULTY").
+				for l := range sc.Links {
+					r.LinkAddrs = append(r.LinkAddrs, fmt.Sprintf("10.0.%d.%d", l, cfg.NodeID))
+				}
+			}
 			sc.RRP = &r
 		}
 		st, err := stack.New(sc)
