@@ -115,6 +115,37 @@ func parseGroups(msg []byte, swapped bool) (groups []string, body []byte, err er
 	return groups, msg[off:], nil
 }
 
+// serviceGroup is parseGroups for the receive path: it validates the header the same way but
+// returns only the first group the stack serves ("a" or "sync"; "" when none), without
+// allocating the names.
+func serviceGroup(msg []byte, swapped bool) (group string, body []byte, err error) {
+	bo := order(swapped)
+	if len(msg) < 2 {
+		return "", nil, errors.New("group header truncated")
+	}
+	n := int(bo.Uint16(msg))
+	if n == 0 || len(msg) < 2+2*n {
+		return "", nil, fmt.Errorf("group count %d for %d bytes", n, len(msg))
+	}
+	off := 2 + 2*n
+	for i := 0; i < n; i++ {
+		l := int(bo.Uint16(msg[2+2*i:]))
+		if off+l > len(msg) {
+			return "", nil, errors.New("group names overrun the message")
+		}
+		if group == "" {
+			switch name := msg[off : off+l]; {
+			case string(name) == "a":
+				group = "a"
+			case string(name) == "sync":
+				group = "sync"
+			}
+		}
+		off += l
+	}
+	return group, msg[off:], nil
+}
+
 func order(swapped bool) binary.ByteOrder {
 	if swapped {
 		return binary.BigEndian
@@ -308,8 +339,6 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 		a.buf, a.lastFrag, a.throwAway = a.buf[:0], 0, true
 		return
 	}
-	start := len(a.buf)
-	a.buf = append(a.buf, data...)
 	complete := count
 	if fragmented != 0 {
 		complete--
@@ -330,46 +359,42 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 		f.drops.Continuation++
 	}
 	if deliverNow {
+		// Only the first piece can continue an earlier packet (its head waits in a.buf) and
+		// only the last can be continued by a later one: every other piece is read in place,
+		// so an unfragmented message is never copied here.
 		off := 0
-		pieceStart := 0
 		for i := 0; i < complete; i++ {
 			l := int(bo.Uint16(pl[pgHeaderSize+2*i:]))
-			var msg []byte
-			if i == 0 {
-				msg = a.buf[:start+l]
-			} else {
-				msg = a.buf[start+off : start+off+l]
+			msg := data[off : off+l]
+			if i == 0 && len(a.buf) > 0 {
+				a.buf = append(a.buf, msg...)
+				msg = a.buf
 			}
 			off += l
-			pieceStart = start + off
-			groups, body, err := parseGroups(msg, m.Endian)
+			group, body, err := serviceGroup(msg, m.Endian)
 			if err != nil {
 				f.drops.Groups++
 				continue
 			}
-			for _, g := range groups {
-				if g == "a" || g == "sync" {
-					fn(m.Sender, g, body, m.Endian)
-					break
-				}
+			if group != "" {
+				fn(m.Sender, group, body, m.Endian)
 			}
 		}
 		if fragmented != 0 {
 			// Keep the trailing partial piece for the next packet.
-			rest := a.buf[pieceStart:]
-			if complete == 0 {
-				rest = a.buf
+			if complete > 0 {
+				a.buf = a.buf[:0]
 			}
-			a.buf = append(a.buf[:0], rest...)
+			a.buf = append(a.buf, data[off:]...)
 			return
 		}
 	}
+	if fragmented == 0 || !deliverNow {
+		// Complete, or throw-away: keep nothing, so a later continuation has nothing stale.
+		a.buf = a.buf[:0]
+	}
 	if fragmented == 0 {
-		a.buf = a.buf[:0]
 		a.lastFrag = 0
-	} else if !deliverNow {
-		// Throw-away: keep only what follows, so a later continuation has nothing stale.
-		a.buf = a.buf[:0]
 	}
 }
 
