@@ -839,3 +839,94 @@ func TestQuorumLastManStandingDownToOne(t *testing.T) {
 		}
 	}
 }
+
+// The timer rule of the last_man_standing checker on a hand-built log: n4 sees {1..5}, then
+// {1,3,4,5} (a node left, 4 ≥ quorum 3: the timer starts at t=7), then {4,5} (2 < quorum 3
+// and the remembered lowest node 1 is gone: the timer runs on). Expected votes falling at
+// t=10 are a window of 3 s after the start, whatever the later change; with the lowest node
+// still present the later change restarts the timer and t=10 is too early.
+func TestQuorumLastManStandingCheckerTimerRule(t *testing.T) {
+	s := time.Second
+	build := func(last []srp.NodeID) (*History, *QuorumLog) {
+		h := NewHistory([]srp.NodeID{1, 2, 3, 4, 5})
+		h.AddStart(4, 1, 0)
+		l := NewQuorumLog()
+		l.AddExpected(ExpectedChange{Node: 4, Step: 2, From: 0, To: 5})
+		cfg := func(step uint64, at time.Duration, members ...srp.NodeID) {
+			h.AddConfig(4, srp.Configuration{Kind: srp.Regular, RingID: srp.RingID{Rep: members[0], Seq: step}, Members: members}, step, at)
+		}
+		cfg(10, 0, 1, 2, 3, 4, 5)
+		l.AddVerdict(QuorumVerdict{Node: 4, Step: 11, Quorate: true, Members: []srp.NodeID{1, 2, 3, 4, 5}, ExpectedVotes: 5, TotalVotes: 5, Quorum: 3})
+		cfg(20, 7*s, 1, 3, 4, 5)
+		l.AddVerdict(QuorumVerdict{Node: 4, Step: 21, At: 7 * s, Quorate: true, Members: []srp.NodeID{1, 3, 4, 5}, ExpectedVotes: 5, TotalVotes: 4, Quorum: 3})
+		cfg(30, 9900*time.Millisecond, last...)
+		l.AddExpected(ExpectedChange{Node: 4, Step: 40, At: 10 * s, From: 5, To: 2, Quorate: true})
+		return h, l
+	}
+	for _, tc := range []struct {
+		name   string
+		last   []srp.NodeID
+		window time.Duration
+		fail   bool
+	}{
+		{"lowest gone, timer runs on, 3 s window", []srp.NodeID{4, 5}, 3 * s, false},
+		{"lowest gone, timer runs on, 4 s window", []srp.NodeID{4, 5}, 4 * s, true},
+		{"lowest present, timer restarted", []srp.NodeID{1, 4}, 3 * s, true},
+	} {
+		h, l := build(tc.last)
+		err := CheckLastManStanding(h, l, LastManStanding{Window: tc.window, AutoTieBreaker: true, AutoTieBreakerNode: "highest"})
+		if (err != nil) != tc.fail {
+			t.Errorf("%s: got %v, want failure %v", tc.name, err, tc.fail)
+		}
+	}
+}
+
+// Found by TestQuorumLastManStanding seed 424, kept as corosync's behaviour: with
+// auto_tie_breaker highest, {1,3,4,5} losing 1 and 3 leaves {4,5} quorate by the tie-breaker
+// (5 is the highest of the last quorate ring), but sync_init restarts the last_man_standing
+// timer only when the lowest node remembered (1) is still there (votequorum.md §7.3, whatever
+// the mode). The timer started by the previous change runs on and expected votes fall to 2
+// less than a window after {4,5} formed.
+func TestQuorumLastManStandingTimerNotRestarted(t *testing.T) {
+	window := 3 * time.Second
+	rule := LastManStanding{Window: window, AutoTieBreaker: true, AutoTieBreakerNode: "highest"}
+	c := quorumCase{nodes: 5, history: "split", cfg: quorum.Config{Nodelist: unitNodelist(5), WaitForAll: ptrTo(true),
+		LastManStanding: true, LastManStandingWindow: window, AutoTieBreaker: true, AutoTieBreakerNode: "highest"}}
+	s, err := newQuorumSim(424, c, DefaultLink, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RunFor(4 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.Crash(2)
+	if err := s.RunFor(2500 * time.Millisecond); err != nil { // {1,3,4,5} forms, the timer starts
+		t.Fatal(err)
+	}
+	s.Crash(1)
+	s.Crash(3)
+	if err := s.RunFor(window + 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var ringAt, fellAt time.Duration = -1, -1
+	for _, e := range s.History().Logs[4] {
+		if e.Kind == EntryConfig && e.Config.Kind == srp.Regular && slices.Equal(e.Config.Members, []srp.NodeID{4, 5}) {
+			ringAt = e.At
+		}
+	}
+	for _, e := range s.QuorumLog().Expected {
+		if e.Node == 4 && e.From == 5 && e.To == 2 {
+			fellAt = e.At
+		}
+	}
+	if ringAt < 0 || fellAt < 0 || !s.Node(4).Protocol().(*StackProtocol).Stack().Quorum().Quorate() {
+		t.Fatalf("ring {4,5} at %v, expected votes 5→2 at %v: not the history this test keeps", ringAt, fellAt)
+	}
+	if fellAt-ringAt >= window {
+		t.Fatalf("expected votes fell %v after {4,5} formed: the timer was restarted after all; update CheckLastManStanding's timer rule", fellAt-ringAt)
+	}
+	if err := CheckLastManStanding(s.History(), s.QuorumLog(), rule); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("{4,5} formed at t=%s, expected votes 5→2 at t=%s (%v later, window %v)", fmtTime(ringAt), fmtTime(fellAt), fellAt-ringAt, window)
+}

@@ -203,11 +203,16 @@ type LastManStanding struct {
 	AutoTieBreakerNode string
 }
 
-// CheckLastManStanding verifies last_man_standing over a failure cascade (nodes die, none
-// come back, no partition heals: a node may otherwise lower its expected votes at once by
-// adopting a quorate peer's, votequorum.md §6.2 step 3):
-//   - a node's expected votes go down only once Window has passed since the last regular
-//     configuration that changed its membership (§7.3: the timer restarts at every change);
+// CheckLastManStanding verifies last_man_standing over a failure cascade of one-vote nodes
+// (nodes die, none come back, no partition heals: a node may otherwise lower its expected
+// votes at once by adopting a quorate peer's, votequorum.md §6.2 step 3):
+//   - a node's expected votes go down only once Window has passed since the membership change
+//     that last (re)started its timer (§7.3): a change that lost nodes and kept at least quorum
+//     members, or, with auto_tie_breaker, one that kept quorum members or fewer with the
+//     remembered lowest node among them. Any other change leaves a running timer alone, so a
+//     window started earlier may end soon after it: with auto_tie_breaker highest or list a
+//     partition can stay quorate without the lowest node, and corosync tests the lowest node
+//     whatever the mode (TestQuorumLastManStandingTimerNotRestarted);
 //   - never below 2 without auto_tie_breaker: with two nodes quorum is 2, and only the
 //     tie-breaker keeps a lone survivor quorate while the window runs;
 //   - to 1 only on the node the tie-breaker picks among the last ring of two or more it was
@@ -218,13 +223,13 @@ func CheckLastManStanding(h *History, l *QuorumLog, cfg LastManStanding) error {
 		if c.From == 0 || c.To >= c.From {
 			continue
 		}
-		lastChange, lastBig, ok := membershipBefore(h, c.Node, c.Step)
+		armed, lastBig, ok := lmsTimerStart(h, l, c.Node, c.Step, cfg.AutoTieBreaker)
 		if !ok {
-			return fmt.Errorf("n%d: expected votes %d→%d at t=%s before any regular configuration", c.Node, c.From, c.To, fmtTime(c.At))
+			return fmt.Errorf("n%d: expected votes %d→%d at t=%s, but no membership change started last_man_standing's timer", c.Node, c.From, c.To, fmtTime(c.At))
 		}
-		if d := c.At - lastChange; d < cfg.Window {
-			return fmt.Errorf("n%d: expected votes %d→%d at t=%s, only %v after its membership last changed (t=%s; last_man_standing_window %v)",
-				c.Node, c.From, c.To, fmtTime(c.At), d, fmtTime(lastChange), cfg.Window)
+		if d := c.At - armed; d < cfg.Window {
+			return fmt.Errorf("n%d: expected votes %d→%d at t=%s, only %v after the membership change that started last_man_standing's timer (t=%s; window %v)",
+				c.Node, c.From, c.To, fmtTime(c.At), d, fmtTime(armed), cfg.Window)
 		}
 		if c.To < 2 && !cfg.AutoTieBreaker {
 			return fmt.Errorf("n%d: expected votes %d→%d at t=%s without auto_tie_breaker", c.Node, c.From, c.To, fmtTime(c.At))
@@ -237,9 +242,13 @@ func CheckLastManStanding(h *History, l *QuorumLog, cfg LastManStanding) error {
 	return nil
 }
 
-// membershipBefore walks node's regular configurations delivered before step: when the member
-// set last changed, and the last ring of two or more members.
-func membershipBefore(h *History, node srp.NodeID, step uint64) (lastChange time.Duration, lastBig []srp.NodeID, ok bool) {
+// lmsTimerStart walks node's regular configurations delivered before step and applies
+// votequorum's sync_init rule (§7.3) to each: when the last_man_standing timer was last
+// (re)started, and the last ring of two or more members. The quorum in force at a change is
+// ⌊E/2⌋+1 for the node's expected votes E then (one vote per node, and in a cascade votes
+// present never exceed E); the remembered lowest node is the lowest member of the node's last
+// verdict that was quorate by votes.
+func lmsTimerStart(h *History, l *QuorumLog, node srp.NodeID, step uint64, atb bool) (armed time.Duration, lastBig []srp.NodeID, ok bool) {
 	var prev []srp.NodeID
 	for _, e := range h.Logs[node] {
 		if e.Step > step {
@@ -247,11 +256,14 @@ func membershipBefore(h *History, node srp.NodeID, step uint64) (lastChange time
 		}
 		switch {
 		case e.Kind == EntryStart:
-			prev = nil
+			prev, ok = nil, false
 		case e.Kind == EntryConfig && e.Config.Kind == srp.Regular:
 			m := sortedIDs(e.Config.Members)
-			if !slices.Equal(m, prev) {
-				lastChange, ok = e.At, true
+			left := slices.ContainsFunc(prev, func(id srp.NodeID) bool { return !slices.Contains(m, id) })
+			q := int(l.expectedAt(node, e.Step)/2 + 1)
+			low := l.lowestAt(node, e.Step)
+			if (len(m) >= q && left) || (len(m) <= q && atb && low != 0 && slices.Contains(m, low)) {
+				armed, ok = e.At, true
 			}
 			if len(m) >= 2 {
 				lastBig = m
@@ -259,7 +271,30 @@ func membershipBefore(h *History, node srp.NodeID, step uint64) (lastChange time
 			prev = m
 		}
 	}
-	return lastChange, lastBig, ok
+	return armed, lastBig, ok
+}
+
+// expectedAt is node's expected votes as last logged before step.
+func (l *QuorumLog) expectedAt(node srp.NodeID, step uint64) uint32 {
+	var e uint32
+	for _, c := range l.Expected {
+		if c.Node == node && c.Step < step {
+			e = c.To
+		}
+	}
+	return e
+}
+
+// lowestAt is the lowest member of node's last verdict before step that was quorate by votes
+// (votequorum refreshes lowest_node_id only then); 0 when there was none.
+func (l *QuorumLog) lowestAt(node srp.NodeID, step uint64) srp.NodeID {
+	var low srp.NodeID
+	for _, v := range l.Verdicts {
+		if v.Node == node && v.Step < step && v.Quorate && v.TotalVotes >= v.Quorum && len(v.Members) > 0 {
+			low = slices.Min(v.Members)
+		}
+	}
+	return low
 }
 
 // atbPicks is votequorum's tie test (§7.4) asked of a lone survivor whose previous ring was
