@@ -61,9 +61,10 @@ func TestGSORuns(t *testing.T) {
 }
 
 // TestGSOSendsSameDatagrams proves a GSO link delivers exactly the datagrams, in the order,
-// that a link sending one by one does: runs of equal size, shorter run ends, size changes.
-// It also shows that GSO was really used on this kernel (SegmentedSends), so the
-// comparison is not between two identical paths.
+// that a link sending one by one does (runs of equal size, shorter run ends, size changes),
+// whether the receiver takes them coalesced (UDP_GRO) and splits them, or one by one. It
+// also shows that GSO and GRO were really used on this kernel (SegmentedSends,
+// CoalescedRecvs), so the comparison is not between identical paths.
 func TestGSOSendsSameDatagrams(t *testing.T) {
 	var out []srp.Outgoing
 	seq := uint32(1)
@@ -79,14 +80,17 @@ func TestGSOSendsSameDatagrams(t *testing.T) {
 	add(1, 300)
 	add(20, 1000)
 	add(3, 1400)
-	for _, gso := range []bool{true, false} {
-		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) {
+	for _, mode := range []struct{ gso, gro bool }{{true, true}, {true, false}, {false, true}, {false, false}} {
+		gso, gro := mode.gso, mode.gro
+		t.Run(fmt.Sprintf("gso=%v,gro=%v", gso, gro), func(t *testing.T) {
 			nodes, _ := openRetrying(t, func(tn testNet) []Config {
 				m := members(tn, 1, 2)
 				c1 := cfgFor(UDPU, tn, 1, m)
 				c1.GSO = gso
 				c1.LoopInProcess = true
-				return []Config{c1, cfgFor(UDPU, tn, 2, m)}
+				c2 := cfgFor(UDPU, tn, 2, m)
+				c2.GSO = gro // the receive side of the same option: UDP_GRO
+				return []Config{c1, c2}
 			})
 			if err := nodes[0].link.Send(out); err != nil {
 				t.Fatal(err)
@@ -103,6 +107,12 @@ func TestGSOSendsSameDatagrams(t *testing.T) {
 			}
 			if gso != (c.SegmentedSends > 0) {
 				t.Fatalf("gso=%v but %d segmented sends", gso, c.SegmentedSends)
+			}
+			// Loopback keeps a GSO run whole up to a UDP_GRO socket and segments it for
+			// any other: coalesced receives show exactly when both ends have it on.
+			rc := nodes[1].link.Counters()
+			if want := gso && gro; want != (rc.CoalescedRecvs > 0) || rc.ReceivedPackets != uint64(len(out)) {
+				t.Fatalf("receiver counters %+v: want coalesced=%v and %d packets", rc, want, len(out))
 			}
 		})
 	}

@@ -224,7 +224,7 @@ func (l *Link) listen(what string, addr netip.AddrPort, o sockOpts) (*udpSock, e
 }
 
 func (l *Link) addReceiver(name string, s *udpSock) error {
-	r, err := newReader(s.conn, s.conn, nil, l.cfg.BatchSize)
+	r, err := newReader(s.conn, s.conn, nil, l.cfg.BatchSize, l.cfg.GSO)
 	if err != nil {
 		return err
 	}
@@ -344,7 +344,7 @@ func (l *Link) openLoop() error {
 	l.loop.rc = rc
 	l.loop.fn = l.loop.write
 	rc.Control(func(fd uintptr) { _ = setSockOpts(fd, sockOpts{sndbuf: loopSocketBuffer}) })
-	r, err := newReader(conns[1], nil, conns[1], l.cfg.BatchSize)
+	r, err := newReader(conns[1], nil, conns[1], l.cfg.BatchSize, false)
 	if err != nil {
 		return err
 	}
@@ -469,8 +469,26 @@ func (r *Receiver) Read(b *Batch) (int, error) {
 		}
 		t := l.members.Load()
 		for i := range n {
-			if p, ok := l.filter(r, t, b.bufs[i], b.raw[i]); ok {
-				b.Packets = append(b.Packets, p)
+			m := b.raw[i]
+			if m.trunc || m.n >= len(b.bufs[i]) {
+				l.ctr.droppedTooBig.Add(1)
+				continue
+			}
+			data := b.bufs[i][:m.n]
+			if m.seg <= 0 || m.seg >= m.n {
+				if p, ok := l.filter(r, t, data, m.from); ok {
+					b.Packets = append(b.Packets, p)
+				}
+				continue
+			}
+			// Several datagrams coalesced (UDP_GRO): each is filtered on its own.
+			l.ctr.coalesced.Add(1)
+			for len(data) > 0 {
+				k := min(m.seg, len(data))
+				if p, ok := l.filter(r, t, data[:k:k], m.from); ok {
+					b.Packets = append(b.Packets, p)
+				}
+				data = data[k:]
 			}
 		}
 		if len(b.Packets) > 0 {
@@ -482,18 +500,13 @@ func (r *Receiver) Read(b *Batch) (int, error) {
 
 // filter applies the receive pipeline of one datagram (corosync's transport step, plus
 // decryption). It never parses totem content except the header for address learning.
-func (l *Link) filter(r *Receiver, t *memberTable, buf []byte, m rawMsg) (Packet, bool) {
-	if m.trunc || m.n >= len(buf) {
-		l.ctr.droppedTooBig.Add(1)
-		return Packet{}, false
-	}
-	data := buf[:m.n]
+func (l *Link) filter(r *Receiver, t *memberTable, data []byte, from netip.AddrPort) (Packet, bool) {
+	wire := len(data)
 	if r.local {
 		l.ctr.receivedPackets.Add(1)
-		l.ctr.receivedBytes.Add(uint64(m.n))
+		l.ctr.receivedBytes.Add(uint64(wire))
 		return Packet{Data: data, From: netip.AddrPortFrom(l.cfg.LocalAddr.WithZone(""), l.localPort()), Local: true}, true
 	}
-	from := m.from
 	if l.cfg.Kind == UDP && r.name == "mcast" && from == l.echoFrom {
 		// Our own multicast handed back by an interface that loops (lo): the local loop
 		// has delivered it already. Only the group socket sees echoes; a token a
@@ -527,7 +540,7 @@ func (l *Link) filter(r *Receiver, t *memberTable, buf []byte, m rawMsg) (Packet
 		l.learn(t, data, from.Addr())
 	}
 	l.ctr.receivedPackets.Add(1)
-	l.ctr.receivedBytes.Add(uint64(m.n))
+	l.ctr.receivedBytes.Add(uint64(wire))
 	return Packet{Data: data, From: from}, true
 }
 

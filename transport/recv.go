@@ -12,6 +12,7 @@ type rawMsg struct {
 	n     int
 	from  netip.AddrPort
 	trunc bool
+	seg   int // UDP_GRO: the message holds datagrams of this size (the last may be shorter)
 }
 
 // reader fills bufs (each a full-size buffer) with up to len(bufs) datagrams.

@@ -22,13 +22,21 @@ type mmsgReader struct {
 	iovs      []unix.Iovec
 	names     []unix.RawSockaddrInet6 // large enough for either family
 	withNames bool
-	vlen      int
-	n         int
-	errno     syscall.Errno
-	fn        func(fd uintptr) bool // r.recv bound once, so rc.Read does not allocate a closure
+	// gro: the socket has UDP_GRO on, so one message may carry several datagrams of one
+	// size (a sender's GSO run, or packets the NIC coalesced); oob receives that size.
+	gro   bool
+	oob   []byte
+	vlen  int
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // r.recv bound once, so rc.Read does not allocate a closure
 }
 
-func newReader(c syscall.Conn, udp *net.UDPConn, uc *net.UnixConn, batch int) (reader, error) {
+var groCmsgSpace = unix.CmsgSpace(4)
+
+// newReader picks the receive path. gro asks for UDP_GRO on a UDP socket (batched path only);
+// a kernel that refuses it keeps receiving one datagram per message.
+func newReader(c syscall.Conn, udp *net.UDPConn, uc *net.UnixConn, batch int, gro bool) (reader, error) {
 	if batch <= 1 {
 		return &stdReader{udp: udp, unix: uc}, nil
 	}
@@ -38,6 +46,15 @@ func newReader(c syscall.Conn, udp *net.UDPConn, uc *net.UnixConn, batch int) (r
 	}
 	r := &mmsgReader{rc: rc, hdrs: make([]unix.Mmsghdr, batch), iovs: make([]unix.Iovec, batch),
 		names: make([]unix.RawSockaddrInet6, batch), withNames: udp != nil}
+	if gro && udp != nil {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1)
+		}); err == nil && serr == nil {
+			r.gro = true
+			r.oob = make([]byte, batch*groCmsgSpace)
+		}
+	}
 	r.fn = r.recv
 	return r, nil
 }
@@ -78,6 +95,10 @@ func (r *mmsgReader) read(bufs [][]byte, out []rawMsg) (int, error) {
 			h.Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 			h.Hdr.Namelen = unix.SizeofSockaddrInet6
 		}
+		if r.gro {
+			h.Hdr.Control = &r.oob[i*groCmsgSpace]
+			h.Hdr.SetControllen(groCmsgSpace)
+		}
 	}
 	r.vlen = vlen
 	if err := r.rc.Read(r.fn); err != nil {
@@ -91,6 +112,9 @@ func (r *mmsgReader) read(bufs [][]byte, out []rawMsg) (int, error) {
 		m := rawMsg{n: int(h.Len), trunc: h.Hdr.Flags&unix.MSG_TRUNC != 0}
 		if r.withNames {
 			m.from = sockaddrToAddrPort(&r.names[i])
+		}
+		if r.gro && h.Hdr.Controllen > 0 {
+			m.seg = groSegment(r.oob[i*groCmsgSpace : i*groCmsgSpace+int(h.Hdr.Controllen)])
 		}
 		out[i] = m
 	}
@@ -108,4 +132,21 @@ func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 	}
 	return netip.AddrPort{}
+}
+
+// groSegment reads the UDP_GRO control message: the size of each datagram in a coalesced
+// message (0: none, one datagram).
+func groSegment(oob []byte) int {
+	if len(oob) < unix.CmsgLen(2) {
+		return 0
+	}
+	cm := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	if cm.Level != unix.SOL_UDP || cm.Type != unix.UDP_GRO {
+		return 0
+	}
+	data := oob[unix.CmsgLen(0):]
+	if int(cm.Len) >= unix.CmsgLen(4) && len(data) >= 4 {
+		return int(*(*int32)(unsafe.Pointer(&data[0])))
+	}
+	return int(*(*uint16)(unsafe.Pointer(&data[0])))
 }

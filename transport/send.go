@@ -218,6 +218,7 @@ type Counters struct {
 	ReceivedPackets, ReceivedBytes uint64 // datagrams delivered by Read (wire size)
 
 	SegmentedSends   uint64 // GSO messages that carried several of the sent datagrams
+	CoalescedRecvs   uint64 // UDP_GRO messages that carried several received datagrams
 	DroppedTooBig    uint64 // truncated on receive, or larger than a UDP datagram on send
 	DroppedLoopFull  uint64 // own multicast not looped back: nobody drained the loop receiver
 	DroppedNoRoute   uint64 // token for a nodeid with no known address
@@ -235,7 +236,7 @@ type counters struct {
 	receivedPackets, receivedBytes                                 atomic.Uint64
 	droppedTooBig, droppedNoRoute, droppedOwnEcho, droppedUnlisted atomic.Uint64
 	droppedMalformed, droppedAuth, droppedReplay, learned          atomic.Uint64
-	droppedLoopFull, segmented                                     atomic.Uint64
+	droppedLoopFull, segmented, coalesced                          atomic.Uint64
 }
 
 func (c *counters) sent(n int) {
@@ -254,6 +255,7 @@ func (l *Link) Counters() Counters {
 		DroppedMalformed: c.droppedMalformed.Load(), DroppedAuth: c.droppedAuth.Load(),
 		DroppedReplay: c.droppedReplay.Load(), LearnedAddresses: c.learned.Load(),
 		DroppedLoopFull: c.droppedLoopFull.Load(), SegmentedSends: c.segmented.Load(),
+		CoalescedRecvs: c.coalesced.Load(),
 	}
 }
 
