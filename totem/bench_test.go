@@ -68,62 +68,74 @@ func snapshot(ms []*member) floodSnapshot {
 // share this machine's cores, so this is a floor for a real cluster.
 func BenchmarkRingFlood(b *testing.B) {
 	for _, size := range []int{64, 1024, 8192} {
-		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			ms := startClusterB(b, 3)
-			var cs []*counter
-			for _, m := range ms {
-				c := &counter{want: int64(b.N), done: make(chan struct{})}
-				g, err := m.node.Join("bench", c)
-				if err != nil {
-					b.Fatal(err)
-				}
-				m.group = g
-				cs = append(cs, c)
-			}
-			deadline := time.Now().Add(10 * time.Second)
-			for len(ms[0].group.Members()) != 3 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			payload := make([]byte, size)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			before := snapshot(ms)
-			b.ResetTimer()
-			start := time.Now()
-			for i := 0; i < b.N; i++ {
-				if err := ms[0].group.Send(ctx, payload, Agreed); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for _, c := range cs {
-				select {
-				case <-c.done:
-				case <-ctx.Done():
-					b.Fatalf("delivered %d of %d", c.n.Load(), b.N)
-				}
-			}
-			el := time.Since(start)
-			b.StopTimer()
-			after := snapshot(ms)
-			secs := el.Seconds()
-			b.ReportMetric(float64(b.N)/secs, "msgs/s")
-			b.ReportMetric(float64(b.N*size)/secs/1e6, "MB/s")
-			if rot := after.tokens - before.tokens; rot > 0 {
-				b.ReportMetric(float64(el.Microseconds())/float64(rot), "µs/rotation")
-				b.ReportMetric(float64(after.mcasts-before.mcasts)/float64(rot), "mcasts/rotation")
-			}
-			b.ReportMetric(float64(after.sentPackets-before.sentPackets)/float64(b.N), "pkts/msg")
-			b.ReportMetric(float64((after.cpu-before.cpu).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/msg")
-		})
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) { benchFlood(b, 3, size) })
 	}
+}
+
+// BenchmarkRingFlood5 is BenchmarkRingFlood's 1 KiB flood on a 5-node ring: a rotation has
+// five hops, so per-hop latency weighs more than on three.
+func BenchmarkRingFlood5(b *testing.B) {
+	b.Run("1024B", func(b *testing.B) { benchFlood(b, 5, 1024) })
+}
+
+func benchFlood(b *testing.B, nodes, size int) {
+	ms := startClusterB(b, nodes)
+	var cs []*counter
+	for _, m := range ms {
+		c := &counter{want: int64(b.N), done: make(chan struct{})}
+		g, err := m.node.Join("bench", c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.group = g
+		cs = append(cs, c)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ms[0].group.Members()) != nodes && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	payload := make([]byte, size)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	before := snapshot(ms)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := ms[0].group.Send(ctx, payload, Agreed); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range cs {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			b.Fatalf("delivered %d of %d", c.n.Load(), b.N)
+		}
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	after := snapshot(ms)
+	secs := el.Seconds()
+	b.ReportMetric(float64(b.N)/secs, "msgs/s")
+	b.ReportMetric(float64(b.N*size)/secs/1e6, "MB/s")
+	if rot := after.tokens - before.tokens; rot > 0 {
+		b.ReportMetric(float64(el.Microseconds())/float64(rot), "µs/rotation")
+		b.ReportMetric(float64(after.mcasts-before.mcasts)/float64(rot), "mcasts/rotation")
+	}
+	b.ReportMetric(float64(after.sentPackets-before.sentPackets)/float64(b.N), "pkts/msg")
+	b.ReportMetric(float64((after.cpu-before.cpu).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/msg")
 }
 
 func startClusterB(b *testing.B, n int) []*member {
 	b.Helper()
 	ms := startCluster(b, "udpu", n)
+	var ids []srp.NodeID
+	for i := 1; i <= n; i++ {
+		ids = append(ids, srp.NodeID(i))
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if ringOf(ms, []srp.NodeID{1, 2, 3})() {
+		if ringOf(ms, ids)() {
 			return ms
 		}
 		time.Sleep(20 * time.Millisecond)
