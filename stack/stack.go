@@ -591,10 +591,13 @@ func (s *Stack) sendService(o services.Outbound) {
 // Ready returns what the driver must do. Valid until Advance.
 func (s *Stack) Ready() Ready { return s.rd }
 
-// Advance acknowledges the last Ready.
+// Advance acknowledges the last Ready. The Datagrams and Events arrays are reused for the
+// next Ready (a flood would otherwise regrow them on every input); the datagrams' Data are
+// not, so a driver may keep those.
 func (s *Stack) Advance() {
-	next := s.rd.NextTick
-	s.rd = Ready{NextTick: next}
+	clear(s.rd.Datagrams)
+	clear(s.rd.Events)
+	s.rd = Ready{NextTick: s.rd.NextTick, Datagrams: s.rd.Datagrams[:0], Events: s.rd.Events[:0]}
 }
 
 func readU32(b []byte, swapped bool) uint32 {

@@ -16,6 +16,7 @@ type dispatcher struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
 	queue    []stack.Event
+	spare    []stack.Event // the array run delivered from last, reused for the next queue
 	handlers map[string]GroupHandler
 	closed   bool
 	maxQueue int
@@ -68,11 +69,15 @@ func (d *dispatcher) run(wg *sync.WaitGroup) {
 			return
 		}
 		batch := d.queue
-		d.queue = nil
+		d.queue, d.spare = d.spare[:0], nil
 		d.mu.Unlock()
 		for _, ev := range batch {
 			d.deliver(ev)
 		}
+		clear(batch)
+		d.mu.Lock()
+		d.spare = batch
+		d.mu.Unlock()
 	}
 }
 
