@@ -167,7 +167,20 @@ func (f *framing) send(p *srp.Processor, now time.Duration, group string, body [
 	if p.QueueRoom() < f.packetsFor(framedLen(group, body)) {
 		return errFramingBusy
 	}
-	return f.add(p, now, frame(group, body), g)
+	return f.addFramed(p, now, group, body, g)
+}
+
+// addFramed is add(frame(group, body)) without building the frame: the group header is laid
+// into the packet straight from a small array, the body straight from the caller's slice.
+func (f *framing) addFramed(p *srp.Processor, now time.Duration, group string, body []byte, g srp.Guarantee) error {
+	var hdr [4 + 255]byte
+	if len(group) > 255 {
+		return f.add(p, now, frame(group, body), g)
+	}
+	binary.LittleEndian.PutUint16(hdr[0:], 1)
+	binary.LittleEndian.PutUint16(hdr[2:], uint16(len(group)))
+	n := copy(hdr[4:], group)
+	return f.addParts(p, now, hdr[:4+n], body, g)
 }
 
 // sendAll queues several bodies for one group, all or nothing.
@@ -181,7 +194,7 @@ func (f *framing) sendAll(p *srp.Processor, now time.Duration, group string, bod
 		return ErrBusy
 	}
 	for _, b := range bodies {
-		if err := f.add(p, now, frame(group, b), g); err != nil {
+		if err := f.addFramed(p, now, group, b, g); err != nil {
 			return err
 		}
 	}
@@ -205,6 +218,11 @@ func (f *framing) sendPriority(p *srp.Processor, now time.Duration, group string
 // add packs msg: staged with earlier small messages of the same guarantee when it fits,
 // otherwise cut into pieces that fill packets.
 func (f *framing) add(p *srp.Processor, now time.Duration, msg []byte, g srp.Guarantee) error {
+	return f.addParts(p, now, nil, msg, g)
+}
+
+// addParts is add for the message head followed by body.
+func (f *framing) addParts(p *srp.Processor, now time.Duration, head, body []byte, g srp.Guarantee) error {
 	if len(f.stagedLens) > 0 && f.stagedG != g {
 		if err := f.emitStaged(p, now, 0); err != nil {
 			return err
@@ -212,10 +230,11 @@ func (f *framing) add(p *srp.Processor, now time.Duration, msg []byte, g srp.Gua
 	}
 	for {
 		room := f.dataMax - 2*(len(f.stagedLens)+1) - len(f.staged)
-		if len(msg) <= room {
+		if n := len(head) + len(body); n <= room {
 			f.stagedG = g
-			f.staged = append(f.staged, msg...)
-			f.stagedLens = append(f.stagedLens, uint16(len(msg)))
+			f.staged = append(f.staged, head...)
+			f.staged = append(f.staged, body...)
+			f.stagedLens = append(f.stagedLens, uint16(n))
 			return nil
 		}
 		if room <= 0 {
@@ -226,9 +245,12 @@ func (f *framing) add(p *srp.Processor, now time.Duration, msg []byte, g srp.Gua
 		}
 		// The message continues in the next packet: this one ends with a fragment.
 		f.stagedG = g
-		f.staged = append(f.staged, msg[:room]...)
+		h := min(room, len(head))
+		f.staged = append(f.staged, head[:h]...)
+		head = head[h:]
+		f.staged = append(f.staged, body[:room-h]...)
+		body = body[room-h:]
 		f.stagedLens = append(f.stagedLens, uint16(room))
-		msg = msg[room:]
 		f.fragTag++
 		if f.fragTag == 0 {
 			f.fragTag = 1
