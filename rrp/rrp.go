@@ -14,6 +14,21 @@
 // deliver the token within rrp_token_expired_timeout of the first copy still earns a problem
 // count exactly as in 2.x. A faulty link keeps carrying traffic as a probe (active: everything;
 // passive: tokens), so its recovery is seen without a separate test message.
+//
+// In passive mode tokens are routed differently from 2.x's passive_token_send, which has each
+// node alternate links for the tokens it sends. With one link cut, that loses about every
+// other hop's copy, each recovered only by srp's token_retransmit (token / 4.2): at 5 or more
+// nodes a rotation outlasts the token timeout and the membership is lost well before the lag
+// rule (rrp_problem_count_threshold tokens) marks the link faulty. Here the representative
+// starts each rotation on the next link in turn, every other member forwards the token on the
+// link it arrived on, and a retransmission (the same ring id and token_seq sent again) goes on
+// the next link after the one its previous copy took. A cut link then costs at most about one
+// token_retransmit per rotation whatever the ring's size, each link still carries every other
+// rotation so the lag rule keeps its meaning, and there is still one copy of each token on the
+// wire. Retransmissions are not charged as problem counts: with this routing only the
+// representative meets a cut link, once per two rotations, so the lag rule (one token of lag
+// per rotation) marks the link faulty first, and a charge could only add false suspicion
+// from a token that was merely slow.
 package rrp
 
 import (
@@ -153,6 +168,9 @@ type Counters struct {
 	LateTokens uint64 // tokens a link failed to deliver in time
 	Faults     uint64
 	Recoveries uint64
+	// TokenRetransmits counts passive-mode tokens srp sent again, each put on a link other
+	// than the one the previous copy went on.
+	TokenRetransmits uint64
 }
 
 type link struct {
@@ -193,9 +211,20 @@ type Ring struct {
 	expiring []*seen
 
 	sendToken, sendMcast int // passive round robin
-	nextDecay            time.Duration
-	nextCheck            time.Duration
-	started              bool
+
+	// Passive token routing: the token srp last sent and the link its latest copy went on (a
+	// second send of the same token is a retransmission), and the ring and link of the last
+	// token delivered to srp (a member forwards the token on the link it came in on).
+	sentKey     key
+	sentLink    int
+	sentValid   bool
+	arrivedKey  key
+	arrivedLink int
+	arrivedOK   bool
+
+	nextDecay time.Duration
+	nextCheck time.Duration
+	started   bool
 
 	events   []Event
 	counters Counters
@@ -231,24 +260,14 @@ func (r *Ring) Send(now time.Duration, out srp.Outgoing, emit func(link int, out
 		}
 		return
 	}
-	// Passive: rings alternate, separately for tokens and for multicasts; faulty links are
-	// skipped but still see every token as a probe.
-	ctr := &r.sendMcast
+	// Passive: multicasts alternate rings; tokens are routed by passiveTokenLink. Faulty links
+	// are skipped but still see every token as a probe.
+	var chosen int
 	if token {
-		ctr = &r.sendToken
+		chosen = r.passiveTokenLink(out.Data)
+	} else {
+		chosen = r.roundRobin(&r.sendMcast)
 	}
-	chosen := -1
-	for k := 0; k < len(r.links); k++ {
-		i := (*ctr + k) % len(r.links)
-		if !r.links[i].faulty {
-			chosen = i
-			break
-		}
-	}
-	if chosen < 0 { // every link faulty: keep trying them all, the ring is on its own
-		chosen = *ctr % len(r.links)
-	}
-	*ctr = chosen + 1
 	r.links[chosen].sent++
 	emit(chosen, out)
 	if token {
@@ -260,6 +279,57 @@ func (r *Ring) Send(now time.Duration, out srp.Outgoing, emit func(link int, out
 		}
 	}
 }
+
+// roundRobin picks the next non-faulty link after *ctr and advances *ctr past it.
+func (r *Ring) roundRobin(ctr *int) int {
+	chosen := r.usableFrom(*ctr)
+	*ctr = chosen + 1
+	return chosen
+}
+
+// usableFrom is the first non-faulty link at or after from, cyclically; with every link
+// faulty it is from itself: keep trying them all, the ring is on its own.
+func (r *Ring) usableFrom(from int) int {
+	for k := range len(r.links) {
+		if i := (from + k) % len(r.links); !r.links[i].faulty {
+			return i
+		}
+	}
+	return from % len(r.links)
+}
+
+// passiveTokenLink chooses the one link a token goes on (see the package comment for why it
+// differs from corosync 2.x): a retransmission goes on the next link after the one its
+// previous copy took; the ring's representative starts each rotation on the next link in
+// turn; every other member forwards the token on the link it arrived on.
+func (r *Ring) passiveTokenLink(data []byte) int {
+	k, _, ok := identify(data)
+	if !ok {
+		return r.roundRobin(&r.sendToken)
+	}
+	var chosen int
+	switch {
+	case r.sentValid && k == r.sentKey:
+		chosen = r.usableFrom(r.sentLink + 1)
+		r.counters.TokenRetransmits++
+	case !r.isRepSend(data, k) && r.arrivedOK && sameRing(k, r.arrivedKey) && !r.links[r.arrivedLink].faulty:
+		chosen = r.arrivedLink
+	default:
+		chosen = r.roundRobin(&r.sendToken)
+	}
+	r.sentKey, r.sentLink, r.sentValid = k, chosen, true
+	return chosen
+}
+
+// isRepSend reports whether a token of ring k is sent by that ring's representative (the
+// sender's node id is in the header, the representative's in the ring id).
+func (r *Ring) isRepSend(data []byte, k key) bool {
+	h, _, err := srp.PeekHeader(data)
+	return err == nil && uint32(h.NodeID) == k.rep
+}
+
+// sameRing reports whether two tokens belong to the same ring (and are of the same kind).
+func sameRing(a, b key) bool { return a.kind == b.kind && a.rep == b.rep && a.seq == b.seq }
 
 // Receive reports whether srp should see a datagram that arrived on link: false for a copy
 // another link already delivered.
@@ -293,6 +363,9 @@ func (r *Ring) Receive(now time.Duration, linkNo int, datagram []byte) bool {
 		return false
 	}
 	s = &seen{at: now, links: 1 << linkNo, token: token}
+	if token {
+		r.arrivedKey, r.arrivedLink, r.arrivedOK = k, linkNo, true
+	}
 	if token && r.cfg.Mode == Active {
 		s.expireAt = now + r.cfg.TokenExpiredTimeout
 		r.expiring = append(r.expiring, s)
