@@ -279,3 +279,158 @@ func FuzzReceive(f *testing.F) {
 		}
 	})
 }
+
+func tokenFrom(ring srp.RingID, from srp.NodeID, tokenSeq uint32) []byte {
+	t := srp.ORFToken{Header: srp.Header{NodeID: from}, RingID: ring, TokenSeq: tokenSeq}
+	return t.AppendEncode(nil)
+}
+
+// Passive token routing, step by step: each step either delivers a token on a link (recv)
+// or has srp send one (send) and names the links the copy must go on. The representative
+// (node 1 of ring1) starts rotations on the links in turn, a member forwards on the link the
+// token came in on, a retransmission moves to the next link, and a faulty link is only ever
+// a probe.
+func TestPassiveTokenRouting(t *testing.T) {
+	other := srp.RingID{Rep: 1, Seq: 12}
+	type step struct {
+		recv  bool
+		link  int // recv: the arrival link
+		data  []byte
+		links []int // send: the links the copy must go on, in emit order
+	}
+	send := func(d []byte, links ...int) step { return step{data: d, links: links} }
+	recv := func(link int, d []byte) step { return step{recv: true, link: link, data: d} }
+	cases := []struct {
+		name   string
+		links  int
+		faulty []int // links marked faulty before the steps
+		steps  []step
+		retx   uint64
+	}{
+		{"representative alternates per rotation", 2, nil, []step{
+			send(tokenFrom(ring1, 1, 1), 0), recv(0, tokenFrom(ring1, 3, 3)),
+			send(tokenFrom(ring1, 1, 4), 1), recv(1, tokenFrom(ring1, 3, 6)),
+			send(tokenFrom(ring1, 1, 7), 0),
+		}, 0},
+		{"member forwards on the arrival link", 2, nil, []step{
+			recv(1, tokenFrom(ring1, 1, 1)), send(tokenFrom(ring1, 2, 2), 1),
+			recv(1, tokenFrom(ring1, 1, 4)), send(tokenFrom(ring1, 2, 5), 1),
+			recv(0, tokenFrom(ring1, 1, 7)), send(tokenFrom(ring1, 2, 8), 0),
+		}, 0},
+		{"a late copy on the other link does not move the arrival link", 2, nil, []step{
+			recv(1, tokenFrom(ring1, 1, 1)), recv(0, tokenFrom(ring1, 1, 1)), send(tokenFrom(ring1, 2, 2), 1),
+		}, 0},
+		{"retransmission goes on the next link", 2, nil, []step{
+			recv(1, tokenFrom(ring1, 1, 1)), send(tokenFrom(ring1, 2, 2), 1),
+			send(tokenFrom(ring1, 2, 2), 0), send(tokenFrom(ring1, 2, 2), 1),
+			recv(0, tokenFrom(ring1, 1, 4)), send(tokenFrom(ring1, 2, 5), 0),
+		}, 2},
+		{"representative's retransmission moves too", 2, nil, []step{
+			send(tokenFrom(ring1, 1, 1), 0), send(tokenFrom(ring1, 1, 1), 1),
+		}, 1},
+		{"three links: retransmissions cycle", 3, nil, []step{
+			recv(2, tokenFrom(ring1, 1, 1)), send(tokenFrom(ring1, 2, 2), 2),
+			send(tokenFrom(ring1, 2, 2), 0), send(tokenFrom(ring1, 2, 2), 1), send(tokenFrom(ring1, 2, 2), 2),
+		}, 3},
+		{"three links, one faulty: retransmissions skip it and probe it", 3, []int{1}, []step{
+			recv(0, tokenFrom(ring1, 1, 1)), send(tokenFrom(ring1, 2, 2), 0, 1),
+			send(tokenFrom(ring1, 2, 2), 2, 1), send(tokenFrom(ring1, 2, 2), 0, 1),
+		}, 2},
+		{"arrival on a faulty link: round robin over the healthy ones", 2, []int{1}, []step{
+			recv(1, tokenFrom(ring1, 1, 1)), send(tokenFrom(ring1, 2, 2), 0, 1),
+		}, 0},
+		{"a token of another ring is not forwarded by arrival", 2, nil, []step{
+			recv(1, tokenFrom(ring1, 1, 1)), send(tokenFrom(other, 2, 1), 0),
+		}, 0},
+		{"a new token after a retransmission is not a retransmission", 2, nil, []step{
+			send(tokenFrom(ring1, 1, 1), 0), send(tokenFrom(ring1, 1, 1), 1), send(tokenFrom(ring1, 1, 4), 1),
+		}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := New(Config{Mode: Passive, Links: c.links, Token: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range c.faulty {
+				r.links[l].faulty = true
+			}
+			for i, s := range c.steps {
+				if s.recv {
+					r.Receive(0, s.link, s.data)
+					continue
+				}
+				var got []int
+				r.Send(0, srp.Outgoing{Type: srp.TypeORFToken, Data: s.data}, func(l int, _ srp.Outgoing) { got = append(got, l) })
+				if !equal(got, s.links) {
+					t.Fatalf("step %d: token went on links %v, want %v", i, got, s.links)
+				}
+			}
+			if got := r.Counters().TokenRetransmits; got != c.retx {
+				t.Fatalf("TokenRetransmits %d, want %d", got, c.retx)
+			}
+		})
+	}
+}
+
+// Property (passive mode): whatever tokens arrive on whatever links and whatever srp sends or
+// sends again, each token send puts exactly one copy on a healthy link (plus a probe on every
+// faulty link), and a retransmission never takes the healthy link its previous copy took
+// while another healthy link exists.
+func TestPassiveOneCopyRetransmissionMoves(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(2, 4).Draw(t, "links")
+		r, err := New(Config{Mode: Passive, Links: n, Token: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n - 1 {
+			r.links[i].faulty = rapid.Bool().Draw(t, "faulty")
+		}
+		rings := []srp.RingID{ring1, {Rep: 2, Seq: 9}}
+		draw := func() []byte {
+			return tokenFrom(rapid.SampledFrom(rings).Draw(t, "ring"), srp.NodeID(rapid.IntRange(1, 3).Draw(t, "from")), uint32(rapid.IntRange(1, 6).Draw(t, "seq")))
+		}
+		var last []byte
+		lastHealthy := -1
+		for step := range rapid.IntRange(1, 60).Draw(t, "steps") {
+			now := time.Duration(step) * 10 * time.Millisecond
+			r.Tick(now)
+			if rapid.Bool().Draw(t, "receive") {
+				r.Receive(now, rapid.IntRange(0, n-1).Draw(t, "link"), draw())
+				continue
+			}
+			d := draw()
+			if last != nil && rapid.Bool().Draw(t, "again") {
+				d = last
+			}
+			var faulty []bool
+			healthy := 0
+			for _, st := range r.Status() {
+				faulty = append(faulty, st.Faulty)
+				if !st.Faulty {
+					healthy++
+				}
+			}
+			var copies []int
+			r.Send(now, srp.Outgoing{Type: srp.TypeORFToken, Data: d}, func(l int, _ srp.Outgoing) { copies = append(copies, l) })
+			got, probes := -1, 0
+			for _, l := range copies {
+				if faulty[l] {
+					probes++
+				} else if got >= 0 {
+					t.Fatalf("step %d: copies on healthy links %v", step, copies)
+				} else {
+					got = l
+				}
+			}
+			if got < 0 || probes != n-healthy {
+				t.Fatalf("step %d: copies %v with faulty %v: want one healthy link and a probe on each faulty one", step, copies, faulty)
+			}
+			if string(d) == string(last) && healthy > 1 && got == lastHealthy {
+				t.Fatalf("step %d: retransmission on link %d again", step, got)
+			}
+			last, lastHealthy = d, got
+		}
+	})
+}
