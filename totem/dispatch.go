@@ -19,6 +19,8 @@ type dispatcher struct {
 	spare    []stack.Event // the array run delivered from last, reused for the next queue
 	handlers map[string]GroupHandler
 	closed   bool
+	pending  bool // events queued whose wake-up waits for wake
+	waiting  bool // run is blocked for want of events (tests wait for it)
 	maxQueue int
 }
 
@@ -34,13 +36,35 @@ func (d *dispatcher) setHandler(group string, h GroupHandler) {
 	d.mu.Unlock()
 }
 
-// push queues one flush's events with one lock and one wake-up.
-func (d *dispatcher) push(evs []stack.Event) {
+// deferMax bounds how many events a receive goroutine may queue before it wakes the
+// dispatcher, however busy its socket stays.
+const deferMax = 256
+
+// push queues one flush's events with one lock and one wake-up. With later set the wake-up
+// waits for wake (a receive goroutine about to wait for its socket), unless deferMax events
+// are waiting: the token is forwarded before the callbacks run, and a burst of batches
+// costs one goroutine wake-up instead of one per batch.
+func (d *dispatcher) push(evs []stack.Event, later bool) {
 	d.mu.Lock()
 	d.queue = append(d.queue, evs...)
 	d.maxQueue = max(d.maxQueue, len(d.queue))
+	d.pending = later && len(d.queue) < deferMax
+	wakeNow := !d.pending
 	d.mu.Unlock()
-	d.cond.Signal()
+	if wakeNow {
+		d.cond.Signal()
+	}
+}
+
+// wake delivers a deferred wake-up.
+func (d *dispatcher) wake() {
+	d.mu.Lock()
+	p := d.pending
+	d.pending = false
+	d.mu.Unlock()
+	if p {
+		d.cond.Signal()
+	}
 }
 
 func (d *dispatcher) close() {
@@ -62,7 +86,9 @@ func (d *dispatcher) run(wg *sync.WaitGroup) {
 	for {
 		d.mu.Lock()
 		for len(d.queue) == 0 && !d.closed {
+			d.waiting = true
 			d.cond.Wait()
+			d.waiting = false
 		}
 		if len(d.queue) == 0 && d.closed {
 			d.mu.Unlock()

@@ -52,6 +52,9 @@ type Node struct {
 	timer *time.Timer
 	armed time.Duration // the NextTick the timer is armed for; 0: disarmed
 	out   []srp.Outgoing
+	// wakeLater: the flush runs for a receive goroutine whose Receiver calls disp.wake when
+	// its socket is drained, so the dispatcher's wake-up can wait for that.
+	wakeLater bool
 	// self holds this node's own multicasts, to be fed back into the stack as if received
 	// (the transport runs with LoopInProcess).
 	own     []stack.Datagram
@@ -341,6 +344,7 @@ func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 	defer n.wg.Done()
 	b := l.GetBatch()
 	defer l.PutBatch(b)
+	later := r.OnIdle(n.disp.wake) // callbacks' wake-up waits until the socket is drained
 	for {
 		cnt, err := r.Read(b)
 		if err != nil {
@@ -367,7 +371,9 @@ func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 		for _, p := range b.Packets[:cnt] {
 			_ = n.st.Receive(now, link, p.Data)
 		}
+		n.wakeLater = later
 		n.flush()
+		n.wakeLater = false
 		n.mu.Unlock()
 	}
 }
@@ -414,7 +420,7 @@ func (n *Node) flush() {
 			for _, ev := range rd.Events {
 				n.observe(ev)
 			}
-			n.disp.push(rd.Events)
+			n.disp.push(rd.Events, n.wakeLater)
 		}
 		next = rd.NextTick
 		// The datagrams' data stay valid after Advance: the stack hands out copies.

@@ -450,6 +450,13 @@ func (l *Link) Close() error {
 // Name is the receiver's role: "udpu", "mcast", "token" or "loop".
 func (r *Receiver) Name() string { return r.name }
 
+// OnIdle registers f to be called on the reading goroutine each time Read finds the socket
+// empty and is about to wait for it (so work that can wait for a quiet moment, such as
+// waking another goroutine, is done once per burst instead of once per batch). It reports
+// false when the receive path cannot tell (BatchSize 1, or off Linux). Call it before the
+// first Read.
+func (r *Receiver) OnIdle(f func()) bool { return r.r.setIdle(f) }
+
 // maxEmptyRounds bounds how many all-dropped socket reads one Read absorbs before it
 // returns zero packets, so a flood of rejected datagrams cannot pin the caller forever.
 const maxEmptyRounds = 64

@@ -18,7 +18,12 @@ type rawMsg struct {
 // reader fills bufs (each a full-size buffer) with up to len(bufs) datagrams.
 type reader interface {
 	read(bufs [][]byte, out []rawMsg) (int, error)
+	// setIdle registers f to run whenever the socket is found empty and the reading
+	// goroutine is about to wait for it; false when this reader cannot tell.
+	setIdle(f func()) bool
 }
+
+func (r *stdReader) setIdle(func()) bool { return false }
 
 // stdReader reads one datagram per system call with the standard library; it is the
 // unbatched path (BatchSize 1) and the only one off Linux.

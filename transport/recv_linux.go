@@ -30,6 +30,12 @@ type mmsgReader struct {
 	n     int
 	errno syscall.Errno
 	fn    func(fd uintptr) bool // r.recv bound once, so rc.Read does not allocate a closure
+	idle  func()
+}
+
+func (r *mmsgReader) setIdle(f func()) bool {
+	r.idle = f
+	return true
 }
 
 var groCmsgSpace = unix.CmsgSpace(4)
@@ -69,6 +75,9 @@ func (r *mmsgReader) recv(fd uintptr) bool {
 			continue
 		}
 		if e == unix.EAGAIN {
+			if r.idle != nil {
+				r.idle()
+			}
 			return false // nothing queued: let the poller park us
 		}
 		r.n, r.errno = int(n), e
