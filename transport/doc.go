@@ -16,7 +16,14 @@
 //	      interface; a send socket bound to local:(mcastport-1) for multicasts and tokens
 //	      (multicast loop off, TTL from the config); a token socket bound to local:mcastport.
 //	both: a local AF_UNIX datagram pair that carries this node's own multicasts back into its
-//	      receive path, because totemsrp must see them and udp switches IP_MULTICAST_LOOP off.
+//	      receive path, because totemsrp must see them and udp switches IP_MULTICAST_LOOP off
+//	      (with Config.LoopInProcess the caller loops them back itself and no copy of its own
+//	      reaches a socket).
+//
+// With Config.GSO (Linux) a run of equal-size datagrams to one destination leaves in one
+// sendmmsg entry that the kernel segments (UDP_SEGMENT), and receive sockets take coalesced
+// datagrams (UDP_GRO) that Read splits again: fewer passes through the IP stack, the same
+// datagrams on the wire.
 //
 // With encryption off a datagram is byte-identical to corosync's: no framing at all. With
 // encryption on every datagram is sealed with an AEAD (see crypto.go for the format and the
