@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -23,7 +24,8 @@ import (
 //
 //	GOTOTEM_SIM_SEED=17 go test ./sim -run TestQuorumNoSplitBrain -v
 //
-// GOTOTEM_SIM_SEEDS=N runs N seeds instead of the CI budget.
+// GOTOTEM_SIM_SEEDS=N runs N seeds instead of the CI budget; GOTOTEM_SIM_TRACE=FILE writes the
+// trace of the run (one event a line, format in trace.go) to FILE.
 
 func quorumSeeds(t *testing.T, ci int) []uint64 {
 	t.Helper()
@@ -214,11 +216,38 @@ func runUntilOneRing(s *Sim, limit time.Duration) (time.Duration, error) {
 func ptrTo[T any](v T) *T { return &v }
 
 func newQuorumSim(seed uint64, c quorumCase, link LinkParams, spread time.Duration) (*Sim, error) {
-	return New(Options{
+	opts, err := quorumOptions(seed, c, link, spread)
+	if err != nil {
+		return nil, err
+	}
+	return New(opts)
+}
+
+// quorumOptions are the simulation options of a quorum property run, for callers that adjust
+// them before New (a test that wraps every node's protocol).
+func quorumOptions(seed uint64, c quorumCase, link LinkParams, spread time.Duration) (Options, error) {
+	return Options{
 		Seed: seed, Nodes: c.nodes, Token: time.Second, Link: &link, StartSpread: spread,
 		NewProtocol: NewStackProtocol(StackOptions{Quorum: c.config}),
 		Invariants:  []Invariant{QuorumInvariant()},
-	})
+		Trace:       quorumTrace,
+	}, quorumTraceErr
+}
+
+// quorumTrace is where GOTOTEM_SIM_TRACE=FILE sends the trace of every simulation these tests
+// build (meant with GOTOTEM_SIM_SEED: one seed's run, one event a line); nil without it.
+var quorumTrace, quorumTraceErr = openQuorumTrace()
+
+func openQuorumTrace() (io.Writer, error) {
+	path := os.Getenv("GOTOTEM_SIM_TRACE")
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("GOTOTEM_SIM_TRACE=%q: %w", path, err)
+	}
+	return f, nil
 }
 
 // netModel is the test's view of the network it imposed: the partition groups and the
@@ -535,59 +564,78 @@ func TestQuorumTwoNodeFreshSplitWaits(t *testing.T) {
 	}
 }
 
+// waitForAllCase draws the cluster TestQuorumWaitForAll runs for seed and its nodes' start
+// spread; the generator returned goes on to draw that run's history.
+func waitForAllCase(seed uint64) (quorumCase, *rand.Rand, time.Duration) {
+	r := rand.New(rand.NewPCG(seed, 0x3f))
+	n := 3 + r.IntN(4)
+	c := quorumCase{nodes: n, history: "any", cfg: quorum.Config{Nodelist: unitNodelist(n), WaitForAll: ptrTo(true)}}
+	if r.IntN(2) == 0 {
+		for i := range c.cfg.Nodelist {
+			c.cfg.Nodelist[i].Votes = uint32(1 + r.IntN(3))
+		}
+	}
+	c.cfg.ExpectedVotesTracking = r.IntN(3) == 0
+	if r.IntN(3) == 0 {
+		c.cfg.ExpectedVotes = totalVotes(c.cfg.Nodelist)
+	}
+	return c, r, time.Duration(r.IntN(3000)) * time.Millisecond
+}
+
+// waitForAllHistory plays TestQuorumWaitForAll's history up to the final heal: before everyone
+// met, the network is always split in two groups while nodes crash and restart; then every cut
+// heals and every crashed node restarts. check runs after each step (nil: none); checkers only
+// read, so the history is the same with or without them.
+func waitForAllHistory(s *Sim, r *rand.Rand, check func() error) error {
+	m := &netModel{s: s}
+	for step := 4 + r.IntN(6); step > 0; step-- {
+		ids := s.NodeIDs()
+		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		k := 1 + r.IntN(len(ids)-1)
+		m.groups = [][]srp.NodeID{sortedIDs(ids[:k]), sortedIDs(ids[k:])}
+		m.apply()
+		switch r.IntN(3) {
+		case 0:
+			m.crash(r)
+		case 1:
+			if err := m.restart(r); err != nil {
+				return err
+			}
+		}
+		if err := s.RunFor(time.Duration(500+r.IntN(6000)) * time.Millisecond); err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(); err != nil {
+				return err
+			}
+		}
+	}
+	s.Heal()
+	for len(m.down) > 0 {
+		if err := m.restart(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Property 3: wait_for_all withholds quorum from a freshly started cluster until one ring has
 // held every node, however nodes start, partition, crash and restart before that; afterwards
 // a majority is quorate and a minority is not, as without it.
 func TestQuorumWaitForAll(t *testing.T) {
 	for _, seed := range quorumSeeds(t, 32) {
-		r := rand.New(rand.NewPCG(seed, 0x3f))
-		n := 3 + r.IntN(4)
-		c := quorumCase{nodes: n, history: "any", cfg: quorum.Config{Nodelist: unitNodelist(n), WaitForAll: ptrTo(true)}}
-		if r.IntN(2) == 0 {
-			for i := range c.cfg.Nodelist {
-				c.cfg.Nodelist[i].Votes = uint32(1 + r.IntN(3))
-			}
-		}
-		c.cfg.ExpectedVotesTracking = r.IntN(3) == 0
-		if r.IntN(3) == 0 {
-			c.cfg.ExpectedVotes = totalVotes(c.cfg.Nodelist)
-		}
+		c, r, spread := waitForAllCase(seed)
 		fail := func(format string, args ...any) {
 			t.Helper()
 			t.Fatalf("seed %d (%s): %s\nreplay: GOTOTEM_SIM_SEED=%d go test ./sim -run 'TestQuorumWaitForAll$' -v", seed, c, fmt.Sprintf(format, args...), seed)
 		}
-		s, err := newQuorumSim(seed, c, FaultyLink, time.Duration(r.IntN(3000))*time.Millisecond)
+		s, err := newQuorumSim(seed, c, FaultyLink, spread)
 		if err != nil {
 			fail("%v", err)
 		}
-		// Before everyone met: the network is always split in two or more groups.
-		m := &netModel{s: s}
-		for step := 4 + r.IntN(6); step > 0; step-- {
-			ids := s.NodeIDs()
-			r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-			k := 1 + r.IntN(len(ids)-1)
-			m.groups = [][]srp.NodeID{sortedIDs(ids[:k]), sortedIDs(ids[k:])}
-			m.apply()
-			switch r.IntN(3) {
-			case 0:
-				m.crash(r)
-			case 1:
-				if err := m.restart(r); err != nil {
-					fail("%v", err)
-				}
-			}
-			if err := s.RunFor(time.Duration(500+r.IntN(6000)) * time.Millisecond); err != nil {
-				fail("%v", err)
-			}
-			if err := CheckWaitForAll(s.History(), s.QuorumLog()); err != nil {
-				fail("%v", err)
-			}
-		}
-		s.Heal()
-		for len(m.down) > 0 {
-			if err := m.restart(r); err != nil {
-				fail("%v", err)
-			}
+		if err := waitForAllHistory(s, r, func() error { return CheckWaitForAll(s.History(), s.QuorumLog()) }); err != nil {
+			fail("%v", err)
 		}
 		took, err := runUntilOneRing(s, 60*time.Second)
 		if err != nil {
@@ -604,7 +652,7 @@ func TestQuorumWaitForAll(t *testing.T) {
 			fail("%v", err)
 		}
 		for _, id := range s.NodeIDs() {
-			if v, ok := s.QuorumLog().Standing()[id]; !ok || !v.Quorate || len(v.Members) != n {
+			if v, ok := s.QuorumLog().Standing()[id]; !ok || !v.Quorate || len(v.Members) != c.nodes {
 				fail("n%d with every node present: %s", id, v)
 			}
 		}
