@@ -42,8 +42,13 @@ type Config struct {
 	// Links is the number of redundant rings (1 without rrp).
 	Links int
 	// RRP configures the redundant ring when Links > 1.
-	RRP    *RRPConfig
-	Logger *slog.Logger
+	RRP *RRPConfig
+	// ReuseDatagramBuffers lets Ready's datagram Data alternate between two buffers the
+	// Stack reuses: they stay valid until the second Advance after the Ready, not for ever.
+	// That spares an allocation per datagram for a driver that is done with them by then
+	// (totem); one that keeps datagrams longer (the simulator's network) leaves it off.
+	ReuseDatagramBuffers bool
+	Logger               *slog.Logger
 }
 
 // Datagram is one datagram to transmit on one link.
@@ -110,6 +115,9 @@ type Stack struct {
 	rd       Ready
 	counters Counters
 	inStep   bool
+
+	arenas [2][]byte // ReuseDatagramBuffers: datagram data of this Ready and of the last
+	arena  int       // which arena this Ready's data go to
 }
 
 // New builds a Stack.
@@ -455,7 +463,15 @@ func (s *Stack) nextServiceTick() time.Duration {
 
 // emit hands one srp datagram to the link layer (every link, or the redundant ring's choice).
 func (s *Stack) emit(o srp.Outgoing) {
-	o.Data = slices.Clone(o.Data) // srp's buffer is valid only until Advance
+	// srp's buffer is valid only until Advance.
+	if s.cfg.ReuseDatagramBuffers {
+		a := &s.arenas[s.arena]
+		start := len(*a)
+		*a = append(*a, o.Data...) // a reallocation leaves earlier data where they were
+		o.Data = (*a)[start:len(*a):len(*a)]
+	} else {
+		o.Data = slices.Clone(o.Data)
+	}
 	if s.rrp == nil {
 		s.rd.Datagrams = append(s.rd.Datagrams, Datagram{Link: 0, Outgoing: o})
 		return
@@ -598,6 +614,10 @@ func (s *Stack) Advance() {
 	clear(s.rd.Datagrams)
 	clear(s.rd.Events)
 	s.rd = Ready{NextTick: s.rd.NextTick, Datagrams: s.rd.Datagrams[:0], Events: s.rd.Events[:0]}
+	if s.cfg.ReuseDatagramBuffers {
+		s.arena ^= 1
+		s.arenas[s.arena] = s.arenas[s.arena][:0]
+	}
 }
 
 func readU32(b []byte, swapped bool) uint32 {

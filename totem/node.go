@@ -276,6 +276,9 @@ func (n *Node) stackConfig() (stack.Config, error) {
 		},
 		Links:  len(n.links),
 		Logger: n.log,
+		// flush is done with a Ready's datagrams before the Advance after next: the own
+		// copies it loops back are the only ones it keeps past one Advance.
+		ReuseDatagramBuffers: true,
 	}
 	if len(n.links) > 1 {
 		sc.RRP = &stack.RRPConfig{
@@ -423,13 +426,19 @@ func (n *Node) flush() {
 			n.disp.push(rd.Events, n.wakeLater)
 		}
 		next = rd.NextTick
-		// The datagrams' data stay valid after Advance: the stack hands out copies.
+		// The datagrams' data stay valid until the Advance after next
+		// (ReuseDatagramBuffers): long enough to loop own copies back below.
 		n.st.Advance()
 		if len(n.own) == 0 {
 			break
 		}
 		if round == selfRounds {
-			next = n.now() // come back at once for the rest
+			// Come back at once for the rest; their data must outlive the stack's next
+			// Advances.
+			for i := range n.own {
+				n.own[i].Data = slices.Clone(n.own[i].Data)
+			}
+			next = n.now()
 			n.armed = -1
 			break
 		}
