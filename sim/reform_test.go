@@ -15,9 +15,10 @@ import (
 // liveness bound of 8.87 s, where bare srp re-forms the same kind of history in at most 2.4 s).
 //
 // Ruled out, on every input of the run (stackAudit): an srp timer firing late or never because
-// the stack's wake-up missed it, srp output the stack failed to take, datagrams the stack kept
-// from srp. What the trace shows instead is corosync's membership algorithm meeting a network
-// that reorders one sender's datagrams:
+// the stack's wake-up missed it, and srp output the stack failed to take. Nor are inputs held
+// back while a sync runs: Stack.Receive hands every datagram to srp (only application sends wait).
+// What the trace shows instead is corosync's membership algorithm meeting a network that
+// reorders one sender's datagrams:
 //
 //  1. Nodes whose consensus timers run out together each put every non-agreeing node in their
 //     failed list and multicast that JOIN (memb_state_consensus_timeout_expired); alone in
@@ -40,7 +41,7 @@ import (
 // §0), so this is kept as a finding, not fixed. Bare srp with an application that talks right
 // after each configuration gets most of the stack's tail (TestQuorumReformTimes); with every
 // directed link kept in order except for FaultyLink's explicit 2 % reorder, the same draws give
-// the stack bare srp's tail and seed 251 re-forms in 1.2 s (sim/testdata/srp-findings.md).
+// the stack bare srp's tail and seed 251 re-forms in about 1.2 s (sim/testdata/srp-findings.md).
 
 // stackAudit runs a node's StackProtocol and checks, around every input, the plumbing between
 // the stack and srp, and records JOINs that reached this node behind a later datagram of
