@@ -295,16 +295,17 @@ func (f *framing) buildStaged(fragmented uint8) []byte {
 
 // kick sends the staged packet at once when srp has nothing queued: packing only pays while
 // messages wait anyway, and on an idle ring the queued message is what cancels the token hold.
-func (f *framing) kick(p *srp.Processor, now time.Duration) {
+func (f *framing) kick(p *srp.Processor, now time.Duration) (sent bool) {
 	if len(f.stagedLens) == 0 {
-		return
+		return false
 	}
 	if room := p.QueueRoom(); room > f.idleRoom {
 		f.idleRoom = room
 	}
 	if p.QueueRoom() >= f.idleRoom {
-		_ = f.emitStaged(p, now, 0)
+		return f.emitStaged(p, now, 0) == nil
 	}
+	return false
 }
 
 // flush runs from srp's token callback: overflowed service messages first, then the staged

@@ -585,7 +585,11 @@ func (s *Stack) drainServices() bool {
 			moved = true
 		}
 	}
-	s.pg.kick(s.srp, s.now)
+	// A packet sent here can make srp emit (a TOKEN_HOLD_CANCEL on an idle ring): that is
+	// progress, or the datagram would wait in srp's Ready until the next input.
+	if s.pg.kick(s.srp, s.now) {
+		moved = true
+	}
 	if s.rrp != nil {
 		for _, ev := range s.rrp.events() {
 			e := ev
