@@ -37,19 +37,11 @@ type RingCutBounds struct {
 // ringCutBounds derives the bounds for a node configuration. rrp.New fills corosync's
 // defaults, so the numbers are the ones the nodes run with.
 func ringCutBounds(cfg srp.Config, rc stack.RRPConfig) (RingCutBounds, error) {
-	mode, err := rrp.ParseMode(rc.Mode)
-	if err != nil {
-		return RingCutBounds{}, err
+	rc.Links, rc.LinkAddrs = 2, nil
+	if rc.Token == 0 {
+		rc.Token = cfg.Token
 	}
-	tok := rc.Token
-	if tok == 0 {
-		tok = cfg.Token
-	}
-	r, err := rrp.New(rrp.Config{
-		Mode: mode, Links: 2, ProblemCountThreshold: rc.ProblemCountThreshold,
-		ProblemCountMcastThreshold: rc.ProblemCountMcastThreshold, ProblemCountTimeout: rc.ProblemCountTimeout,
-		TokenExpiredTimeout: rc.TokenExpiredTimeout, AutoRecoveryCheckTimeout: rc.AutoRecoveryCheckTimeout, Token: tok,
-	})
+	r, err := rrp.New(rc)
 	if err != nil {
 		return RingCutBounds{}, err
 	}
@@ -212,11 +204,11 @@ func (s *Sim) RingCut(rc stack.RRPConfig) (RingCutReport, error) {
 }
 
 // ringCutScenario is the named scenario around RingCut for one rrp mode.
-func ringCutScenario(mode string) Scenario {
+func ringCutScenario(mode rrp.Mode) Scenario {
 	rc := stack.RRPConfig{Mode: mode}
 	return Scenario{
-		Name: "ring-cut-" + mode,
-		Description: "two rings, rrp_mode " + mode + ": ring 1 is cut (membership stays, ring 1 FAULTY, traffic on ring 0), " +
+		Name: "ring-cut-" + mode.String(),
+		Description: "two rings, rrp_mode " + mode.String() + ": ring 1 is cut (membership stays, ring 1 FAULTY, traffic on ring 0), " +
 			"healed (ring 1 active with no faults), then both rings are cut (token loss)",
 		Nodes: 3,
 		stack: &StackOptions{Links: 2, RRP: &rc},

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gototem/gototem/rrp"
 	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/stack"
 )
@@ -39,8 +40,8 @@ func newRingSim(t *testing.T, seed uint64, nodes, links int, rc *stack.RRPConfig
 // no faults"; both rings cut is a token loss. Then the network heals and liveness holds.
 // TestRingCutPassiveKeepsMembership adds 5 to 7 passive nodes.
 func TestRingCut(t *testing.T) {
-	for _, mode := range []string{"active", "passive"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []rrp.Mode{rrp.Active, rrp.Passive} {
+		t.Run(mode.String(), func(t *testing.T) {
 			sizes := 4 // 2..5 nodes
 			for _, seed := range quorumSeeds(t, 8) {
 				rc := stack.RRPConfig{Mode: mode}
@@ -63,7 +64,7 @@ func TestRingCut(t *testing.T) {
 // The ring-cut checks fail when there is no redundant ring to fail over to: with a single
 // link the cut of "ring 1" does nothing and no FAULTY event comes.
 func TestRingCutCheckerFails(t *testing.T) {
-	rc := stack.RRPConfig{Mode: "active"}
+	rc := stack.RRPConfig{Mode: rrp.Active}
 	s := newRingSim(t, 1, 3, 1, nil, nil)
 	_, err := s.RingCut(rc)
 	var v *Violation
@@ -76,7 +77,7 @@ func TestRingCutCheckerFails(t *testing.T) {
 // Cutting ring 0 alone is the same failover the other way: ring 0 FAULTY, ring 1 carries
 // everything, the membership stays.
 func TestCutRingZeroKeepsRingOne(t *testing.T) {
-	rc := stack.RRPConfig{Mode: "active"}
+	rc := stack.RRPConfig{Mode: rrp.Active}
 	s := newRingSim(t, 2, 3, 2, &rc, nil)
 	before := s.regulars()
 	s.CutRing(0)
@@ -139,7 +140,7 @@ func TestRingCutScenarios(t *testing.T) {
 func TestRingCutPassiveKeepsMembership(t *testing.T) {
 	for _, nodes := range []int{5, 6, 7} {
 		for _, seed := range quorumSeeds(t, 8) {
-			rc := stack.RRPConfig{Mode: "passive"}
+			rc := stack.RRPConfig{Mode: rrp.Passive}
 			s := newRingSim(t, seed, nodes, 2, &rc, nil)
 			rep, err := s.RingCut(rc)
 			if err != nil {

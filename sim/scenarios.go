@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/gototem/gototem/rrp"
 	"github.com/gototem/gototem/srp"
 )
 
@@ -97,8 +98,8 @@ var Scenarios = []Scenario{
 			return s.RunFor(3 * tok)
 		},
 	},
-	ringCutScenario("active"),
-	ringCutScenario("passive"),
+	ringCutScenario(rrp.Active),
+	ringCutScenario(rrp.Passive),
 }
 
 // FindScenario returns the scenario called name.

@@ -8,17 +8,9 @@ import (
 	"github.com/gototem/gototem/srp"
 )
 
-// RRPConfig configures the redundant ring (corosync 2.x's totemrrp semantics; see package rrp).
-type RRPConfig struct {
-	Mode                       string // "active" or "passive"
-	ProblemCountThreshold      int
-	ProblemCountMcastThreshold int
-	ProblemCountTimeout        time.Duration
-	TokenExpiredTimeout        time.Duration
-	AutoRecoveryCheckTimeout   time.Duration
-	Token                      time.Duration
-	LinkAddrs                  []string
-}
+// RRPConfig configures the redundant ring (corosync 2.x's totemrrp semantics; see package
+// rrp). Its Links field is ignored: the stack's Config.Links decides.
+type RRPConfig = rrp.Config
 
 // LinkEvent reports a link marked faulty or recovered.
 type LinkEvent = rrp.Event
@@ -35,21 +27,9 @@ func newRedundantRing(links int, cfg *RRPConfig) (*redundantRing, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("stack: %d links need a redundant ring configuration", links)
 	}
-	mode, err := rrp.ParseMode(cfg.Mode)
-	if err != nil {
-		return nil, err
-	}
-	r, err := rrp.New(rrp.Config{
-		Mode:                       mode,
-		Links:                      links,
-		ProblemCountThreshold:      cfg.ProblemCountThreshold,
-		ProblemCountMcastThreshold: cfg.ProblemCountMcastThreshold,
-		ProblemCountTimeout:        cfg.ProblemCountTimeout,
-		TokenExpiredTimeout:        cfg.TokenExpiredTimeout,
-		AutoRecoveryCheckTimeout:   cfg.AutoRecoveryCheckTimeout,
-		Token:                      cfg.Token,
-		LinkAddrs:                  cfg.LinkAddrs,
-	})
+	c := *cfg
+	c.Links = links
+	r, err := rrp.New(c)
 	if err != nil {
 		return nil, err
 	}

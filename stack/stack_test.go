@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/quorum"
+	"github.com/gototem/gototem/rrp"
 	"github.com/gototem/gototem/srp"
 )
 
@@ -35,10 +36,10 @@ type flight struct {
 const hop = 200 * time.Microsecond
 
 func newNet(t *testing.T, n int, withQuorum bool) *net {
-	return newNetLinks(t, n, withQuorum, 1, "")
+	return newNetLinks(t, n, withQuorum, 1, rrp.None)
 }
 
-func newNetLinks(t *testing.T, n int, withQuorum bool, links int, mode string) *net {
+func newNetLinks(t *testing.T, n int, withQuorum bool, links int, mode rrp.Mode) *net {
 	nw := &net{t: t, nodes: map[srp.NodeID]*Stack{}, down: map[srp.NodeID]bool{}, events: map[srp.NodeID][]Event{}, ticks: map[srp.NodeID]time.Duration{}, cut: map[int]bool{}}
 	for i := 1; i <= n; i++ {
 		id := srp.NodeID(i)
@@ -332,8 +333,8 @@ func (nw *net) regulars(id srp.NodeID) int {
 // after healing, ring 1 is "active with no faults" again; cutting both rings is an ordinary
 // token loss.
 func TestRedundantRingCut(t *testing.T) {
-	for _, mode := range []string{"active", "passive"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []rrp.Mode{rrp.Active, rrp.Passive} {
+		t.Run(mode.String(), func(t *testing.T) {
 			nw := newNetLinks(t, 3, false, 2, mode)
 			nw.run(3 * time.Second)
 			for id, s := range nw.nodes {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/quorum"
+	"github.com/gototem/gototem/rrp"
 	"github.com/gototem/gototem/services"
 	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/stack"
@@ -281,8 +282,12 @@ func (n *Node) stackConfig() (stack.Config, error) {
 		ReuseDatagramBuffers: true,
 	}
 	if len(n.links) > 1 {
+		mode, err := rrp.ParseMode(t.RRPMode)
+		if err != nil {
+			return stack.Config{}, err
+		}
 		sc.RRP = &stack.RRPConfig{
-			Mode:                       t.RRPMode,
+			Mode:                       mode,
 			ProblemCountThreshold:      t.RRP.ProblemCountThreshold,
 			ProblemCountMcastThreshold: t.RRP.ProblemCountMcastThreshold,
 			ProblemCountTimeout:        t.RRP.ProblemCountTimeout,
