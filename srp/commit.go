@@ -154,13 +154,13 @@ func (p *Processor) emitStoredToken(t MessageType) {
 }
 
 // resendStoredToken is corosync's token_retransmit: the same bytes (same token_seq), so a
-// receiver that already has the original drops the copy.
-func (p *Processor) resendStoredToken(time.Duration) {
+// receiver that already has the original drops the copy. It reports whether a token went out.
+func (p *Processor) resendStoredToken(time.Duration) bool {
 	if !p.hasToken || len(p.lastToken) < HeaderSize {
-		return
+		return false
 	}
 	p.emitStoredToken(MessageType(p.lastToken[3]))
-	p.counters.TokenRetransmits++
+	return true
 }
 
 // restoreOldRingState undoes RECOVERY's resets when the new ring fails before it is

@@ -355,8 +355,14 @@ func (p *Processor) handleTokenHoldCancel(now time.Duration) {
 	p.mySeqUnchanged = 0
 	if p.ringID.Rep == p.myID {
 		// corosync runs the token-retransmit timer function: the held token goes out now.
+		// Same action as tokenRetransmitTimeout, counted as a release, not a retransmission.
 		p.counters.HoldCancelsHonored++
-		p.tokenRetransmitTimeout(now)
+		if p.state != Gather {
+			if p.resendStoredToken(now) {
+				p.counters.TokensReleased++
+			}
+			p.startTimer(timerTokenRetransmit, now, p.cfg.TokenRetransmit)
+		}
 	}
 }
 

@@ -13,7 +13,8 @@ type Counters struct {
 
 	TokensReceived     uint64 // ORF tokens accepted (passed ring-id and token_seq checks)
 	TokensSent         uint64 // ORF tokens forwarded or originated (first transmission)
-	TokenRetransmits   uint64 // stored token (ORF or commit) sent again
+	TokenRetransmits   uint64 // stored token (ORF or commit) sent again by the token-retransmit timer
+	TokensReleased     uint64 // held token sent on by the hold timer or a TOKEN_HOLD_CANCEL
 	TokenLosses        uint64 // token timer expiries outside GATHER
 	TokensHeld         uint64 // token visits the rep kept the token (token hold)
 	CommitTokensSent   uint64 // commit tokens created or forwarded (first transmission)

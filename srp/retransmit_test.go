@@ -90,3 +90,31 @@ func TestSendJoinDelay(t *testing.T) {
 	}
 	c.mustConverge(30*time.Second, c.ids...)
 }
+
+// On a healthy ring the held token goes on by the hold timer or a hold cancel: those are
+// releases, not retransmissions, so an operator reading TokenRetransmits sees only loss.
+func TestHoldReleasesAreNotRetransmits(t *testing.T) {
+	c := newCluster(t, 3)
+	c.startAll()
+	c.mustConverge(30*time.Second, c.ids...)
+	base := map[NodeID]Counters{}
+	for _, id := range c.ids {
+		base[id] = c.nodes[id].p.Counters()
+	}
+	c.run(10 * time.Second) // idle: the representative holds the token
+	tr := newTraffic(c, 50*time.Millisecond)
+	tr.run(3 * time.Second) // sparse sends: hold cancels release it
+	c.run(time.Second)
+	var released, retransmitted uint64
+	for _, id := range c.ids {
+		now := c.nodes[id].p.Counters()
+		released += now.TokensReleased - base[id].TokensReleased
+		retransmitted += now.TokenRetransmits - base[id].TokenRetransmits
+	}
+	if released == 0 {
+		t.Fatal("the held token was never released")
+	}
+	if retransmitted != 0 {
+		t.Fatalf("%d token retransmissions on a lossless ring (%d releases)", retransmitted, released)
+	}
+}

@@ -87,8 +87,8 @@ func (p *Processor) fire(now time.Duration, id timerID) {
 		p.tokenRetransmitTimeout(now)
 	case timerHold:
 		// §6.3: the held token is released; one-shot (the retransmit timer still backs it up).
-		if p.state == Operational || p.state == Recovery {
-			p.resendStoredToken(now)
+		if (p.state == Operational || p.state == Recovery) && p.resendStoredToken(now) {
+			p.counters.TokensReleased++
 		}
 	case timerJoin:
 		if p.state == Gather || p.state == Commit {
@@ -134,7 +134,9 @@ func (p *Processor) tokenRetransmitTimeout(now time.Duration) {
 	if p.state == Gather {
 		return
 	}
-	p.resendStoredToken(now)
+	if p.resendStoredToken(now) {
+		p.counters.TokenRetransmits++
+	}
 	p.startTimer(timerTokenRetransmit, now, p.cfg.TokenRetransmit)
 }
 
