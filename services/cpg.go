@@ -159,6 +159,7 @@ type CPG struct {
 
 	partial map[partialKey]*partialMsg
 	events  []CPGEvent
+	spare   []CPGEvent // the buffer Events returned last; reused by the next batch
 
 	dropped uint64
 }
@@ -168,10 +169,13 @@ func NewCPG(self srp.NodeID) *CPG {
 	return &CPG{self: self, local: map[localKey]localState{}, partial: map[partialKey]*partialMsg{}}
 }
 
-// Events returns and clears the events produced since the last call.
+// Events returns and clears the events produced since the last call. The slice is valid
+// until the next call: two buffers alternate, so a flood of deliveries does not grow a new
+// array for every batch.
 func (c *CPG) Events() []CPGEvent {
 	ev := c.events
-	c.events = nil
+	clear(c.spare) // the batch before this one: drop its references
+	c.events, c.spare = c.spare[:0], ev
 	return ev
 }
 
