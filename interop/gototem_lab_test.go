@@ -71,16 +71,7 @@ func TestGototemLabRings(t *testing.T) {
 
 			// listeners on the survivors, a sender on node 1 while the last node is killed
 			group := "lab"
-			listeners := map[int]*Proc{}
-			for _, id := range survivors {
-				n := c.Node(id)
-				p, err := n.StartProc(c.opts.Gototem, "listen", "--socket", n.Sock, "--rings", "-t", "120", group)
-				if err != nil {
-					t.Fatal(err)
-				}
-				listeners[id] = p
-			}
-			time.Sleep(500 * time.Millisecond) // let the listeners' joins go around
+			listeners := startRingListeners(t, c, survivors, group)
 			sent := 0
 			send := func(k int) {
 				for i := 0; i < k; i++ {
@@ -168,6 +159,23 @@ func TestGototemLabRings(t *testing.T) {
 	}
 }
 
+// startRingListeners runs `gototem listen --rings group` on each node, for the EVS check, and
+// waits for their joins to go around the ring.
+func startRingListeners(t *testing.T, c *Cluster, nodes []int, group string) map[int]*Proc {
+	t.Helper()
+	listeners := map[int]*Proc{}
+	for _, id := range nodes {
+		n := c.Node(id)
+		p, err := n.StartProc(c.opts.Gototem, "listen", "--socket", n.Sock, "--rings", "-t", "120", group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners[id] = p
+	}
+	time.Sleep(500 * time.Millisecond)
+	return listeners
+}
+
 // Kill -9 and restart one node of 3 several times over udpu: the median detection time, for
 // the closing note, and each within the bound.
 func TestGototemLabFailoverMedian(t *testing.T) {
@@ -212,16 +220,7 @@ func TestGototemLabRedundantRing(t *testing.T) {
 			// Messages flow before, during and after the cut; every node's stream goes
 			// through the EVS checkers at the end, and none may hold a configuration change.
 			group := "rrp"
-			listeners := map[int]*Proc{}
-			for id := 1; id <= 3; id++ {
-				n := c.Node(id)
-				p, err := n.StartProc(c.opts.Gototem, "listen", "--socket", n.Sock, "--rings", "-t", "120", group)
-				if err != nil {
-					t.Fatal(err)
-				}
-				listeners[id] = p
-			}
-			time.Sleep(500 * time.Millisecond) // let the listeners' joins go around
+			listeners := startRingListeners(t, c, ids(1, 3), group)
 			var sent []labSend
 			send := func(k int) {
 				for i := 0; i < k; i++ {
