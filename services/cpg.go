@@ -1,6 +1,7 @@
 package services
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -427,22 +428,12 @@ func (c *CPG) confchg(group string, joined, left []MemberChange) {
 
 func cmpProcess(a, b Process) int {
 	if a.NodeID != b.NodeID {
-		return int64cmp(int64(a.NodeID), int64(b.NodeID))
+		return cmp.Compare(a.NodeID, b.NodeID)
 	}
 	if a.PID != b.PID {
-		return int64cmp(int64(a.PID), int64(b.PID))
+		return cmp.Compare(a.PID, b.PID)
 	}
 	return strings.Compare(a.Group, b.Group)
-}
-
-func int64cmp(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (c *CPG) indexOf(p Process) int {

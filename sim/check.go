@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -60,7 +61,7 @@ func (h *History) Check() []*Violation {
 			out = append(out, v)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b *Violation) int { return cmpU64(a.Step, b.Step) })
+	slices.SortStableFunc(out, func(a, b *Violation) int { return cmp.Compare(a.Step, b.Step) })
 	return out
 }
 
@@ -331,14 +332,4 @@ func subset(sub, of []srp.NodeID) bool {
 		}
 	}
 	return true
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

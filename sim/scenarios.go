@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"errors"
 	"io"
 	"time"
 
@@ -156,12 +155,5 @@ func (sc Scenario) Run(seed uint64, trace io.Writer) (Result, error) {
 		}
 		return s.CheckLiveness()
 	}()
-	res.Stats = s.Stats()
-	res.Degraded = degraded(s)
-	var v *Violation
-	if errors.As(err, &v) {
-		res.Violation = v
-		return res, nil
-	}
-	return res, err
+	return finishResult(s, res, err)
 }

@@ -81,6 +81,19 @@ type Result struct {
 	Degraded int
 }
 
+// finishResult completes a run's Result: its stats, and err as a Violation when it is one
+// (a violation is the run's finding, not a failure to run it).
+func finishResult(s *Sim, res Result, err error) (Result, error) {
+	res.Stats = s.Stats()
+	res.Degraded = degraded(s)
+	var v *Violation
+	if errors.As(err, &v) {
+		res.Violation = v
+		return res, nil
+	}
+	return res, err
+}
+
 func degraded(s *Sim) int {
 	n, full := 0, false
 	for _, r := range s.hist.order {
@@ -130,16 +143,7 @@ func RunSchedule(seed uint64, o ScheduleOptions, trace io.Writer) (Result, error
 		return Result{}, err
 	}
 	res := Result{Seed: seed, Nodes: nodes}
-	finish := func(err error) (Result, error) {
-		res.Stats = s.Stats()
-		res.Degraded = degraded(s)
-		var v *Violation
-		if errors.As(err, &v) {
-			res.Violation = v
-			return res, nil
-		}
-		return res, err
-	}
+	finish := func(err error) (Result, error) { return finishResult(s, res, err) }
 	if err := s.StartWorkload(o.Workload); err != nil {
 		return Result{}, err
 	}
