@@ -1,18 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
-	"os"
 	"strings"
-	"time"
 
 	"github.com/gototem/gototem/config"
+	"github.com/gototem/gototem/totem"
 )
 
 func init() {
@@ -90,7 +87,7 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return 1
 	}
-	local := config.Local{Addrs: addrs, LookupHost: lookupHost}
+	local := config.Local{Addrs: addrs, LookupHost: totem.HostLocal().LookupHost}
 	if len(addrs) == 0 {
 		local = hostLocal()
 	}
@@ -122,38 +119,12 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// hostLocal gathers what corosync looks at to find the local node: the host name and
-// every interface address. A machine that is not a node falls back to the first node.
+// hostLocal is totem.HostLocal for tools: a machine that is not a node (an admin's
+// workstation checking a file) falls back to the first node instead of failing.
 func hostLocal() config.Local {
-	l := config.Local{LookupHost: lookupHost, Fallback: true}
-	l.Hostname, _ = os.Hostname()
-	ifaddrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return l
-	}
-	for _, a := range ifaddrs {
-		if n, ok := a.(*net.IPNet); ok {
-			ip, ok := netip.AddrFromSlice(n.IP)
-			if !ok {
-				continue
-			}
-			ones, _ := n.Mask.Size()
-			ip = ip.Unmap()
-			if ip.Is4() && ones > 32 {
-				ones -= 96
-			}
-			l.Addrs = append(l.Addrs, netip.PrefixFrom(ip, ones))
-		}
-	}
+	l := totem.HostLocal()
+	l.Fallback = true
 	return l
-}
-
-// lookupHost resolves nodelist host names with a bound on the wait, so a check never
-// hangs on a dead resolver.
-func lookupHost(host string) ([]netip.Addr, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 func printWarnings(w io.Writer, warns config.Warnings) {

@@ -163,11 +163,9 @@ func loadRuntime(file string, addrs addrList, stderr io.Writer) (*config.Runtime
 		printErrors(stderr, err)
 		return nil, err
 	}
-	local := config.Local{Addrs: addrs, LookupHost: lookupHost}
-	if len(addrs) == 0 {
-		local = hostLocal()
-		// A daemon must not guess which node it is.
-		local.Fallback = false
+	local := totem.HostLocal() // a daemon must not guess which node it is: no fallback
+	if len(addrs) > 0 {        // --local-addr names the node: match by those addresses only
+		local.Addrs, local.Hostname = addrs, ""
 	}
 	rt, warns, err := cfg.Resolve(local)
 	printWarnings(stderr, warns)
