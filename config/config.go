@@ -196,7 +196,7 @@ type Quorum struct {
 	LastManStanding       bool
 	LastManStandingWindow time.Duration
 	AutoTieBreaker        bool
-	AutoTieBreakerNode    string // lowest, highest or node ids
+	AutoTieBreakerNode    string // lowest, highest or node ids; empty when absent (votequorum then takes lowest)
 	AllowDownscale        bool
 	// ExpectedVotesTracking is forced on by AllowDownscale, as votequorum does.
 	ExpectedVotesTracking bool

@@ -22,10 +22,11 @@ type dispatcher struct {
 	pending  bool // events queued whose wake-up waits for wake
 	waiting  bool // run is blocked for want of events (tests wait for it)
 	maxQueue int
+	events   eventLog // corosync's key log lines; used by run only
 }
 
 func newDispatcher(n *Node) *dispatcher {
-	d := &dispatcher{n: n, handlers: map[string]GroupHandler{}}
+	d := &dispatcher{n: n, handlers: map[string]GroupHandler{}, events: eventLog{log: n.log}}
 	d.cond = sync.NewCond(&d.mu)
 	return d
 }
@@ -114,6 +115,7 @@ func (d *dispatcher) handler(group string) GroupHandler {
 }
 
 func (d *dispatcher) deliver(ev stack.Event) {
+	d.events.event(ev)
 	o := d.n.opts
 	switch {
 	case ev.Membership != nil:

@@ -60,7 +60,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: run: %s: configuration not usable\n", *file)
 		return 1
 	}
-	logs := &logSwitch{stderr: stderr, override: *level}
+	host, _ := os.Hostname()
+	logs := &logSwitch{stderr: stderr, override: *level, host: host}
 	if err := logs.apply(rt.Logging); err != nil {
 		fmt.Fprintf(stderr, "gototem: run: logging: %v\n", err)
 		return 1
@@ -80,13 +81,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		StateDir: *stateDir,
 		Logger:   log,
 		OnMembership: func(m totem.Membership) {
+			// The node itself logs corosync's lines for memberships and quorum.
 			if srv := ctl.Load(); srv != nil {
 				srv.membership(m)
 			}
-			log.Info("membership", "kind", m.Kind.String(), "ring", fmt.Sprintf("%x.%x", uint32(m.RingID.Rep), m.RingID.Seq),
-				"members", fmt.Sprint(m.Members), "joined", fmt.Sprint(m.Joined), "left", fmt.Sprint(m.Left))
 		},
-		OnQuorum: func(q totem.QuorumState) { log.Info("quorum", "state", fmt.Sprintf("%+v", q)) },
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: run: %v\n", err)
@@ -115,7 +114,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	ctl.Store(srv)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.serve(ln) }()
-	log.Info("gototem running", "config", *file, "nodeid", rt.NodeID, "socket", *sock)
+	log.Log(context.Background(), totem.LevelNotice, "gototem (corosync 3.1 compatible) started", "config", *file, "nodeid", rt.NodeID, "socket", *sock)
 
 	stop := func() int {
 		srv.close()
@@ -228,6 +227,7 @@ func changedKeys(a, b []config.KeyValue) []string {
 type logSwitch struct {
 	stderr   io.Writer
 	override string // --log-level
+	host     string // this host's name, in every line as in corosync's
 
 	cur atomic.Pointer[logConfig]
 	mu  sync.Mutex // serializes writes and reconfiguration
@@ -337,29 +337,12 @@ func (s *logSwitch) handle(_ context.Context, r slog.Record, attrs []slog.Attr, 
 	if r.Level < min {
 		return nil
 	}
+	line := corosyncLine(nil, r, attrs, groups, c.timeMode, s.host, os.Getpid())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	opts := &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: func(g []string, a slog.Attr) slog.Attr {
-		if len(g) == 0 && a.Key == slog.TimeKey {
-			switch c.timeMode {
-			case "off":
-				return slog.Attr{}
-			case "on":
-				return slog.String(slog.TimeKey, a.Value.Time().Format("2006-01-02T15:04:05"))
-			}
-		}
-		return a
-	}}
 	var firstErr error
 	for _, w := range c.sinks {
-		var h slog.Handler = slog.NewTextHandler(w, opts)
-		if len(attrs) > 0 {
-			h = h.WithAttrs(attrs)
-		}
-		for _, g := range groups {
-			h = h.WithGroup(g)
-		}
-		if err := h.Handle(context.Background(), r.Clone()); err != nil && firstErr == nil {
+		if _, err := w.Write(line); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
