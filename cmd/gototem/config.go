@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/gototem/gototem/config"
@@ -14,13 +15,14 @@ import (
 
 func init() {
 	register("config", command{
-		summary: "check or dump a corosync.conf (config check|dump [--local-addr IP] FILE)",
+		summary: "check or dump a corosync.conf, or import a CMAN cluster.conf (config check|dump|import)",
 		run:     runConfig,
 	})
 }
 
 const configUsage = `usage: gototem config check [--local-addr IP[/LEN]]... FILE
        gototem config dump  [--local-addr IP[/LEN]]... FILE
+       gototem config import [-o FILE] cluster.conf
 
 check  validates FILE as corosync 3.1 would (plus gototem's udp/udpu extensions:
        redundant ring, encryption). Exit 0 when valid, 1 when not; errors are printed
@@ -28,6 +30,12 @@ check  validates FILE as corosync 3.1 would (plus gototem's udp/udpu extensions:
 dump   prints the corosync-cmapctl view of FILE for the local node, including the
        derived runtime.config.totem.* values, sorted. gototem adds
        runtime.config.totem.nodeid and, with a redundant ring, runtime.config.totem.rrp_*.
+
+import prints the corosync.conf that corosync 2 and later (and pcs) use for a CMAN
+       cluster.conf: name, config_version, nodelist, transport, votequorum two_node,
+       totem timers, logging. What does not carry over (fencing, rgmanager, qdisk,
+       CMAN's implied key and multicast address) is printed as warnings (stderr).
+       -o FILE writes it to FILE instead of stdout.
 
 --local-addr  this node's address (repeatable; IP or IP/prefix). Needed for 2.x files
               whose bindnetaddr is a network, or on a machine that is not a node.
@@ -62,6 +70,9 @@ func (a *addrList) Set(v string) error {
 }
 
 func runConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "import" {
+		return runConfigImport(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "check" && args[0] != "dump") {
 		fmt.Fprint(stderr, configUsage)
 		return 2
@@ -115,6 +126,45 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		for _, kv := range rt.Keys() {
 			fmt.Fprintln(stdout, kv.String())
 		}
+	}
+	return 0
+}
+
+// runConfigImport is `config import`: CMAN's cluster.conf in, corosync.conf out.
+func runConfigImport(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("config import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, configUsage) }
+	out := fs.String("o", "", "write the corosync.conf to FILE")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(stderr, configUsage)
+		return 2
+	}
+	file := fs.Arg(0)
+	f, err := os.Open(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "gototem: config import: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	text, warns, err := config.ImportCMAN(f)
+	for _, w := range warns {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", file, w)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", file, err)
+		return 1
+	}
+	if *out == "" {
+		fmt.Fprint(stdout, text)
+		return 0
+	}
+	if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
+		fmt.Fprintf(stderr, "gototem: config import: %v\n", err)
+		return 1
 	}
 	return 0
 }
