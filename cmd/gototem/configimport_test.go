@@ -34,3 +34,15 @@ func TestConfigImportCommand(t *testing.T) {
 		t.Errorf("no file: exit %d", code)
 	}
 }
+
+// Every subcommand answers --help alike: usage on stdout, exit 0 (most exited 2 and two 0).
+func TestEverySubcommandHelp(t *testing.T) {
+	for name := range commands {
+		for _, flag := range []string{"-h", "--help"} {
+			var stdout, stderr bytes.Buffer
+			if code := dispatch([]string{name, flag}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "usage") || stderr.Len() != 0 {
+				t.Errorf("gototem %s %s: exit %d, stdout %q, stderr %q", name, flag, code, stdout.String(), stderr.String())
+			}
+		}
+	}
+}

@@ -813,5 +813,9 @@ func clientFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sock := fs.String("socket", defaultSocket, "control socket of the node")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: gototem %s: %s\n", name, commands[name].summary)
+		fs.PrintDefaults()
+	}
 	return fs, sock
 }
