@@ -6,6 +6,7 @@ import "time"
 
 // gatherEnter is memb_state_gather_enter (§4.1); it runs on every entry, re-entry included.
 func (p *Processor) gatherEnter(now time.Duration, reason string) {
+	p.counters.GatherEntries++
 	p.orfTokenDiscard = true
 	p.originatedOrfToken = false
 	p.procList = setAdd(p.procList, p.myID) // callers keep room for self: at most 383 others

@@ -32,6 +32,7 @@ type Counters struct {
 	MergeDetectsSent          uint64
 	MergeDetectsReceived      uint64 // from a foreign ring
 	RingsFormed               uint64 // OPERATIONAL entries
+	GatherEntries             uint64 // GATHER entries and re-entries (membership rounds)
 	ConsensusTimeouts         uint64
 	FailedToReceive           uint64 // "FAILED TO RECEIVE" (§6.2 step 20)
 	ConfigurationsDelivered   uint64

@@ -434,7 +434,11 @@ func (s *controlServer) execute(r request) (string, error) {
 	case "ping":
 		return "", nil
 	case "status":
-		return formatCfgtoolStatus(s.node.Status(), r.brief), nil
+		st := s.node.Status()
+		if r.brief {
+			return formatCfgtoolStatus(st, true), nil
+		}
+		return formatCfgtoolStatus(st, false) + formatHealth(st), nil
 	case "quorum":
 		return formatQuorum(s.node.Status(), s.now(), r.list), nil
 	case "cmap":
