@@ -41,14 +41,15 @@ func (p *Processor) handleCommitToken(now time.Duration) {
 		p.counters.DropUnlisted++
 		return
 	}
+	if ct.RingID != p.ringID && p.ringSeqAbsurd(ct.RingID.Seq) {
+		// A ring sequence past maxRingSeq would bring the wrap within reach, one far above
+		// every JOIN I accepted was not built from them (validate.go). Counted in every
+		// state, so a forged one shows even where the state would drop it anyway.
+		p.counters.DropAbsurd++
+		return
+	}
 	switch p.state {
 	case Gather:
-		if p.ringSeqAbsurd(ct.RingID.Seq) {
-			// A ring sequence past maxRingSeq would bring the wrap within reach, one far
-			// above every JOIN I accepted was not built from them (validate.go).
-			p.counters.DropAbsurd++
-			return
-		}
 		// Accept only the ring my own consensus would have built, and only a newer one.
 		if !slicesEqual(ct.Addr, setMinus(p.procList, p.failedList)) || ct.RingID.Seq <= p.ringID.Seq {
 			p.counters.DropCommitToken++

@@ -184,6 +184,14 @@ func TestForgedPacketRules(t *testing.T) {
 			counter: func(c Counters) uint64 { return c.DropCommitToken },
 		},
 		{
+			name: "commit token with a ring sequence near 2^64, while OPERATIONAL",
+			build: func(p *Processor) []byte {
+				ct := CommitToken{Header: Header{NodeID: 1}, TokenSeq: 1, RingID: RingID{Rep: 1, Seq: math.MaxUint64 - 1}, Addr: []NodeID{1, 2, 3}, Members: make([]CommitMember, 3)}
+				return ct.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropAbsurd },
+		},
+		{
 			name: "ORF token whose token_seq jumps ahead",
 			build: func(p *Processor) []byte {
 				tok := ORFToken{Header: Header{NodeID: 1}, Seq: p.myAru, TokenSeq: p.myTokenSeq + maxTokenSeqJump + 1, ARU: p.myAru, RingID: p.ringID}
