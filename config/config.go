@@ -532,23 +532,42 @@ const (
 )
 
 // ReadKey returns the shared key: the inline totem.key when no keyfile was configured,
-// else the keyfile's bytes. It enforces corosync's length limits.
+// else the keyfile's bytes (ReadKeyFile's checks). It enforces corosync's length limits.
 func (c Crypto) ReadKey() ([]byte, error) {
-	var key []byte
-	src := c.Keyfile
-	if c.Key != "" && (c.Keyfile == "" || c.Keyfile == DefaultKeyfile) {
-		key, src = []byte(c.Key), "totem.key"
-	} else {
-		f, err := os.Open(c.Keyfile)
-		if err != nil {
-			return nil, fmt.Errorf("config: cannot open keyfile: %w", err)
-		}
-		defer f.Close()
-		key, err = io.ReadAll(io.LimitReader(f, MaxKeyLen+1))
-		if err != nil {
-			return nil, fmt.Errorf("config: reading keyfile %s: %w", c.Keyfile, err)
-		}
+	if c.Key == "" || (c.Keyfile != "" && c.Keyfile != DefaultKeyfile) {
+		return ReadKeyFile(c.Keyfile)
 	}
+	return checkKeyLen([]byte(c.Key), "totem.key")
+}
+
+// ReadKeyFile is the one authkey reader: the daemon (through ReadKey), `gototem config
+// check` and transport.ReadAuthKey all use it. The file must be a regular file that group
+// and others cannot access (corosync-keygen writes it 0400; anyone who can read it can
+// join and decrypt the ring), of corosync's MinKeyLen..MaxKeyLen bytes.
+func ReadKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: cannot open keyfile: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("config: keyfile %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("config: keyfile %s: not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("config: keyfile %s: mode %04o lets group or others read it; want 0400 or 0600 (chmod 0400 %s)", path, uint32(perm), path)
+	}
+	key, err := io.ReadAll(io.LimitReader(f, MaxKeyLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: reading keyfile %s: %w", path, err)
+	}
+	return checkKeyLen(key, path)
+}
+
+func checkKeyLen(key []byte, src string) ([]byte, error) {
 	switch {
 	case len(key) < MinKeyLen:
 		return nil, fmt.Errorf("config: Could only read %d bits of minimum %d bits from %s.", len(key)*8, MinKeyLen*8, src)

@@ -85,13 +85,17 @@ func TestOldDefaultsWarned(t *testing.T) {
 // TestReadKey proves corosync's key-length limits and the keyfile/inline-key choice.
 func TestReadKey(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, n int) string {
+	writeMode := func(name string, n int, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, make([]byte, n), 0o600); err != nil {
+		if err := os.WriteFile(p, make([]byte, n), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // umask may have narrowed it
 			t.Fatal(err)
 		}
 		return p
 	}
+	write := func(name string, n int) string { return writeMode(name, n, 0o600) }
 	tests := []struct {
 		c    Crypto
 		want int
@@ -101,6 +105,17 @@ func TestReadKey(t *testing.T) {
 		{Crypto{Keyfile: write("short", 100)}, 0, "Could only read 800 bits of minimum 1024 bits"},
 		{Crypto{Keyfile: write("long", 5000)}, 0, "too long"},
 		{Crypto{Keyfile: filepath.Join(dir, "missing")}, 0, "cannot open keyfile"},
+		// The one reader checks permissions on the daemon's path too (issue 12: a 0444
+		// key was used without a word).
+		{Crypto{Keyfile: writeMode("world", 256, 0o444)}, 0, "mode 0444 lets group or others read it"},
+		{Crypto{Keyfile: writeMode("group", 256, 0o440)}, 0, "mode 0440 lets group or others read it"},
+		{Crypto{Keyfile: writeMode("owner-ro", 256, 0o400)}, 256, ""},
+		{Crypto{Keyfile: dir}, 0, "not a regular file"},
+		// At the length limits and one past them.
+		{Crypto{Keyfile: write("min", MinKeyLen)}, MinKeyLen, ""},
+		{Crypto{Keyfile: write("min-1", MinKeyLen-1)}, 0, "Could only read"},
+		{Crypto{Keyfile: write("max", MaxKeyLen)}, MaxKeyLen, ""},
+		{Crypto{Keyfile: write("max+1", MaxKeyLen+1)}, 0, "too long"},
 		{Crypto{Keyfile: DefaultKeyfile, Key: strings.Repeat("k", 128)}, 128, ""},
 	}
 	for i, tc := range tests {

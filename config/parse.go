@@ -108,19 +108,30 @@ type parser struct {
 	members   [MaxLinks]int // member addresses stored so far per link
 }
 
+// MaxConfigSize bounds a configuration file: 1 MiB holds a 384-node nodelist with room to
+// spare many times over.
+const MaxConfigSize = 1 << 20
+
 // errSyntax stops the parse: like corosync, a grammar error aborts at the first one.
 var errSyntax = errors.New("syntax error")
 
 func parseKeys(d *diag, r io.Reader) (*parsed, error) {
 	p := &parser{d: d, keys: keyMap{}, sections: map[string]int{}, topLevel: map[string]int{}}
 	br := bufio.NewReaderSize(r, 4096)
-	lineNo := 0
+	lineNo, size := 0, 0
 	for {
 		raw, err := br.ReadSlice('\n')
 		if len(raw) == 0 && err == io.EOF {
 			break
 		}
 		lineNo++
+		if size += len(raw); size > MaxConfigSize {
+			// The line limit bounds one line, not their number: a generated or hostile file
+			// (a path such as /dev/urandom piped through a filter) would grow the key map
+			// without end. corosync has no limit; real files are a few KB.
+			d.errorf(lineNo, "Configuration larger than %d bytes: refused", MaxConfigSize)
+			return nil, errSyntax
+		}
 		if err == bufio.ErrBufferFull {
 			d.errorf(lineNo, "Line too long (corosync reads at most %d characters per line)", maxLine)
 			return nil, errSyntax

@@ -181,3 +181,32 @@ func TestKeyType(t *testing.T) {
 		}
 	}
 }
+
+// A configuration of exactly MaxConfigSize bytes parses; one byte more is refused with a
+// clear error (issue 12: every length bounded, the parser included).
+func TestConfigSizeLimit(t *testing.T) {
+	base := udpu("", "")
+	pad := func(total int) string {
+		var b strings.Builder
+		b.WriteString(base)
+		line := "# " + strings.Repeat("x", 97) + "\n" // 100 bytes
+		for b.Len()+len(line) <= total {
+			b.WriteString(line)
+		}
+		if rest := total - b.Len(); rest > 0 {
+			b.WriteString("#" + strings.Repeat("y", rest-2) + "\n")
+		}
+		if b.Len() != total {
+			t.Fatalf("built %d bytes, want %d", b.Len(), total)
+		}
+		return b.String()
+	}
+	if _, _, err := Parse("at-limit.conf", strings.NewReader(pad(MaxConfigSize))); err != nil {
+		t.Fatalf("%d bytes refused: %v", MaxConfigSize, err)
+	}
+	_, _, err := Parse("past-limit.conf", strings.NewReader(pad(MaxConfigSize+1)))
+	if err == nil || !strings.Contains(err.Error(), "Configuration larger than 1048576 bytes") {
+		t.Fatalf("%d bytes: %v", MaxConfigSize+1, err)
+	}
+	t.Logf("asserts: %d bytes parse, %d bytes: %v", MaxConfigSize, MaxConfigSize+1, err)
+}

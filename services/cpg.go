@@ -36,6 +36,19 @@ const (
 	// buffer more.
 	MaxMessage = 64 << 20
 
+	// MaxGroupsPerNode bounds one node's memberships (process, group), its own and, as
+	// every node applies the same rule to the same delivered PROCJOINs, those it records
+	// for each other node. Every membership is a 144-byte JOINLIST entry after each
+	// configuration change: thousands of groups in one JOINLIST passed totempg's 1 MiB
+	// reassembly limit and sync never finished (issue 12). 4096 entries are 576 KiB, sent
+	// as joinListChunk-sized messages.
+	MaxGroupsPerNode = 4096
+	// MaxJoinsPerProcess bounds the groups one process (client) may join.
+	MaxJoinsPerProcess = 1024
+	// joinListChunk is the most entries one JOINLIST carries (144 KiB): receivers merge
+	// every JOINLIST of a sync, corosync's included, so the list may be split.
+	joinListChunk = 1024
+
 	partialFirst     = 1
 	partialContinued = 2
 	partialLast      = 3
@@ -115,6 +128,10 @@ var (
 	ErrBadGroupName  = errors.New("cpg: group name must be 1..127 bytes without NUL")
 	ErrAlreadyJoined = errors.New("cpg: process already joined to group")
 	ErrNotJoined     = errors.New("cpg: process not joined to group")
+	// ErrTooManyGroups: the node already holds MaxGroupsPerNode memberships.
+	ErrTooManyGroups = fmt.Errorf("cpg: this node already has %d group memberships (the limit)", MaxGroupsPerNode)
+	// ErrTooManyJoins: the process already joined MaxJoinsPerProcess groups.
+	ErrTooManyJoins = fmt.Errorf("cpg: this process already joined %d groups (the limit)", MaxJoinsPerProcess)
 )
 
 type localState uint8
@@ -150,6 +167,8 @@ type CPG struct {
 	self    srp.NodeID
 	records []Process // sorted by (nodeid, pid, group)
 	local   map[localKey]localState
+	// pidJoins counts c.local entries per pid (MaxJoinsPerProcess).
+	pidJoins map[uint32]int
 
 	// sync state
 	joinlists   []Process // JOINLIST entries stored until activation, with the totem sender
@@ -167,7 +186,7 @@ type CPG struct {
 
 // NewCPG returns the CPG service of node self.
 func NewCPG(self srp.NodeID) *CPG {
-	return &CPG{self: self, local: map[localKey]localState{}, partial: map[partialKey]*partialMsg{}}
+	return &CPG{self: self, local: map[localKey]localState{}, pidJoins: map[uint32]int{}, partial: map[partialKey]*partialMsg{}}
 }
 
 // Events returns and clears the events produced since the last call. The slice is valid
@@ -212,7 +231,14 @@ func (c *CPG) Join(group string, pid uint32) ([]byte, error) {
 	if _, ok := c.local[k]; ok {
 		return nil, ErrAlreadyJoined
 	}
+	if len(c.local) >= MaxGroupsPerNode {
+		return nil, ErrTooManyGroups
+	}
+	if c.pidJoins[pid] >= MaxJoinsPerProcess {
+		return nil, ErrTooManyJoins
+	}
 	c.local[k] = joinStarted
+	c.pidJoins[pid]++
 	return encodeProcMsg(cpgProcJoin, group, pid, ReasonJoin), nil
 }
 
@@ -299,6 +325,11 @@ func (c *CPG) deliverProc(sender srp.NodeID, id uint32, b []byte, bo binary.Byte
 		if c.indexOf(p) >= 0 {
 			return nil
 		}
+		if c.nodeRecords(sender) >= MaxGroupsPerNode {
+			// Every node refuses the same PROCJOIN (same order, same records), so views
+			// stay equal; the sender's own Join already refused it if it runs gototem.
+			return fmt.Errorf("node %d already has %d group memberships", sender, MaxGroupsPerNode)
+		}
 		c.insert(p)
 		if sender == c.self && c.local[localKey{group, p.PID}] == joinStarted {
 			c.local[localKey{group, p.PID}] = joinCompleted
@@ -309,8 +340,11 @@ func (c *CPG) deliverProc(sender srp.NodeID, id uint32, b []byte, bo binary.Byte
 	reason := Reason(bo.Uint32(b[160:]))
 	c.remove(p)
 	c.confchg(group, nil, []MemberChange{{p, reason}})
-	if sender == c.self {
+	if _, ok := c.local[localKey{group, p.PID}]; ok && sender == c.self {
 		delete(c.local, localKey{group, p.PID})
+		if c.pidJoins[p.PID]--; c.pidJoins[p.PID] <= 0 {
+			delete(c.pidJoins, p.PID)
+		}
 	}
 	c.dropPartial(partialKey{sender, p.PID})
 	return nil
@@ -324,12 +358,22 @@ func (c *CPG) deliverJoinList(sender srp.NodeID, b []byte, bo binary.ByteOrder) 
 	if size < cpgJoinListHeader || size > len(b) || (size-cpgJoinListHeader)%cpgJoinListEntry != 0 {
 		return fmt.Errorf("joinlist size %d for %d bytes", size, len(b))
 	}
+	have := 0
+	for _, p := range c.joinlists {
+		if p.NodeID == sender {
+			have++
+		}
+	}
 	for off := cpgJoinListHeader; off < size; off += cpgJoinListEntry {
 		group, err := getName(b[off+8:], bo)
 		if err != nil {
 			return err
 		}
+		if have >= MaxGroupsPerNode {
+			return fmt.Errorf("joinlists of node %d pass %d entries", sender, MaxGroupsPerNode)
+		}
 		c.joinlists = append(c.joinlists, Process{NodeID: sender, PID: bo.Uint32(b[off:]), Group: group})
+		have++
 	}
 	return nil
 }
@@ -436,6 +480,16 @@ func cmpProcess(a, b Process) int {
 	return strings.Compare(a.Group, b.Group)
 }
 
+// nodeRecords counts the memberships recorded for node id (records are sorted by nodeid).
+func (c *CPG) nodeRecords(id srp.NodeID) int {
+	lo, _ := slices.BinarySearchFunc(c.records, id, func(p Process, id srp.NodeID) int { return cmp.Compare(p.NodeID, id) })
+	hi := lo
+	for hi < len(c.records) && c.records[hi].NodeID == id {
+		hi++
+	}
+	return hi - lo
+}
+
 func (c *CPG) indexOf(p Process) int {
 	i, ok := slices.BinarySearchFunc(c.records, p, cmpProcess)
 	if !ok {
@@ -487,7 +541,13 @@ func (c *CPG) SyncProcess() ([][]byte, bool) {
 		return nil, true
 	}
 	slices.SortFunc(mine, cmpProcess)
-	return [][]byte{encodeJoinList(mine)}, true
+	var msgs [][]byte
+	for len(mine) > 0 {
+		n := min(len(mine), joinListChunk)
+		msgs = append(msgs, encodeJoinList(mine[:n]))
+		mine = mine[n:]
+	}
+	return msgs, true
 }
 
 // SyncActivate implements Participant: node-down, node-up and zombie rules in corosync's order.

@@ -8,6 +8,12 @@ import "time"
 // createCommitToken is memb_state_commit_token_create (§5.1) followed by COMMIT entry.
 func (p *Processor) createCommitToken(now time.Duration) {
 	ct := &p.commit
+	if p.tokenRingIDSeq+4 >= maxRingSeq {
+		// Unreachable without 2^22 accepted forged JOINs (validate.go); a ring id my
+		// peers would refuse is not worth creating.
+		p.counters.DropAbsurd++
+		return
+	}
 	ct.Header = Header{NodeID: p.myID}
 	ct.TokenSeq = 0
 	ct.RingID = RingID{Rep: p.myID, Seq: p.tokenRingIDSeq + 4}
@@ -27,8 +33,19 @@ func (p *Processor) createCommitToken(now time.Duration) {
 func (p *Processor) handleCommitToken(now time.Duration) {
 	ct := &p.commit
 	n := int32(len(ct.Addr))
-	if n == 0 || len(ct.Members) != len(ct.Addr) || !sortedUnique(ct.Addr) {
+	if n == 0 || len(ct.Members) != len(ct.Addr) || !sortedUnique(ct.Addr) || !setHas(ct.Addr, ct.RingID.Rep) {
 		p.counters.DropCommitToken++
+		return
+	}
+	if !p.allListed(ct.Addr) {
+		p.counters.DropUnlisted++
+		return
+	}
+	if ct.RingID != p.ringID && p.ringSeqAbsurd(ct.RingID.Seq) {
+		// A ring sequence past maxRingSeq would bring the wrap within reach, one far above
+		// every JOIN I accepted was not built from them (validate.go). Counted in every
+		// state, so a forged one shows even where the state would drop it anyway.
+		p.counters.DropAbsurd++
 		return
 	}
 	switch p.state {

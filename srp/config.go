@@ -22,6 +22,12 @@ type Config struct {
 	// payload may be at most NetMTU-90 bytes.
 	NetMTU int
 
+	// Nodelist, when not empty, is every nodeid allowed in the ring (corosync.conf's
+	// nodelist): JOINs, LEAVEs, MERGE_DETECTs, MCASTs and commit tokens from or naming
+	// another id are dropped before they change anything (Counters.DropUnlisted). Empty: any
+	// id (udp without a nodelist).
+	Nodelist []NodeID
+
 	RingIDStore RingIDStore // nil → a fresh MemoryRingIDStore
 	Rand        Rand        // nil allowed only if SendJoin == 0
 

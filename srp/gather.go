@@ -6,6 +6,7 @@ import "time"
 
 // gatherEnter is memb_state_gather_enter (§4.1); it runs on every entry, re-entry included.
 func (p *Processor) gatherEnter(now time.Duration, reason string) {
+	p.counters.GatherEntries++
 	p.orfTokenDiscard = true
 	p.originatedOrfToken = false
 	p.procList = setAdd(p.procList, p.myID) // callers keep room for self: at most 383 others
@@ -66,8 +67,8 @@ func (p *Processor) handleJoin(now time.Duration) {
 		p.counters.DropJoin++
 		return
 	}
-	if j.RingSeq > p.tokenRingIDSeq {
-		p.tokenRingIDSeq = j.RingSeq
+	if !p.joinValid(j) {
+		return
 	}
 	switch p.state {
 	case Operational:
@@ -99,6 +100,48 @@ func (p *Processor) handleJoin(now time.Duration) {
 	}
 }
 
+// joinValid applies validate.go's rules to a JOIN or LEAVE before it may change anything,
+// counting what it refuses.
+func (p *Processor) joinValid(j *Join) bool {
+	if j.SystemFrom == p.myID {
+		// My own JOIN looped back completes consensus when it carries my current sets (a
+		// singleton ring forms on it). A copy with other sets is stale or forged and must
+		// not widen my view, so it is ignored (uncounted: stale copies are normal). A LEAVE
+		// naming me as its sender is forged (mine stops this Processor): taking it would
+		// put me in my own failed set, after which I could never form even a singleton ring.
+		if j.IsLeave() {
+			p.counters.DropForged++
+			return false
+		}
+		return p.ownSetsEqual(j) && !p.ringSeqAbsurd(j.RingSeq)
+	}
+	if !p.listed(j.SystemFrom) || !p.allListed(j.ProcList) || !p.allListed(j.FailedList) {
+		p.counters.DropUnlisted++
+		return false
+	}
+	if j.IsLeave() && !containsID(j.FailedList, j.SystemFrom) {
+		// A leaver lists itself as failed (§7.4); a LEAVE that names someone else as the
+		// leaver is forged.
+		p.counters.DropForged++
+		return false
+	}
+	if p.ringSeqAbsurd(j.RingSeq) {
+		p.counters.DropAbsurd++
+		return false
+	}
+	return true
+}
+
+// ownSetsEqual reports whether j carries exactly my proc and failed sets.
+func (p *Processor) ownSetsEqual(j *Join) bool {
+	p.scratch = setFrom(p.scratch, j.ProcList)
+	if !slicesEqual(p.scratch, p.procList) {
+		return false
+	}
+	p.scratch = setFrom(p.scratch, j.FailedList)
+	return slicesEqual(p.scratch, p.failedList)
+}
+
 func containsID(list []NodeID, id NodeID) bool {
 	for _, x := range list {
 		if x == id {
@@ -112,6 +155,12 @@ func containsID(list []NodeID, id NodeID) bool {
 func (p *Processor) joinProcess(now time.Duration) {
 	j := &p.join
 	s := j.SystemFrom
+	// corosync raises token_ring_id_seq on every JOIN, before its filters; here only a
+	// JOIN that passed them (and validation) may raise it, so a dropped JOIN cannot push
+	// the next ring's sequence.
+	if j.RingSeq > p.tokenRingIDSeq {
+		p.tokenRingIDSeq = j.RingSeq
+	}
 	P := setFrom(nil, j.ProcList)
 	F := setFrom(nil, j.FailedList)
 	if j.IsLeave() && len(j.FailedList) > 0 {
@@ -149,6 +198,8 @@ func (p *Processor) joinProcess(now time.Duration) {
 		nProc, nFailed := len(p.procList), len(p.failedList)
 		p.procList = setUnion(p.procList, P)
 		if setHas(F, p.myID) {
+			// (s is never me: joinValid lets only my own current sets through, so this
+			// is how a failed list naming me is handled: I never adopt myself as failed.)
 			// Symmetric exclusion: it cannot hear me, so I will not wait for it.
 			p.failedList = setAdd(p.failedList, s)
 		} else if setHas(p.membList, s) {
@@ -258,7 +309,11 @@ func (p *Processor) handleMergeDetect(now time.Duration) {
 		return
 	}
 	p.counters.MergeDetectsReceived++
-	if p.md.SystemFrom == 0 {
+	if p.md.SystemFrom == 0 || p.md.SystemFrom == p.myID {
+		return
+	}
+	if !p.listed(p.md.SystemFrom) {
+		p.counters.DropUnlisted++
 		return
 	}
 	p.foreignSender(now, p.md.SystemFrom, "merge detect")

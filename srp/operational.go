@@ -33,6 +33,13 @@ func (p *Processor) handleORFToken(now time.Duration) {
 		p.counters.DropForeignRing++
 		return
 	}
+	// Values no member of this ring sends (validate.go). A forged token_seq far ahead would
+	// make every genuine token after it look like a duplicate.
+	if d := t.TokenSeq - p.myTokenSeq; d > maxTokenSeqJump && d < 1<<31 ||
+		seqLT(p.myAru, t.Seq) && t.Seq-p.myAru > maxSeqAhead {
+		p.counters.DropAbsurd++
+		return
+	}
 	// Step 8: duplicate / retransmitted token.
 	if seqLTE(t.TokenSeq, p.myTokenSeq) {
 		p.counters.DropTokenDup++
@@ -285,6 +292,10 @@ func (p *Processor) messagesFree(tokenAru uint32) {
 // raw bytes, stored as received.
 func (p *Processor) handleMcast(now time.Duration, datagram []byte) {
 	m := &p.mc
+	if !p.listed(m.SystemFrom) || !p.listed(m.Header.NodeID) {
+		p.counters.DropUnlisted++
+		return
+	}
 	if m.RingID != p.ringID {
 		p.counters.DropForeignRing++
 		if m.SystemFrom != 0 && (p.state == Operational || p.state == Gather) {

@@ -32,6 +32,7 @@ type Counters struct {
 	MergeDetectsSent          uint64
 	MergeDetectsReceived      uint64 // from a foreign ring
 	RingsFormed               uint64 // OPERATIONAL entries
+	GatherEntries             uint64 // GATHER entries and re-entries (membership rounds)
 	ConsensusTimeouts         uint64
 	FailedToReceive           uint64 // "FAILED TO RECEIVE" (§6.2 step 20)
 	ConfigurationsDelivered   uint64
@@ -52,6 +53,9 @@ type Counters struct {
 	DropJoin          uint64 // JOIN ignored by the per-state filter
 	DropWrongState    uint64 // anything else a state ignores
 	DropBadMembership uint64 // commit token whose memb_index does not name me
+	DropUnlisted      uint64 // sender or named id outside Config.Nodelist
+	DropAbsurd        uint64 // ring/token sequence that would wrap or jumps absurdly
+	DropForged        uint64 // JOIN/LEAVE claiming to be mine, or naming me where I cannot be
 }
 
 // Processor is one Totem SRP instance. It is not safe for concurrent use: the driver
@@ -61,8 +65,9 @@ type Processor struct {
 	log      *slog.Logger
 	store    RingIDStore
 	myID     NodeID
-	netMTU   int // payload budget: cfg.NetMTU - 2*McastHeaderSize
-	queueMax int // MESSAGE_QUEUE_MAX
+	nodelist []NodeID // sorted; empty: no check
+	netMTU   int      // payload budget: cfg.NetMTU - 2*McastHeaderSize
+	queueMax int      // MESSAGE_QUEUE_MAX
 
 	running bool
 	left    bool // Leave was called: the Processor is finished for good
@@ -117,6 +122,8 @@ type Processor struct {
 	commit CommitToken
 	md     MergeDetect
 	hc     TokenHoldCancel
+
+	scratch []NodeID // ownSetsEqual's set buffer
 
 	// Ready under construction and the buffers it references.
 	out     []Outgoing
@@ -175,6 +182,7 @@ func NewProcessor(cfg Config) (*Processor, error) {
 		regular:  newSortQueue(),
 		recovery: newSortQueue(),
 		bufSize:  cfg.NetMTU,
+		nodelist: setFrom(nil, cfg.Nodelist),
 	}
 	// corosync's MESSAGE_QUEUE_MAX: 4 MiB worth of full-size messages.
 	p.queueMax = (4 << 20) / p.netMTU

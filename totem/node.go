@@ -70,6 +70,13 @@ type Node struct {
 	room       chan struct{}
 	roomWanted bool
 	maxRoom    int
+	// Health (health.go): when the node last entered or left OPERATIONAL, and how long
+	// service synchronization took after the last regular configuration.
+	operational         bool
+	phaseSince          time.Duration
+	syncing             bool
+	syncStart, lastSync time.Duration
+	healthLog           healthLogger
 }
 
 type nodeState uint8
@@ -108,6 +115,7 @@ func New(opts Options) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = slog.New(newThrottle(log.Handler()))
 	n := &Node{
 		opts:    opts,
 		rt:      rt,
@@ -145,6 +153,11 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := os.MkdirAll(n.stateDir(), 0o700); err != nil {
 		return fmt.Errorf("totem: state directory: %w", err)
 	}
+	if err := checkWritable(n.stateDir()); err != nil {
+		// A node that cannot record its ring id can never enter COMMIT (§3.5): it would
+		// start, never join and log an error per attempt. Refuse to start instead.
+		return err
+	}
 	n.epoch = time.Now()
 	links, err := n.openLinks()
 	if err != nil {
@@ -180,6 +193,8 @@ func (n *Node) Start(ctx context.Context) error {
 	n.wg.Add(1)
 	go n.disp.run(&n.wg)
 	go n.timerLoop()
+	n.wg.Add(1)
+	go n.healthLoop()
 	n.log.Info("node started", "nodeid", n.self, "transport", string(n.rt.Totem.Transport), "rings", len(n.links))
 	return nil
 }
@@ -271,6 +286,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			WindowSize:                      t.WindowSize,
 			MaxMessages:                     t.MaxMessages,
 			NetMTU:                          mtu,
+			Nodelist:                        n.nodelist(),
 			RingIDStore:                     NewFileRingIDStore(n.stateDir(), n.self),
 			Rand:                            rand.New(rand.NewPCG(uint64(n.epoch.UnixNano()), uint64(n.self))),
 			Logger:                          n.log.With("subsys", "srp"),
@@ -464,6 +480,7 @@ func (n *Node) flush() {
 			n.timer.Stop()
 		}
 	}
+	n.notePhase()
 	room := n.st.SendRoom()
 	n.maxRoom = max(n.maxRoom, room)
 	if n.roomWanted && room > 0 && room >= n.maxRoom/2 {

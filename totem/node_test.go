@@ -3,6 +3,7 @@ package totem
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -78,16 +79,25 @@ func (m *member) lastRegular() (Membership, bool) {
 
 func startCluster(t testing.TB, transport string, n int, perNodeExtra ...func(id int) []string) []*member {
 	t.Helper()
+	return startClusterWith(t, transport, n, func(id int) []string {
+		var extra []string
+		for _, f := range perNodeExtra {
+			extra = append(extra, f(id)...)
+		}
+		return extra
+	}, nil)
+}
+
+// startClusterWith is startCluster with per-node config lines and an optional logger.
+func startClusterWith(t testing.TB, transport string, n int, extraOf func(id int) []string, logOf func(id int) *slog.Logger) []*member {
+	t.Helper()
 	base := netip.AddrFrom4([4]byte{127, byte(10 + rand.IntN(200)), byte(rand.IntN(250)), 0})
 	port := 20000 + rand.IntN(20000)
 	var ms []*member
 	a := base
 	for i := 1; i <= n; i++ {
 		a = a.Next()
-		var extra []string
-		for _, f := range perNodeExtra {
-			extra = append(extra, f(i)...)
-		}
+		extra := extraOf(i)
 		text := clusterConf(transport, n, base, port, extra...)
 		cfg, _, err := config.Parse("corosync.conf", strings.NewReader(text))
 		if err != nil {
@@ -98,7 +108,11 @@ func startCluster(t testing.TB, transport string, n int, perNodeExtra ...func(id
 			t.Fatal(err)
 		}
 		m := &member{rec: &recorder{}}
-		node, err := New(Options{Config: rt, StateDir: t.TempDir(), OnMembership: func(c Membership) {
+		var log *slog.Logger
+		if logOf != nil {
+			log = logOf(i)
+		}
+		node, err := New(Options{Config: rt, StateDir: t.TempDir(), Logger: log, OnMembership: func(c Membership) {
 			m.mu.Lock()
 			m.rings = append(m.rings, c)
 			m.mu.Unlock()

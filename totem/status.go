@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/quorum"
@@ -39,6 +40,18 @@ type Status struct {
 	// Backlog is how many events wait for the application's callbacks, and BacklogPeak the
 	// most that ever waited: a handler falling behind shows here.
 	Backlog, BacklogPeak int
+
+	// Healthy is true only when the node is OPERATIONAL with services synchronized. Health
+	// says what it is doing otherwise; Stuck is set once it has been out of OPERATIONAL
+	// (or synchronizing) for longer than token + 2 × consensus, and then Members is only
+	// the last ring it was on.
+	Healthy bool
+	Health  string
+	Stuck   bool
+	// StateFor is the time since the node last entered or left OPERATIONAL.
+	StateFor time.Duration
+	Drops    Drops
+	Protocol Protocol
 }
 
 // LinkStatus is one ring (link) of the node.
@@ -140,6 +153,7 @@ func (n *Node) statusLocked() Status {
 		s.Nodes = append(s.Nodes, *ns)
 	}
 	slices.SortFunc(s.Nodes, func(a, b NodeStatus) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	n.healthLocked(&s)
 	return s
 }
 
@@ -179,7 +193,56 @@ func (n *Node) CmapKeys() []config.KeyValue {
 		add("runtime.votequorum.wait_for_all_status", config.TypeU8, boolDigit(q.Local.Flags&quorum.InfoWaitForAll != 0))
 		add("runtime.votequorum.quorate", config.TypeU8, boolDigit(q.Quorate))
 	}
+	keys = append(keys, statsKeys(st)...)
 	slices.SortFunc(keys, func(a, b config.KeyValue) int { return strings.Compare(a.Key, b.Key) })
+	return keys
+}
+
+// statsKeys is the stats view: corosync's stats.srp.* names where a counter matches one
+// (corosync-cmapctl -m stats), and stats.gototem.* for the drop reasons and health that
+// corosync does not count. corosync keeps the stats map apart; gototem serves it in the
+// same key view, so `gototem cmap stats.` selects it.
+func statsKeys(st Status) []config.KeyValue {
+	p := st.SRP
+	var keys []config.KeyValue
+	u64 := func(key string, v uint64) {
+		keys = append(keys, config.KeyValue{Key: key, Type: config.TypeU64, Value: strconv.FormatUint(v, 10)})
+	}
+	u64("stats.srp.orf_token_tx", p.TokensSent)
+	u64("stats.srp.orf_token_rx", p.TokensReceived)
+	u64("stats.srp.memb_merge_detect_tx", p.MergeDetectsSent)
+	u64("stats.srp.memb_merge_detect_rx", p.MergeDetectsReceived)
+	u64("stats.srp.memb_join_tx", p.JoinsSent)
+	u64("stats.srp.memb_join_rx", p.JoinsReceived)
+	u64("stats.srp.mcast_tx", p.McastSent)
+	u64("stats.srp.mcast_retx", p.McastRetransmitted)
+	u64("stats.srp.mcast_rx", p.McastReceived)
+	u64("stats.srp.memb_commit_token_tx", p.CommitTokensSent)
+	u64("stats.srp.token_hold_cancel_tx", p.HoldCancelsSent)
+	u64("stats.srp.operational_entered", p.RingsFormed)
+	u64("stats.srp.operational_token_lost", p.TokenLosses)
+	u64("stats.srp.gather_entered", p.GatherEntries)
+	u64("stats.srp.consensus_timeouts", p.ConsensusTimeouts)
+	d := st.Drops
+	u64("stats.srp.rx_msg_dropped", d.UnlistedSender+d.DecodeError+d.AuthFailure+d.Replay+d.Oversize+d.Invalid)
+	u64("stats.gototem.drops.unlisted_sender", d.UnlistedSender)
+	u64("stats.gototem.drops.decode_error", d.DecodeError)
+	u64("stats.gototem.drops.auth_failure", d.AuthFailure)
+	u64("stats.gototem.drops.replay", d.Replay)
+	u64("stats.gototem.drops.oversize", d.Oversize)
+	u64("stats.gototem.drops.queue_full", d.QueueFull)
+	u64("stats.gototem.drops.invalid", d.Invalid)
+	u64("stats.gototem.protocol.retransmits", st.Protocol.Retransmits)
+	u64("stats.gototem.protocol.token_retransmits", p.TokenRetransmits)
+	u64("stats.gototem.protocol.syncs", st.Protocol.Syncs)
+	u64("stats.gototem.protocol.last_sync_ms", uint64(st.Protocol.LastSync.Milliseconds()))
+	healthy := "0"
+	if st.Healthy {
+		healthy = "1"
+	}
+	keys = append(keys,
+		config.KeyValue{Key: "stats.gototem.health.healthy", Type: config.TypeU8, Value: healthy},
+		config.KeyValue{Key: "stats.gototem.health.state", Type: config.TypeStr, Value: st.Health})
 	return keys
 }
 

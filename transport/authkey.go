@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/gototem/gototem/config"
 )
 
 // DefaultAuthKeyPath is where corosync looks for totem.keyfile when none is configured.
@@ -75,30 +77,12 @@ func finishKeyFile(f *os.File, path string, key []byte) error {
 	return nil
 }
 
-// ReadAuthKey reads an authkey file and checks its length. A key file readable by group or
-// others is refused: anyone who can read it can join and decrypt the ring.
+// ReadAuthKey reads an authkey file: config.ReadKeyFile, the one reader the daemon uses
+// too (regular file, no group/other access, corosync's length limits).
 func ReadAuthKey(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	key, err := config.ReadKeyFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("transport: authkey: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("transport: authkey %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("transport: authkey %s: not a regular file", path)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("transport: authkey %s: mode %v is readable by others, want 0400 or 0600", path, st.Mode().Perm())
-	}
-	key, err := io.ReadAll(io.LimitReader(f, MaxKeyLen+1))
-	if err != nil {
-		return nil, fmt.Errorf("transport: authkey %s: %w", path, err)
-	}
-	if len(key) < MinKeyLen || len(key) > MaxKeyLen {
-		return nil, fmt.Errorf("transport: authkey %s: %d bytes, want %d..%d", path, len(key), MinKeyLen, MaxKeyLen)
+		return nil, fmt.Errorf("transport: %w", err)
 	}
 	return key, nil
 }

@@ -167,17 +167,17 @@ func TestAuthKeyFiles(t *testing.T) {
 	}
 	short := filepath.Join(dir, "short")
 	os.WriteFile(short, make([]byte, 100), 0o400)
-	if _, err := ReadAuthKey(short); err == nil || !strings.Contains(err.Error(), "100 bytes") {
+	if _, err := ReadAuthKey(short); err == nil || !strings.Contains(err.Error(), "800 bits of minimum 1024") {
 		t.Fatalf("short key: %v", err)
 	}
 	long := filepath.Join(dir, "long")
 	os.WriteFile(long, make([]byte, MaxKeyLen+1), 0o600)
-	if _, err := ReadAuthKey(long); err == nil || !strings.Contains(err.Error(), "4097 bytes") {
+	if _, err := ReadAuthKey(long); err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Fatalf("long key: %v", err)
 	}
 	open := filepath.Join(dir, "open")
 	os.WriteFile(open, key, 0o644)
-	if _, err := ReadAuthKey(open); err == nil || !strings.Contains(err.Error(), "readable by others") {
+	if _, err := ReadAuthKey(open); err == nil || !strings.Contains(err.Error(), "group or others") {
 		t.Fatalf("world-readable key: %v", err)
 	}
 	if _, err := ReadAuthKey(filepath.Join(dir, "missing")); err == nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 	"sync"
 
+	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/srp"
 )
 
@@ -49,8 +50,8 @@ const (
 	CryptoOverhead = cryptoHeaderSize + cryptoTagSize
 
 	// Authkey size bounds, as corosync-keygen and libknet accept them.
-	MinKeyLen     = 128
-	MaxKeyLen     = 4096
+	MinKeyLen     = config.MinKeyLen // one definition: config.ReadKeyFile enforces them
+	MaxKeyLen     = config.MaxKeyLen
 	DefaultKeyLen = 256
 
 	replayWindowWords = 16

@@ -68,6 +68,8 @@ type Link struct {
 
 	pool      sync.Pool
 	ctr       counters
+	dropMu    sync.Mutex
+	lastDrop  DropSources
 	closeOnce sync.Once
 	closers   []io.Closer
 }
@@ -479,6 +481,7 @@ func (r *Receiver) Read(b *Batch) (int, error) {
 			m := b.raw[i]
 			if m.trunc || m.n >= len(b.bufs[i]) {
 				l.ctr.droppedTooBig.Add(1)
+				l.noteDrop(&l.lastDrop.TooBig, m.from)
 				continue
 			}
 			data := b.bufs[i][:m.n]
@@ -525,6 +528,7 @@ func (l *Link) filter(r *Receiver, t *memberTable, data []byte, from netip.AddrP
 	if l.cfg.Kind == UDPU && l.cfg.BlockUnlistedIPs {
 		if _, ok := t.allowed[from.Addr().WithZone("")]; !ok {
 			l.ctr.droppedUnlisted.Add(1)
+			l.noteDrop(&l.lastDrop.Unlisted, from)
 			return Packet{}, false
 		}
 	}
@@ -533,12 +537,15 @@ func (l *Link) filter(r *Receiver, t *memberTable, data []byte, from netip.AddrP
 		switch {
 		case errors.Is(err, errMalformed):
 			l.ctr.droppedMalformed.Add(1)
+			l.noteDrop(&l.lastDrop.Malformed, from)
 			return Packet{}, false
 		case errors.Is(err, errReplay):
 			l.ctr.droppedReplay.Add(1)
+			l.noteDrop(&l.lastDrop.Replay, from)
 			return Packet{}, false
 		case err != nil:
 			l.ctr.droppedAuth.Add(1)
+			l.noteDrop(&l.lastDrop.Auth, from)
 			return Packet{}, false
 		}
 		data = plain
@@ -549,6 +556,30 @@ func (l *Link) filter(r *Receiver, t *memberTable, data []byte, from netip.AddrP
 	l.ctr.receivedPackets.Add(1)
 	l.ctr.receivedBytes.Add(uint64(wire))
 	return Packet{Data: data, From: from}, true
+}
+
+// DropSources names, per drop reason, the source of the last datagram dropped for it (the
+// zero AddrPort: none yet), so a rate-limited log line can say who sends garbage or holds
+// the wrong key without logging every datagram.
+type DropSources struct {
+	Unlisted, Malformed, Auth, Replay, TooBig netip.AddrPort
+}
+
+// noteDrop records from as the last source for one reason: one uncontended lock per
+// dropped datagram (the receive goroutines of a link are the only writers).
+func (l *Link) noteDrop(slot *netip.AddrPort, from netip.AddrPort) {
+	l.dropMu.Lock()
+	if *slot != from {
+		*slot = from
+	}
+	l.dropMu.Unlock()
+}
+
+// LastDropSources returns the last source per drop reason. Safe from any goroutine.
+func (l *Link) LastDropSources() DropSources {
+	l.dropMu.Lock()
+	defer l.dropMu.Unlock()
+	return l.lastDrop
 }
 
 func (l *Link) localPort() uint16 {

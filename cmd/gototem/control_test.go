@@ -650,3 +650,34 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// Issue 12: SIGTERM took 20-30 s when a `send` waited for a ring that could not form (it
+// waited for sendTimeout). close must end pending sends at once, with an error reply.
+func TestCloseEndsPendingSend(t *testing.T) {
+	node := newFakeNode()
+	node.noEcho = true
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "gototem.sock")
+	ln, err := listenControl(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newControlServer(node, nil)
+	done := make(chan error, 1)
+	go func() { done <- srv.serve(ln) }()
+	reply := make(chan string, 1)
+	go func() {
+		out, err := controlCall(sock, "send g waiting", 60*time.Second)
+		reply <- fmt.Sprint(out, err)
+	}()
+	time.Sleep(200 * time.Millisecond) // the send is waiting for its echo
+	start := time.Now()
+	srv.close()
+	took := time.Since(start)
+	<-done
+	r := <-reply
+	if took > 2*time.Second {
+		t.Fatalf("close took %v with a send pending", took)
+	}
+	t.Logf("asserts: close returned in %v; the client got %q", took, r)
+}

@@ -83,7 +83,7 @@ func formatCfgtoolStatus(s totem.Status, brief bool) string {
 				switch {
 				case ns.NodeID == s.NodeID:
 					b.WriteByte('n')
-				case ns.Member && !l.Faulty:
+				case ns.Member && !l.Faulty && !s.Stuck:
 					b.WriteByte('3') // enabled + 2×connected
 				default:
 					b.WriteByte('1') // enabled, not connected
@@ -98,7 +98,9 @@ func formatCfgtoolStatus(s totem.Status, brief bool) string {
 			switch {
 			case ns.NodeID == s.NodeID:
 				state = "localhost"
-			case ns.Member && !l.Faulty:
+			case ns.Member && !l.Faulty && !s.Stuck:
+				// A node stuck out of OPERATIONAL is connected to nobody, whatever its
+				// last ring said (issue 12: status said healthy during a livelock).
 				state = "connected"
 			}
 			fmt.Fprintf(&b, "\t\tnodeid: %10d:\t%s\n", ns.NodeID, state)
@@ -119,5 +121,34 @@ func formatRingStatus(s totem.Status) string {
 		fmt.Fprintf(&b, "\tid\t= %s\n", l.LocalAddr)
 		fmt.Fprintf(&b, "\tstatus\t= %s\n", l.Text)
 	}
+	return b.String()
+}
+
+// formatHealth is gototem's addition after the cfgtool layout: the ring's health, the drop
+// counters per reason and the protocol counters, one "name = value" per line so scripts
+// can grep them.
+func formatHealth(s totem.Status) string {
+	var b strings.Builder
+	state := s.Health
+	if state == "" {
+		state = "unknown (node stopped)"
+	}
+	fmt.Fprintf(&b, "HEALTH\n\tstate\t= %s\n", state)
+	fmt.Fprintf(&b, "\tring\t= %x.%x %s for %v\n", uint32(s.RingID.Rep), s.RingID.Seq, s.State, s.StateFor.Round(time.Millisecond))
+	d := s.Drops
+	b.WriteString("DROPS\n")
+	for _, kv := range []struct {
+		k string
+		v uint64
+	}{
+		{"unlisted_sender", d.UnlistedSender}, {"decode_error", d.DecodeError}, {"auth_failure", d.AuthFailure},
+		{"replay", d.Replay}, {"oversize", d.Oversize}, {"queue_full", d.QueueFull}, {"invalid", d.Invalid},
+	} {
+		fmt.Fprintf(&b, "\t%s\t= %d\n", kv.k, kv.v)
+	}
+	p := s.Protocol
+	b.WriteString("PROTOCOL\n")
+	fmt.Fprintf(&b, "\tretransmits\t= %d\n\ttoken_losses\t= %d\n\tgathers\t= %d\n\trings_formed\t= %d\n", p.Retransmits, p.TokenLosses, p.Gathers, p.RingsFormed)
+	fmt.Fprintf(&b, "\tsyncs\t= %d\n\tlast_sync_ms\t= %d\n", p.Syncs, p.LastSync.Milliseconds())
 	return b.String()
 }

@@ -180,3 +180,30 @@ func TestCmapRendering(t *testing.T) {
 		t.Errorf("joinedMembers (the lab's parse) = %v, want [1 3]", got)
 	}
 }
+
+// Issue 12: a node stuck out of OPERATIONAL is connected to nobody, and `status` shows the
+// health, the drop counters per reason and the protocol counters after the cfgtool layout.
+func TestStatusHealthAndStuck(t *testing.T) {
+	s := threeNodes()
+	s.Healthy, s.Health = true, "healthy"
+	s.Drops.AuthFailure, s.Drops.UnlistedSender, s.Drops.Invalid = 7, 3, 15
+	s.Protocol.TokenLosses, s.Protocol.Gathers = 2, 9
+	out := formatCfgtoolStatus(s, false) + formatHealth(s)
+	for _, want := range []string{"\t\tnodeid:          3:\tconnected\n", "\tstate\t= healthy\n", "\tauth_failure\t= 7\n",
+		"\tunlisted_sender\t= 3\n", "\tinvalid\t= 15\n", "\ttoken_losses\t= 2\n", "\tgathers\t= 9\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+	s.Healthy, s.Stuck, s.Health = false, true, "STUCK: no ring formed, in GATHER for 40s"
+	out = formatCfgtoolStatus(s, false) + formatHealth(s)
+	if strings.Contains(out, "connected\n") && !strings.Contains(out, "disconnected\n") || strings.Contains(out, ":\tconnected") {
+		t.Errorf("a stuck node shows peers connected:\n%s", out)
+	}
+	if !strings.Contains(out, "\tstate\t= STUCK") {
+		t.Errorf("stuck state not shown:\n%s", out)
+	}
+	if b := formatCfgtoolStatus(s, true); !strings.Contains(b, "\tstatus\t= n11\n") {
+		t.Errorf("brief status of a stuck node:\n%s", b)
+	}
+}
