@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/gototem/gototem/srp"
-	"github.com/gototem/gototem/stack"
 )
 
 // LevelNotice is corosync's notice level, between slog's Info and Warn. corosync writes its key
@@ -26,80 +23,60 @@ const SubsysKey = "subsys"
 // ("A new membership (1.16) was formed. Members left: 3"). Messages are not logged.
 type eventLog struct {
 	log     *slog.Logger
-	quorate bool         // the last verdict logged: corosync logs the primary-component lines on change
-	members []srp.NodeID // the last regular configuration's members (none before the first)
+	quorate bool // the last verdict logged: corosync logs the primary-component lines on change
 }
 
-func (e *eventLog) event(ev stack.Event) {
-	if e.log == nil || ev.Message != nil || ev.Group != nil {
+func (e *eventLog) notice(subsys, msg string, args ...any) {
+	e.log.Log(context.Background(), LevelNotice, msg, append([]any{SubsysKey, subsys}, args...)...)
+}
+
+func (e *eventLog) membership(m Membership) {
+	if m.Kind != Regular {
+		e.log.Debug("transitional membership "+nodeList(m.Members), SubsysKey, "TOTEM")
 		return
 	}
-	ctx := context.Background()
-	switch {
-	case ev.Membership != nil:
-		c := ev.Membership
-		if c.Kind != srp.Regular {
-			e.log.Debug("transitional membership "+nodeList(c.Members), SubsysKey, "TOTEM")
-			return
-		}
-		// corosync counts joined and left against the previous regular configuration, the
-		// node's own first singleton included ("Members joined: 1"); srp's Left is reported in
-		// the transitional configuration, so both are derived here.
-		joined, left := diff(c.Members, e.members), diff(e.members, c.Members)
-		e.members = append(e.members[:0], c.Members...)
-		msg := fmt.Sprintf("A new membership (%s) was formed. Members", c.RingID)
-		if len(joined) > 0 {
-			msg += " joined: " + nodeList(joined)
-		}
-		if len(left) > 0 {
-			msg += " left: " + nodeList(left)
-		}
-		e.log.Log(ctx, LevelNotice, msg, SubsysKey, "TOTEM")
-		e.log.Log(ctx, LevelNotice, fmt.Sprintf("Sync members[%d]: %s", len(c.Members), nodeList(c.Members)), SubsysKey, "QUORUM")
-		if len(joined) > 0 {
-			e.log.Log(ctx, LevelNotice, fmt.Sprintf("Sync joined[%d]: %s", len(joined), nodeList(joined)), SubsysKey, "QUORUM")
-		}
-		if len(left) > 0 {
-			e.log.Log(ctx, LevelNotice, fmt.Sprintf("Sync left[%d]: %s", len(left), nodeList(left)), SubsysKey, "QUORUM")
-		}
-	case ev.Quorum != nil:
-		q := ev.Quorum
-		switch {
-		case q.Quorate && !e.quorate:
-			e.log.Log(ctx, LevelNotice, "This node is within the primary component and will provide service.", SubsysKey, "QUORUM")
-		case !q.Quorate && e.quorate:
-			e.log.Log(ctx, LevelNotice, "This node is within the non-primary component and will NOT provide any services.", SubsysKey, "QUORUM")
-		}
-		e.quorate = q.Quorate
-		ids := make([]srp.NodeID, len(q.Members))
-		for i, m := range q.Members {
-			ids[i] = srp.NodeID(m)
-		}
-		e.log.Log(ctx, LevelNotice, fmt.Sprintf("Members[%d]: %s", len(ids), nodeList(ids)), SubsysKey, "QUORUM")
-	case ev.Synced != nil:
-		e.log.Log(ctx, LevelNotice, "Completed service synchronization, ready to provide service.", SubsysKey, "MAIN")
-	case ev.Fault != nil:
-		lv := slog.LevelWarn
-		if !ev.Fault.Faulty {
-			lv = LevelNotice
-		}
-		e.log.Log(ctx, lv, ev.Fault.Text, SubsysKey, "TOTEM", "link", ev.Fault.Link)
+	msg := fmt.Sprintf("A new membership (%s) was formed. Members", m.RingID)
+	if len(m.Joined) > 0 {
+		msg += " joined: " + nodeList(m.Joined)
+	}
+	if len(m.Left) > 0 {
+		msg += " left: " + nodeList(m.Left)
+	}
+	e.notice("TOTEM", msg)
+	e.notice("QUORUM", fmt.Sprintf("Sync members[%d]: %s", len(m.Members), nodeList(m.Members)))
+	if len(m.Joined) > 0 {
+		e.notice("QUORUM", fmt.Sprintf("Sync joined[%d]: %s", len(m.Joined), nodeList(m.Joined)))
+	}
+	if len(m.Left) > 0 {
+		e.notice("QUORUM", fmt.Sprintf("Sync left[%d]: %s", len(m.Left), nodeList(m.Left)))
 	}
 }
 
-// diff is a minus b, both sorted ascending.
-func diff(a, b []srp.NodeID) []srp.NodeID {
-	var out []srp.NodeID
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			out = append(out, x)
-		}
+func (e *eventLog) quorum(q QuorumState) {
+	switch {
+	case q.Quorate && !e.quorate:
+		e.notice("QUORUM", "This node is within the primary component and will provide service.")
+	case !q.Quorate && e.quorate:
+		e.notice("QUORUM", "This node is within the non-primary component and will NOT provide any services.")
 	}
-	return out
+	e.quorate = q.Quorate
+	e.notice("QUORUM", fmt.Sprintf("Members[%d]: %s", len(q.Members), nodeList(q.Members)))
+}
+
+func (e *eventLog) synced() {
+	e.notice("MAIN", "Completed service synchronization, ready to provide service.")
+}
+
+func (e *eventLog) fault(link int, faulty bool, text string) {
+	lv := slog.LevelWarn
+	if !faulty {
+		lv = LevelNotice
+	}
+	e.log.Log(context.Background(), lv, text, SubsysKey, "TOTEM", "link", link)
 }
 
 // nodeList is corosync's " 1 2 3" list, without the leading space.
-func nodeList(ids []srp.NodeID) string {
+func nodeList(ids []NodeID) string {
 	var b strings.Builder
 	for i, id := range ids {
 		if i > 0 {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/config"
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/transport"
 )
 
@@ -32,7 +31,7 @@ func TestStateDirMustBeWritable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Options{Config: rt, StateDir: "/proc"})
+	n, err := New(Options{Config: FromRuntime(rt), StateDir: "/proc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +129,7 @@ func TestWrongKeyIsLoggedAndCounted(t *testing.T) {
 		logs[id-1] = &syncBuffer{}
 		return slog.New(slog.NewTextHandler(logs[id-1], nil))
 	})
-	waitFor(t, 10*time.Second, "a ring of the two nodes sharing the key", ringOf(ms[:2], []srp.NodeID{1, 2}))
+	waitFor(t, 10*time.Second, "a ring of the two nodes sharing the key", ringOf(ms[:2], []NodeID{1, 2}))
 	waitFor(t, 5*time.Second, "the auth-failure line on both sides", func() bool {
 		return strings.Contains(logs[0].String(), "fail authentication") && strings.Contains(logs[2].String(), "fail authentication")
 	})

@@ -27,8 +27,6 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/config"
-	"github.com/gototem/gototem/services"
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/totem"
 )
 
@@ -62,7 +60,7 @@ type nodeAPI interface {
 	CmapKeys() []config.KeyValue
 	Join(group string, h totem.GroupHandler) (groupAPI, error)
 	SetExpectedVotes(v uint32) error
-	SetVotes(nodeid srp.NodeID, votes uint32) error
+	SetVotes(nodeid totem.NodeID, votes uint32) error
 	CancelWaitForAll() error
 }
 
@@ -470,7 +468,7 @@ func (s *controlServer) execute(r request) (string, error) {
 	case "setexpected":
 		return "", wrapOp("Unable to set expected votes", s.node.SetExpectedVotes(r.value))
 	case "setvotes":
-		return "", wrapOp(fmt.Sprintf("Unable to set votes %d for nodeid: %d", r.value, r.nodeid), s.node.SetVotes(srp.NodeID(r.nodeid), r.value))
+		return "", wrapOp(fmt.Sprintf("Unable to set votes %d for nodeid: %d", r.value, r.nodeid), s.node.SetVotes(totem.NodeID(r.nodeid), r.value))
 	case "cancelwfa":
 		return "", wrapOp("Unable to cancel wait_for_all", s.node.CancelWaitForAll())
 	case "ctlstats":
@@ -650,7 +648,7 @@ type waiter struct {
 // clients and completes send requests when their message comes back.
 type groupHub struct {
 	name   string
-	self   srp.NodeID
+	self   totem.NodeID
 	g      groupAPI
 	srv    *controlServer
 	sendMu sync.Mutex
@@ -679,7 +677,7 @@ func (h *groupHub) Deliver(m totem.Message) {
 	for l := range h.listeners {
 		l.push(line)
 	}
-	if m.Sender == h.self && len(h.waiters) > 0 && bytes.Equal(h.waiters[0].payload, m.Payload) {
+	if m.Sender.NodeID == h.self && len(h.waiters) > 0 && bytes.Equal(h.waiters[0].payload, m.Payload) {
 		close(h.waiters[0].done)
 		h.waiters = h.waiters[1:]
 	}
@@ -701,7 +699,7 @@ func (h *groupHub) ConfigChange(c totem.GroupChange) {
 func (s *controlServer) membership(m totem.Membership) {
 	s.ringMu.Lock()
 	defer s.ringMu.Unlock()
-	if m.Kind == srp.Regular {
+	if m.Kind == totem.Regular {
 		mc := m
 		s.lastRing = &mc
 	}
@@ -722,7 +720,7 @@ func (s *controlServer) membership(m totem.Membership) {
 // formatRingEvent is the listen --rings line of a ring configuration:
 // RING <regular|transitional> ring=<rep>.<seq> members=<nodeid,...> joined=<...> left=<...>.
 func formatRingEvent(m totem.Membership) string {
-	ids := func(l []srp.NodeID) string {
+	ids := func(l []totem.NodeID) string {
 		if len(l) == 0 {
 			return "-"
 		}
@@ -739,7 +737,7 @@ func formatRingEvent(m totem.Membership) string {
 // formatMessageEvent is the listen line of a delivered message:
 // MSG <nodeid> <pid> <payload as a double-quoted ASCII string with Go/C escapes>.
 func formatMessageEvent(m totem.Message) string {
-	return fmt.Sprintf("MSG %d %d %s\n", m.Sender, m.PID, strconv.QuoteToASCII(string(m.Payload)))
+	return fmt.Sprintf("MSG %d %d %s\n", m.Sender.NodeID, m.Sender.PID, strconv.QuoteToASCII(string(m.Payload)))
 }
 
 // formatConfchgEvent is the listen line of a group membership change:
@@ -758,7 +756,7 @@ func formatConfchgEvent(c totem.GroupChange) string {
 	}
 	for _, part := range []struct {
 		name string
-		list []totemMemberChange
+		list []totem.MemberChange
 	}{{" joined=", c.Joined}, {" left=", c.Left}} {
 		b.WriteString(part.name)
 		if len(part.list) == 0 {
@@ -775,7 +773,6 @@ func formatConfchgEvent(c totem.GroupChange) string {
 	return b.String()
 }
 
-type totemMemberChange = services.MemberChange
 
 // dialControl connects to a node's control socket.
 func dialControl(path string) (net.Conn, error) {

@@ -77,7 +77,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	// The control server needs the node and the node's callbacks feed the server.
 	var ctl atomic.Pointer[controlServer]
 	node, err := totem.New(totem.Options{
-		Config:   rt,
+		Config:   totem.FromRuntime(rt),
 		StateDir: *stateDir,
 		Logger:   log,
 		OnMembership: func(m totem.Membership) {
@@ -137,12 +137,6 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			}
 			log.Info("signal, leaving the ring", "signal", s.String())
 			return stop()
-		case <-node.Done():
-			srv.close()
-			err := node.Err()
-			log.Error("node stopped", "err", err)
-			fmt.Fprintf(stderr, "gototem: run: node stopped: %v\n", err)
-			return 1
 		case err := <-serveErr:
 			if err != nil {
 				log.Error("control socket failed", "err", err)
