@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-
 )
 
 // LevelNotice is corosync's notice level, between slog's Info and Warn. corosync writes its key

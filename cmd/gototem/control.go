@@ -773,7 +773,6 @@ func formatConfchgEvent(c totem.GroupChange) string {
 	return b.String()
 }
 
-
 // dialControl connects to a node's control socket.
 func dialControl(path string) (net.Conn, error) {
 	c, err := net.DialTimeout("unix", path, 3*time.Second)
