@@ -299,7 +299,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			MaxMessages:                     t.MaxMessages,
 			NetMTU:                          mtu,
 			Nodelist:                        n.nodelist(),
-			RingIDStore:                     NewFileRingIDStore(n.stateDir(), n.self),
+			RingIDStore:                     newfileRingIDStore(n.stateDir(), n.self),
 			Rand:                            rand.New(rand.NewPCG(uint64(n.epoch.UnixNano()), uint64(n.self))),
 			Logger:                          n.log.With("subsys", "srp"),
 		},
