@@ -188,7 +188,7 @@ func (c *benchChecker) Deliver(m totem.Message) {
 			c.fail("node %d: end marker says %d messages, %d delivered", sender, seq, c.next[sender])
 		}
 		c.ended[sender] = true
-		if c.want != nil && len(c.want) > 0 {
+		if len(c.want) > 0 {
 			all := true
 			for s := range c.want {
 				all = all && c.ended[s]
