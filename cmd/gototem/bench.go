@@ -339,7 +339,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if err := checkGroup("bench", *group); err != nil {
 		return usageErr("%v", err)
 	}
-	rt, err := loadRuntime(*file, addrs, stderr)
+	rt, err := loadRuntime(*file, addrs, true, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: bench: %s: configuration not usable\n", *file)
 		return 1

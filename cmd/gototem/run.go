@@ -55,7 +55,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: run: --log-level must be debug, info or warn, not %q\n", *level)
 		return 2
 	}
-	rt, err := loadRuntime(*file, addrs, stderr)
+	rt, err := loadRuntime(*file, addrs, true, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: run: %s: configuration not usable\n", *file)
 		return 1
@@ -148,8 +148,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// loadRuntime loads and resolves the configuration, printing warnings and errors.
-func loadRuntime(file string, addrs addrList, stderr io.Writer) (*config.Runtime, error) {
+// loadRuntime loads and resolves the configuration, printing warnings and errors. At start
+// (starting set), a node whose port another daemon holds gives way to the next local node of
+// the nodelist (pickFreeNode); a reload keeps the node it runs as.
+func loadRuntime(file string, addrs addrList, starting bool, stderr io.Writer) (*config.Runtime, error) {
 	cfg, warns, err := config.Load(file)
 	printWarnings(stderr, warns)
 	if err != nil {
@@ -166,6 +168,9 @@ func loadRuntime(file string, addrs addrList, stderr io.Writer) (*config.Runtime
 		printErrors(stderr, err)
 		return nil, err
 	}
+	if starting && len(addrs) == 0 {
+		rt = pickFreeNode(cfg, rt, stderr)
+	}
 	return rt, nil
 }
 
@@ -174,7 +179,7 @@ func loadRuntime(file string, addrs addrList, stderr io.Writer) (*config.Runtime
 // so only logging (which is ours) is applied and every other change is logged as needing
 // a restart. An invalid file changes nothing.
 func reload(file string, addrs addrList, running *config.Runtime, logs *logSwitch, log *slog.Logger, stderr io.Writer) {
-	rt, err := loadRuntime(file, addrs, stderr)
+	rt, err := loadRuntime(file, addrs, false, stderr)
 	if err != nil {
 		log.Error("reload: configuration not usable, keeping the running one", "config", file, "err", err)
 		return
