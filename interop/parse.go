@@ -11,7 +11,7 @@ import (
 )
 
 // This file holds the pure readers of what the corosync tools print (and what gototem's client
-// commands print in the same formats, see ../../shared/reference/tool-outputs.md), of the
+// commands print in the same formats, see docs/reference/tool-outputs.md), of the
 // corosync log lines the suite watches, and of the C CPG client's output. None of them runs a
 // process, so they are tested without root.
 
