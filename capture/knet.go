@@ -1,0 +1,160 @@
+package capture
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+
+	"github.com/gototem/gototem/knet"
+)
+
+// Knet is the knet view of a datagram on a Totem port (corosync 3's default transport
+// puts every totem packet in a knet DATA packet on port 5405+link). The Reader tells knet
+// from bare Totem by content: a Totem datagram starts with its magic (70 c0), a clear knet
+// packet with version 1; an encrypted knet packet only opens with the key (SetKnetCrypto).
+type Knet struct {
+	// Packet is the decoded knet packet; its Data aliases Plain.
+	Packet knet.Packet
+	// Plain is the knet packet's bytes: the UDP payload, or what it decrypted to.
+	Plain     []byte
+	Encrypted bool
+	// Rx is what the receiving node (the datagram's destination address) made of a DATA
+	// packet: its own de-duplication and reassembly state for the sender, kept per
+	// (sender host, destination) because every copy of a knet "broadcast" goes to each
+	// host separately with the same seq.
+	Rx knet.RxResult
+	// Message is the user data a DATA packet completes (the whole message, reassembled
+	// when fragmented), nil otherwise. Corosync's user data is one Totem packet: it is
+	// decoded into the Packet's Totem/Inner fields.
+	Message []byte
+}
+
+// knetFlow identifies one receiver's view of one sender.
+type knetFlow struct {
+	host knet.HostID
+	dst  netip.Addr
+}
+
+// SetKnetCrypto makes the Reader open encrypted knet packets with c (built from the
+// cluster's authkey and crypto_cipher/crypto_hash). Without it an encrypted packet is
+// reported undecodable.
+func (r *Reader) SetKnetCrypto(c *knet.Crypto) { r.knetCrypto = c }
+
+// errKnetEncrypted is the error of a packet that is neither Totem nor clear knet and did not
+// open with the configured key (or no key was given).
+type errKnetEncrypted struct {
+	keyed bool
+	err   error
+}
+
+func (e *errKnetEncrypted) Error() string {
+	if e.keyed {
+		return fmt.Sprintf("neither Totem nor knet: does not open with the knet key (%v)", e.err)
+	}
+	return "neither Totem nor clear knet: encrypted knet? (give the authkey)"
+}
+
+func (e *errKnetEncrypted) Unwrap() error { return e.err }
+
+// looksKnetClear is a strict test for a clear knet packet, so that random (encrypted)
+// bytes are not taken for one: version 1, a known type, the pad byte libknet keeps zero, and
+// the exact size of a ping, pong or PMTUd reply.
+func looksKnetClear(b []byte) bool {
+	var p knet.Packet
+	if p.Decode(b) != nil || p.Pad != 0 {
+		return false
+	}
+	switch p.Type {
+	case knet.TypePing, knet.TypePong:
+		return len(b) == knet.PingSize
+	case knet.TypePMTUDReply:
+		return len(b) == knet.PMTUDHeaderSize
+	case knet.TypeData:
+		return p.FragNum <= 1 && p.FragSeq == 0 || p.FragSeq >= 1 && p.FragSeq <= p.FragNum
+	}
+	return true
+}
+
+// minEncryptedKnet is the smallest encrypted knet packet: salt, one AES block, an MD5 MAC.
+const minEncryptedKnet = knet.SaltSize + 16 + 16
+
+// isTotemMagic reports whether b starts with Totem's magic in either byte order.
+func isTotemMagic(b []byte) bool {
+	return len(b) >= 2 && (b[0] == 0x70 && b[1] == 0xc0 || b[0] == 0xc0 && b[1] == 0x70)
+}
+
+// knetDatagram decodes payload as knet when it is knet (ok false: not knet, decode as
+// Totem). It fills out.Knet, and out.Totem/Inner/Err from the message a DATA packet
+// completes.
+func (r *Reader) knetDatagram(out *Packet, payload []byte) (ok bool) {
+	if isTotemMagic(payload) {
+		return false
+	}
+	k := &Knet{}
+	switch {
+	case r.knetCrypto != nil && r.knetCrypto.Enabled():
+		plain, err := r.knetCrypto.Open(nil, payload)
+		if err != nil {
+			if looksKnetClear(payload) {
+				// corosync refuses clear traffic when crypto is on; show it anyway.
+				k.Plain = payload
+				break
+			}
+			out.Err = fmt.Errorf("frame %d: %w", r.frame, &errKnetEncrypted{keyed: true, err: err})
+			r.stats.Knet++
+			return true
+		}
+		k.Plain, k.Encrypted = plain, true
+	case looksKnetClear(payload):
+		k.Plain = payload
+	case len(payload) >= minEncryptedKnet && payload[0] != knet.Version1:
+		// Neither Totem nor clear knet, and long enough to be salt + a cipher block + a
+		// MAC: corosync 3 encrypts only knet, so this is most likely encrypted knet.
+		out.Err = fmt.Errorf("frame %d: %w", r.frame, &errKnetEncrypted{})
+		r.stats.Knet++
+		return true
+	default:
+		return false // let the Totem decoder say what is wrong
+	}
+	r.stats.Knet++
+	if err := k.Packet.Decode(k.Plain); err != nil {
+		out.Knet = k
+		out.Err = fmt.Errorf("frame %d: %w", r.frame, err)
+		return true
+	}
+	out.Knet = k
+	switch k.Packet.Type {
+	case knet.TypeData:
+		flow := knetFlow{k.Packet.Host, out.Dst.Addr()}
+		rx := r.knetRx[flow]
+		if rx == nil {
+			if r.knetRx == nil {
+				r.knetRx = map[knetFlow]*knet.HostRx{}
+			}
+			rx = knet.NewHostRx(0)
+			r.knetRx[flow] = rx
+		}
+		msg, res := rx.Data(&k.Packet)
+		k.Rx = res
+		if res != knet.RxDeliver {
+			return true
+		}
+		if k.Packet.Fragmented() {
+			msg = bytes.Clone(msg) // HostRx reuses its buffer; the Packet owns its bytes
+		}
+		k.Message = msg
+		r.stats.KnetMessages++
+		totems, err := decodeTotems(msg)
+		if err != nil {
+			out.Err = fmt.Errorf("frame %d: knet message: %w", r.frame, err)
+			return true
+		}
+		out.Totem = totems.outer
+		out.Inner, out.InnerErr = totems.inner, totems.innerErr
+	case knet.TypePing:
+		if rx := r.knetRx[knetFlow{k.Packet.Host, out.Dst.Addr()}]; rx != nil {
+			rx.Ping(&k.Packet)
+		}
+	}
+	return true
+}
