@@ -29,6 +29,14 @@ type Knet struct {
 	Message []byte
 }
 
+// KnetLinkPorts are the ports of knet links 1..7 with corosync's default port: link L is
+// bound to 5405+L and sends to the same port (link 0 is 5405, a Totem port already).
+// Datagrams on them are decoded as knet (or Totem, by content) like those on the Totem
+// ports.
+var KnetLinkPorts = [2]uint16{5406, 5412}
+
+func isKnetLinkPort(p uint16) bool { return p >= KnetLinkPorts[0] && p <= KnetLinkPorts[1] }
+
 // knetFlow identifies one receiver's view of one sender.
 type knetFlow struct {
 	host knet.HostID

@@ -207,7 +207,8 @@ func (r *Reader) datagram(p gopacket.Packet, ts time.Time) (Packet, bool) {
 		return Packet{}, false
 	}
 	udp := ul.(*layers.UDP)
-	if udp.SrcPort.LayerType() != LayerTypeTotem && udp.DstPort.LayerType() != LayerTypeTotem {
+	if udp.SrcPort.LayerType() != LayerTypeTotem && udp.DstPort.LayerType() != LayerTypeTotem &&
+		!isKnetLinkPort(uint16(udp.SrcPort)) && !isKnetLinkPort(uint16(udp.DstPort)) {
 		r.stats.OtherUDP++
 		return Packet{}, false
 	}
