@@ -37,10 +37,21 @@ var KnetLinkPorts = [2]uint16{5406, 5412}
 
 func isKnetLinkPort(p uint16) bool { return p >= KnetLinkPorts[0] && p <= KnetLinkPorts[1] }
 
-// knetFlow identifies one receiver's view of one sender.
+// knetFlow identifies one receiver's view of one sender. The receiver is known by its
+// host id once a packet from its address showed it (every node pings from every link
+// address), so that copies of one message on several links meet one de-duplication
+// window, as in the receiving libknet; before that, by the address.
 type knetFlow struct {
-	host knet.HostID
-	dst  netip.Addr
+	host    knet.HostID
+	dstHost knet.HostID
+	dst     netip.Addr
+}
+
+func (r *Reader) knetFlowOf(host knet.HostID, dst netip.Addr) knetFlow {
+	if h, ok := r.knetHosts[dst]; ok {
+		return knetFlow{host: host, dstHost: h}
+	}
+	return knetFlow{host: host, dst: dst}
 }
 
 // SetKnetCrypto makes the Reader open encrypted knet packets with c (built from the
@@ -77,11 +88,16 @@ func looksKnetClear(b []byte) bool {
 		return len(b) == knet.PingSize
 	case knet.TypePMTUDReply:
 		return len(b) == knet.PMTUDHeaderSize
-	case knet.TypeData:
-		return p.FragNum <= 1 && p.FragSeq == 0 || p.FragSeq >= 1 && p.FragSeq <= p.FragNum
 	}
 	return true
 }
+
+// Bounds on the Reader's knet state, whatever the file holds (a cluster has at most a few
+// dozen nodes with up to 8 links each).
+const (
+	maxKnetAddrs = 4096
+	maxKnetFlows = 4096
+)
 
 // minEncryptedKnet is the smallest encrypted knet packet: salt, one AES block, an MD5 MAC.
 const minEncryptedKnet = knet.SaltSize + 16 + 16
@@ -131,10 +147,22 @@ func (r *Reader) knetDatagram(out *Packet, payload []byte) (ok bool) {
 		return true
 	}
 	out.Knet = k
+	if _, ok := r.knetHosts[out.Src.Addr()]; !ok && len(r.knetHosts) < maxKnetAddrs {
+		if r.knetHosts == nil {
+			r.knetHosts = map[netip.Addr]knet.HostID{}
+		}
+		r.knetHosts[out.Src.Addr()] = k.Packet.Host
+	}
 	switch k.Packet.Type {
 	case knet.TypeData:
-		flow := knetFlow{k.Packet.Host, out.Dst.Addr()}
+		flow := r.knetFlowOf(k.Packet.Host, out.Dst.Addr())
 		rx := r.knetRx[flow]
+		if rx == nil && len(r.knetRx) >= maxKnetFlows {
+			// A hostile file could name 65536 hosts times any number of addresses: past
+			// this many flows the reader stops reassembling (and says so per packet).
+			out.Err = fmt.Errorf("frame %d: more than %d knet sender/receiver pairs", r.frame, maxKnetFlows)
+			return true
+		}
 		if rx == nil {
 			if r.knetRx == nil {
 				r.knetRx = map[knetFlow]*knet.HostRx{}
@@ -160,7 +188,7 @@ func (r *Reader) knetDatagram(out *Packet, payload []byte) (ok bool) {
 		out.Totem = totems.outer
 		out.Inner, out.InnerErr = totems.inner, totems.innerErr
 	case knet.TypePing:
-		if rx := r.knetRx[knetFlow{k.Packet.Host, out.Dst.Addr()}]; rx != nil {
+		if rx := r.knetRx[r.knetFlowOf(k.Packet.Host, out.Dst.Addr())]; rx != nil {
 			rx.Ping(&k.Packet)
 		}
 	}

@@ -76,6 +76,7 @@ type Reader struct {
 
 	knetCrypto *knet.Crypto
 	knetRx     map[knetFlow]*knet.HostRx
+	knetHosts  map[netip.Addr]knet.HostID // address -> the host id packets from it carry
 }
 
 // NewReader reads a classic pcap stream (the format tcpdump -w writes). Totem datagrams

@@ -67,29 +67,31 @@ func (s *seqSet) clearRange(from, to int) {
 	}
 }
 
-// defragBuf is one message being reassembled. Fragment k (1-based, not the last) goes at
-// (k-1)*fragSize of data; the last fragment, whose size differs, waits in last until the
-// message is complete, because when it comes first its offset is not known yet (pMTU may
+// defragBuf is one message being reassembled. Fragments are kept in arrival order in
+// store (off[k] is where fragment k starts, plus one; 0 = not received) and laid out only
+// when the last one arrives: memory grows with the bytes actually received, never with what
+// a frag_num claims. Every fragment but the last has the message's fragment size; the last
+// may be shorter, and when it comes first the fragment size is not known yet (pMTU may
 // differ per direction, so the receiver cannot use its own MTU to guess).
 type defragBuf struct {
 	inUse      bool
 	seq        uint16
 	fragNum    uint8
 	recv       int
-	got        [256 / 64]uint64
 	fragSize   int
-	haveLast   bool
+	lastLen    int
 	lastUpdate uint64
-	data       []byte
-	last       []byte
+	off        [256]int32
+	store      []byte
 }
 
 // HostRx is what one node keeps about the DATA it receives from one other host: the
 // de-duplication window of delivered seq numbers and the reassembly of fragmented messages,
 // as libknet 1.25's host.c and threads_rx.c keep them, as a pure component.
 //
-// Memory is bounded: at most limit defrag buffers, each at most MaxPacketSize bytes of
-// message plus one fragment, allocated on first need and reused. The "oldest buffer" libknet
+// Memory is bounded: at most limit defrag buffers, each holding at most the bytes received
+// for its message (which cannot pass MaxPacketSize), plus one message-sized output buffer;
+// all allocated on first need and reused. The "oldest buffer" libknet
 // picks by its monotonic clock is picked here by a count of packets, which orders them the
 // same way without a clock.
 //
@@ -104,6 +106,7 @@ type HostRx struct {
 	timedSeq   uint16
 	limit      int
 	bufs       []defragBuf
+	out        []byte // the last reassembled message
 	tick       uint64
 	Stats      RxStats
 }
@@ -308,43 +311,45 @@ func (h *HostRx) defrag(p *Packet) ([]byte, RxResult) {
 		return nil, RxExpired
 	}
 	if !b.inUse {
-		*b = defragBuf{inUse: true, seq: p.Seq, fragNum: p.FragNum, data: b.data[:0], last: b.last[:0]}
+		store := b.store[:0]
+		*b = defragBuf{inUse: true, seq: p.Seq, fragNum: p.FragNum, store: store}
 	}
 	h.tick++
 	b.lastUpdate = h.tick
 	if b.fragNum != p.FragNum {
 		return nil, RxMalformed
 	}
-	if b.got[k/64]&(1<<(k%64)) != 0 {
+	if b.off[k] != 0 {
 		return nil, RxHeld
 	}
+	fragSize, lastLen := b.fragSize, b.lastLen
 	if k == n {
-		if b.fragSize != 0 && (n-1)*b.fragSize+size > MaxPacketSize {
-			return nil, RxMalformed
-		}
-		b.last = append(b.last[:0], p.Data...)
-		b.haveLast = true
-	} else {
-		if b.fragSize == 0 {
-			if (n-1)*size > MaxPacketSize || (b.haveLast && (n-1)*size+len(b.last) > MaxPacketSize) {
-				return nil, RxMalformed
-			}
-			b.fragSize = size
-			if cap(b.data) < (n-1)*size {
-				b.data = make([]byte, (n-1)*size, MaxPacketSize)
-			}
-			b.data = b.data[:(n-1)*size]
-		} else if size != b.fragSize {
-			return nil, RxMalformed
-		}
-		copy(b.data[(k-1)*size:], p.Data)
+		lastLen = size
+	} else if fragSize == 0 {
+		fragSize = size
+	} else if size != fragSize {
+		return nil, RxMalformed
 	}
+	if fragSize != 0 && lastLen != 0 && (n-1)*fragSize+lastLen > MaxPacketSize ||
+		fragSize != 0 && (n-1)*fragSize > MaxPacketSize {
+		return nil, RxMalformed
+	}
+	b.fragSize, b.lastLen = fragSize, lastLen
+	b.off[k] = int32(len(b.store)) + 1
+	b.store = append(b.store, p.Data...)
 	b.recv++
-	b.got[k/64] |= 1 << (k % 64)
 	if b.recv < n {
 		return nil, RxHeld
 	}
 	b.inUse = false
-	b.data = append(b.data, b.last...)
-	return b.data, RxDeliver
+	h.out = h.out[:0]
+	for i := 1; i <= n; i++ {
+		l := b.fragSize
+		if i == n {
+			l = b.lastLen
+		}
+		o := int(b.off[i] - 1)
+		h.out = append(h.out, b.store[o:o+l]...)
+	}
+	return h.out, RxDeliver
 }
