@@ -3,8 +3,9 @@
 // layout), and the receive-side de-duplication and reassembly of a sending host's data
 // packets.
 //
-// It owns the bytes knet puts on a link and the per-host receive bookkeeping libknet keeps
-// (host.c's seq-number circular buffers, threads_rx.c's defrag buffers). It is pure: no
+// It owns the bytes knet puts on a link, the per-host receive bookkeeping libknet keeps
+// (host.c's seq-number circular buffers, threads_rx.c's defrag buffers) and the link state
+// of threads_heartbeat.c, in the shape of rrp.Ring so that sim can cut one link alone. It is pure: no
 // sockets, no clock, no randomness of its own (an encrypting caller supplies the IV), no
 // goroutines. It must not touch the network (transport/ does), read the wall clock (the
 // driver passes time in), or know Totem: a DATA packet's user data is opaque bytes here

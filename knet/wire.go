@@ -243,15 +243,15 @@ func NewPing(host HostID, link uint8, sec, nsec int64, seq uint16, timed bool) P
 // changed and the host id replaced by the ponger's, so the pinger measures the round trip
 // on its own clock. Anything past the ping struct is not echoed (libknet sends exactly
 // PingSize bytes back).
-func (p *Packet) Pong(self HostID) Packet {
-	q := *p
+func (p Packet) Pong(self HostID) Packet {
+	q := p
 	q.Type, q.Host, q.Data = TypePong, self, nil
 	return q
 }
 
 // PMTUDReply is the reply to a probe: the 9-byte header, the size echoed, the fill dropped.
-func (p *Packet) PMTUDReply(self HostID) Packet {
-	q := *p
+func (p Packet) PMTUDReply(self HostID) Packet {
+	q := p
 	q.Type, q.Host, q.Data = TypePMTUDReply, self, nil
 	return q
 }
