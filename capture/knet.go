@@ -96,7 +96,7 @@ func looksKnetClear(b []byte) bool {
 // dozen nodes with up to 8 links each).
 const (
 	maxKnetAddrs = 4096
-	maxKnetFlows = 4096
+	maxKnetFlows = 1024
 )
 
 // minEncryptedKnet is the smallest encrypted knet packet: salt, one AES block, an MD5 MAC.

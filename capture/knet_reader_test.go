@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/gototem/gototem/knet"
@@ -69,5 +70,34 @@ func TestReaderKnetScenario(t *testing.T) {
 	// Type 0x85 is not knet: the Totem decoder reports it (not counted as knet).
 	if p := pkts[8]; p.Knet != nil || p.Err == nil {
 		t.Errorf("unknown type: knet %v err %v", p.Knet, p.Err)
+	}
+}
+
+// TestReaderKnetFlowCap: a file naming more sender/receiver pairs than maxKnetFlows (a
+// hostile or corrupt capture: a cluster has a few dozen) stops growing the reader's state
+// and says so per packet, instead of allocating without bound.
+func TestReaderKnetFlowCap(t *testing.T) {
+	var frames [][]byte
+	for h := 1; h <= maxKnetFlows+5; h++ {
+		d := knet.NewData(knet.HostID(h), 1, true, 0, []byte("x"))
+		frames = append(frames, udp4(t, "10.77.0.1", "10.77.0.2", 5405, 5405, d.AppendEncode(nil)))
+	}
+	pkts, st, err := readAll(t, pcapOf(t, frames...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every message ("x") is not Totem, so every packet has an error; the last five
+	// because of the cap.
+	if st.Undecodable != len(pkts) || len(pkts) != maxKnetFlows+5 {
+		t.Errorf("%d packets, stats %+v", len(pkts), st)
+	}
+	capped := 0
+	for _, p := range pkts {
+		if p.Err != nil && strings.Contains(p.Err.Error(), "sender/receiver pairs") {
+			capped++
+		}
+	}
+	if capped != 5 {
+		t.Errorf("%d packets refused at the cap, want 5", capped)
 	}
 }

@@ -118,7 +118,7 @@ func NewHostRx(defragBuffers int) *HostRx {
 	if defragBuffers <= 0 {
 		defragBuffers = DefragBuffers
 	}
-	return &HostRx{limit: defragBuffers, bufs: make([]defragBuf, 0, defragBuffers)}
+	return &HostRx{limit: defragBuffers}
 }
 
 // Data takes one DATA packet from the host (already past crypto, host and link checks) and
