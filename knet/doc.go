@@ -11,6 +11,8 @@
 //     links carry DATA under link_mode passive/active/rr. Shaped like rrp.Ring so that sim
 //     can cut one link alone.
 //   - pmtud.go: the path MTU search of one link (PMTUD).
+//   - endpoint.go: all of the above composed as one node's knet (Endpoint): the driver
+//     feeds it datagrams and time and sends what it returns.
 //
 // It owns the bytes knet puts on a link and the state libknet keeps per host and link. It
 // is pure: no sockets, no clock, no randomness of its own (an encrypting caller supplies
@@ -18,7 +20,7 @@
 // clock (the driver passes a monotonic time in), or know Totem: a DATA packet's user data
 // is opaque bytes here (corosync puts one totem packet in it, on channel 0).
 //
-// A node's receive path, as libknet's RX thread runs it: Keyring.Open (drop and count on
+// A node's receive path, as libknet's RX thread runs it (Endpoint.Receive): Keyring.Open (drop and count on
 // error: a wrong key or a tampered packet), Packet.Decode, then by type:
 //   - DATA: accept it only from a configured address of the sending host and only while
 //     Links says the host is reachable; HostRx.Data de-duplicates (copies from other
@@ -27,7 +29,7 @@
 //     configured address (not the packet's source); then HostRx.Ping.
 //   - PONG: Links.Pong. PMTUD: answer PMTUDReply(self). PMTUD_REPLY: PMTUD.Reply.
 //
-// and its send path: Tx.Send at the data MTU (MinDataMTU until PMTUD settled, then the
+// and its send path (Endpoint.Send, Endpoint.Tick): Tx.Send at the data MTU (MinDataMTU until PMTUD settled, then the
 // smallest of the links'), each packet to the links Links.Route names for each destination
 // host (a broadcast: every reachable host, the same seq), sealed; Links.Tick at NextTick
 // (its pings sealed likewise), Links.ForcePings when Tx.Send asks for it; on a LinkEvent
