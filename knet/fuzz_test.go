@@ -3,7 +3,9 @@ package knet
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"testing"
+	"time"
 )
 
 // addCaptureSeeds adds real corosync packets (clear ones from knet-formation, which has
@@ -112,6 +114,33 @@ func FuzzHostRx(f *testing.F) {
 					t.Fatalf("buffer %d holds %d bytes", i, len(h.bufs[i].store))
 				}
 			}
+		}
+	})
+}
+
+// FuzzEndpointReceive feeds arbitrary datagrams (from host 2's address or another) to an
+// endpoint whose link to host 2 is up: it never panics, answers at most one datagram per
+// datagram, and counts every datagram it does not deliver under exactly one reason.
+func FuzzEndpointReceive(f *testing.F) {
+	addCaptureSeeds(f, "knet-formation.pcap", 100)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w := newNet(t, 2, 1, Passive, nil)
+		w.run(3 * time.Second)
+		ep := w.eps[1]
+		before := ep.Counters()
+		for _, from := range []netip.AddrPort{linkAddr(2, 0), linkAddr(3, 0)} {
+			msgs, out := ep.Receive(w.now, 0, from, b)
+			if len(out) > 1 || len(msgs) > 1 {
+				t.Fatalf("%d replies, %d messages", len(out), len(msgs))
+			}
+		}
+		c := ep.Counters()
+		n := func(x EndpointCounters) uint64 {
+			return x.Crypto + x.Malformed + x.UnknownHost + x.BadSource + x.Unreachable + x.Duplicate +
+				x.Fragment + x.Expired + x.BadFragment + x.Delivered + x.Ping + x.Pong + x.PongIgnored + x.PMTUD
+		}
+		if n(c)-n(before) != 2 {
+			t.Fatalf("2 datagrams, counters moved by %d: %+v", n(c)-n(before), c)
 		}
 	})
 }
