@@ -55,6 +55,7 @@ type EndpointCounters struct {
 	Fragment    uint64 // DATA fragment held for reassembly
 	Expired     uint64 // DATA fragment of a message already given up
 	BadFragment uint64 // DATA with impossible fragment fields
+	Compressed  uint64 // DATA compressed by the sender (knet_compression_model): not supported
 	Delivered   uint64 // DATA that completed a message
 	Ping        uint64
 	Pong        uint64
@@ -321,6 +322,13 @@ func (e *Endpoint) Receive(now time.Duration, link uint8, from netip.AddrPort, w
 	}
 	if !e.links.Reachable(p.Host) {
 		e.counters.Unreachable++
+		return nil, nil
+	}
+	if p.Compress != 0 {
+		// corosync's default knet_compression_model is none; a node configured with zlib
+		// or lz4 would send data gototem cannot read, so it is refused rather than
+		// delivered as garbage.
+		e.counters.Compressed++
 		return nil, nil
 	}
 	msg, r := e.rx[p.Host].Data(&p)

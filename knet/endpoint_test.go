@@ -277,6 +277,13 @@ func TestEndpointRejects(t *testing.T) {
 	if len(out) != 1 || out[0].To != linkAddr(2, 0) || out[0].Link != 0 || out[0].Data[1] != byte(TypePong) {
 		t.Errorf("pong %+v", out)
 	}
+	// Once host 2 is reachable, compressed DATA is refused and counted.
+	w.run(3 * time.Second)
+	z := NewData(2, 1, true, 0, []byte("lz4 bytes"))
+	z.Compress = 2
+	if msgs, _ := ep.Receive(w.now, 0, linkAddr(2, 0), z.AppendEncode(nil)); len(msgs) != 0 || ep.Counters().Compressed != 1 {
+		t.Errorf("compressed DATA: %d messages, counters %+v", len(msgs), ep.Counters())
+	}
 	if _, err := ep.Send(0, nil, nil); err == nil {
 		t.Error("empty message sent")
 	}

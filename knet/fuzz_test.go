@@ -137,7 +137,7 @@ func FuzzEndpointReceive(f *testing.F) {
 		c := ep.Counters()
 		n := func(x EndpointCounters) uint64 {
 			return x.Crypto + x.Malformed + x.UnknownHost + x.BadSource + x.Unreachable + x.Duplicate +
-				x.Fragment + x.Expired + x.BadFragment + x.Delivered + x.Ping + x.Pong + x.PongIgnored + x.PMTUD
+				x.Fragment + x.Expired + x.BadFragment + x.Compressed + x.Delivered + x.Ping + x.Pong + x.PongIgnored + x.PMTUD
 		}
 		if n(c)-n(before) != 2 {
 			t.Fatalf("2 datagrams, counters moved by %d: %+v", n(c)-n(before), c)
