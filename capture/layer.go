@@ -1,10 +1,12 @@
-// Package capture reads pcap files of corosync 3 Totem traffic (udp/udpu transports) and
-// decodes every Totem datagram with srp's codec.
+// Package capture reads pcap files of corosync 3 traffic and decodes every Totem datagram
+// with srp's codec: bare Totem (udp/udpu transports) and Totem inside knet packets (the
+// knet transport, corosync 3's default), opened with the authkey when encrypted.
 //
 // It owns the gopacket side of gototem: a registered gopacket layer type for Totem on the
-// corosync UDP ports and an iterator over the Totem datagrams of a capture file. It keeps
-// gopacket out of srp, and must not grow protocol logic of its own: decoding is srp's
-// codec, interpretation is left to the callers (cmd/gototem pcap, tests).
+// corosync UDP ports and an iterator over the datagrams of a capture file. It keeps
+// gopacket out of srp and knet, and must not grow protocol logic of its own: decoding is
+// srp's and knet's codecs (knet's receive state de-duplicates and reassembles as a
+// receiving node would), interpretation is left to the callers (cmd/gototem pcap, tests).
 package capture
 
 import (

@@ -14,18 +14,26 @@ import (
 	"github.com/gopacket/gopacket/ip6defrag"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/gototem/gototem/knet"
 )
 
-// Packet is one Totem datagram of a capture: a UDP datagram to or from a Totem port.
-// Exactly one of Totem and Err is set.
+// Packet is one datagram of a capture to or from a Totem port: a Totem datagram (udp,
+// udpu) or a knet packet (Knet set). For a Totem datagram exactly one of Totem and Err is
+// set. A knet packet has Totem set when it completes a DATA message (the Totem packet
+// inside), Err when it is not a valid knet packet or its message is not valid Totem, and
+// neither for a ping, pong, PMTUd packet, held fragment or duplicate.
 type Packet struct {
 	// Frame is the 1-based frame number in the file (for an IP-fragmented datagram, the
 	// frame that completed it), as Wireshark numbers frames.
 	Frame    int
 	Time     time.Time
 	Src, Dst netip.AddrPort
-	// Data is the UDP payload, i.e. the whole Totem datagram; it belongs to the Packet.
-	Data  []byte
+	// Data is the UDP payload (the whole Totem datagram, or the knet packet as sent); it
+	// belongs to the Packet.
+	Data []byte
+	// Knet is the knet view of a knet packet, nil for a bare Totem datagram.
+	Knet  *Knet
 	Totem *Totem
 	// Err says why Data is not a valid Totem message; it wraps a *srp.DecodeError.
 	Err error
@@ -51,6 +59,10 @@ type Stats struct {
 	Fragments   int // IP fragments held for reassembly (not counted as frames of their own)
 	NonUDP      int // frames without a UDP layer (ARP, ICMP, link-layer garbage)
 	OtherUDP    int // UDP datagrams on ports that are not Totem ports
+	// Knet counts the datagrams taken for knet packets (in Totem), KnetMessages the
+	// messages their DATA packets completed.
+	Knet         int
+	KnetMessages int
 }
 
 // Reader returns the Totem datagrams of a pcap file in file order.
@@ -61,6 +73,10 @@ type Reader struct {
 	stats Stats
 	defr4 *ip4defrag.IPv4Defragmenter
 	defr6 *ip6defrag.IPv6Defragmenter
+
+	knetCrypto *knet.Crypto
+	knetRx     map[knetFlow]*knet.HostRx
+	knetHosts  map[netip.Addr]knet.HostID // address -> the host id packets from it carry
 }
 
 // NewReader reads a classic pcap stream (the format tcpdump -w writes). Totem datagrams
@@ -121,7 +137,16 @@ func (r *Reader) All() iter.Seq2[Packet, error] {
 }
 
 // ReadFile returns every Totem datagram of the pcap file at path, and the reader's counts.
-func ReadFile(path string) ([]Packet, Stats, error) {
+func ReadFile(path string) ([]Packet, Stats, error) { return ReadFileOptions(path, Options{}) }
+
+// Options are the Reader settings ReadFileOptions applies.
+type Options struct {
+	// KnetCrypto opens encrypted knet packets (see Reader.SetKnetCrypto).
+	KnetCrypto *knet.Crypto
+}
+
+// ReadFileOptions is ReadFile with settings.
+func ReadFileOptions(path string, o Options) ([]Packet, Stats, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("capture: %w", err)
@@ -131,6 +156,7 @@ func ReadFile(path string) ([]Packet, Stats, error) {
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("capture: %s: %w", path, errors.Unwrap(err))
 	}
+	r.SetKnetCrypto(o.KnetCrypto)
 	var out []Packet
 	for p, err := range r.All() {
 		if err != nil {
@@ -182,7 +208,8 @@ func (r *Reader) datagram(p gopacket.Packet, ts time.Time) (Packet, bool) {
 		return Packet{}, false
 	}
 	udp := ul.(*layers.UDP)
-	if udp.SrcPort.LayerType() != LayerTypeTotem && udp.DstPort.LayerType() != LayerTypeTotem {
+	if udp.SrcPort.LayerType() != LayerTypeTotem && udp.DstPort.LayerType() != LayerTypeTotem &&
+		!isKnetLinkPort(uint16(udp.SrcPort)) && !isKnetLinkPort(uint16(udp.DstPort)) {
 		r.stats.OtherUDP++
 		return Packet{}, false
 	}
@@ -192,6 +219,9 @@ func (r *Reader) datagram(p gopacket.Packet, ts time.Time) (Packet, bool) {
 		Src:   netip.AddrPortFrom(src, uint16(udp.SrcPort)),
 		Dst:   netip.AddrPortFrom(dst, uint16(udp.DstPort)),
 		Data:  udp.Payload,
+	}
+	if r.knetDatagram(&out, udp.Payload) {
+		return out, true
 	}
 	// Decode through gopacket's layer chain when it got there; otherwise (empty payload,
 	// a port precedence that picked another decoder) decode directly, which also yields
@@ -203,20 +233,13 @@ func (r *Reader) datagram(p gopacket.Packet, ts time.Time) (Packet, bool) {
 		}
 	}
 	if len(totems) == 0 || !sameStart(totems[0].Contents, udp.Payload) {
-		t := &Totem{}
-		if err := t.DecodeFromBytes(udp.Payload, gopacket.NilDecodeFeedback); err != nil {
+		d, err := decodeTotems(udp.Payload)
+		if err != nil {
 			out.Err = fmt.Errorf("frame %d: %w", r.frame, err)
 			return out, true
 		}
-		totems = []*Totem{t}
-		if t.NextLayerType() == LayerTypeTotem {
-			inner := &Totem{}
-			if err := inner.DecodeFromBytes(t.Payload(), gopacket.NilDecodeFeedback); err != nil {
-				out.InnerErr = err
-			} else {
-				totems = append(totems, inner)
-			}
-		}
+		out.Totem, out.Inner, out.InnerErr = d.outer, d.inner, d.innerErr
+		return out, true
 	} else if len(totems) == 1 && totems[0].NextLayerType() == LayerTypeTotem {
 		if el := p.ErrorLayer(); el != nil {
 			out.InnerErr = el.Error()
@@ -227,6 +250,30 @@ func (r *Reader) datagram(p gopacket.Packet, ts time.Time) (Packet, bool) {
 		out.Inner = totems[1]
 	}
 	return out, true
+}
+
+// decodedTotems is a Totem datagram decoded without gopacket: the message and, for an
+// encapsulated MCAST, the old-ring message inside it.
+type decodedTotems struct {
+	outer, inner *Totem
+	innerErr     error
+}
+
+func decodeTotems(b []byte) (decodedTotems, error) {
+	t := &Totem{}
+	if err := t.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+		return decodedTotems{}, err
+	}
+	d := decodedTotems{outer: t}
+	if t.NextLayerType() == LayerTypeTotem {
+		inner := &Totem{}
+		if err := inner.DecodeFromBytes(t.Payload(), gopacket.NilDecodeFeedback); err != nil {
+			d.innerErr = err
+		} else {
+			d.inner = inner
+		}
+	}
+	return d, nil
 }
 
 // sameStart reports whether a and b begin at the same byte of memory, i.e. the layer

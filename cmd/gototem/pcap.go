@@ -20,7 +20,7 @@ import (
 // sequence numbers in hex, as corosync logs them.
 func init() {
 	register("pcap", command{
-		summary: "decode the Totem packets of pcap captures (udp/udpu transports)",
+		summary: "decode the Totem packets of pcap captures (udp/udpu, and knet with --authkey for encrypted ones)",
 		run:     runPcap,
 	})
 }
@@ -41,11 +41,19 @@ var pcapTypeOrder = []srp.MessageType{
 func runPcap(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("pcap", flag.ContinueOnError)
 	fset.SetOutput(stderr)
+	authkey := fset.String("authkey", "", "corosync authkey `FILE` to open encrypted knet packets")
+	cipherName := fset.String("crypto-cipher", "aes256", "knet crypto_cipher of the capture (with --authkey)")
+	hashName := fset.String("crypto-hash", "sha256", "knet crypto_hash of the capture (with --authkey)")
 	fset.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gototem pcap FILE...")
+		fmt.Fprintln(stderr, "usage: gototem pcap [--authkey FILE [--crypto-cipher C] [--crypto-hash H]] FILE...")
 		fmt.Fprintln(stderr, "Prints one line per Totem datagram (time since the file's first packet, source,")
 		fmt.Fprintln(stderr, "type, header nodeid, ring id, key fields), then the packet and per-type counts.")
-		fmt.Fprintf(stderr, "UDP ports %v are decoded as Totem.\n", capture.DefaultPorts)
+		fmt.Fprintf(stderr, "UDP ports %v are decoded as Totem, and ports %d-%d (knet links 1-7) too.\n",
+			capture.DefaultPorts, capture.KnetLinkPorts[0], capture.KnetLinkPorts[1])
+		fmt.Fprintln(stderr, "knet packets (corosync 3's default transport) are told apart by content: their")
+		fmt.Fprintln(stderr, "fields come first with a k. prefix, then the fields of the Totem packet a DATA")
+		fmt.Fprintln(stderr, "message carries (reassembled from its fragments as the receiver does).")
+		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -57,16 +65,26 @@ func runPcap(args []string, stdout, stderr io.Writer) int {
 		fset.Usage()
 		return 2
 	}
+	var opts capture.Options
+	if *authkey != "" {
+		c, err := pcapKnetCrypto(*authkey, *cipherName, *hashName)
+		if err != nil {
+			fmt.Fprintf(stderr, "gototem pcap: %v\n", err)
+			return 2
+		}
+		opts.KnetCrypto = c
+	}
 	var (
 		total, bad int
 		counts     [srp.TypeTokenHoldCancel + 1]int
+		kn         pcapKnetCounts
 		code       int
 	)
 	for _, path := range fset.Args() {
 		if fset.NArg() > 1 {
 			fmt.Fprintf(stdout, "# %s\n", path)
 		}
-		pkts, _, err := capture.ReadFile(path)
+		pkts, _, err := capture.ReadFileOptions(path, opts)
 		var start time.Time
 		for i := range pkts {
 			p := &pkts[i]
@@ -74,9 +92,10 @@ func runPcap(args []string, stdout, stderr io.Writer) int {
 				start = p.Time
 			}
 			total++
+			kn.add(p)
 			if p.Err != nil {
 				bad++
-			} else {
+			} else if p.Totem != nil {
 				counts[p.Totem.Header.Type]++
 			}
 			fmt.Fprintln(stdout, pcapLine(p, p.Time.Sub(start)))
@@ -93,6 +112,9 @@ func runPcap(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(&sb, " %s=%d", t, counts[t])
 	}
 	fmt.Fprintln(stdout, sb.String())
+	if kn.packets > 0 {
+		fmt.Fprintln(stdout, kn.String())
+	}
 	return code
 }
 
@@ -101,11 +123,17 @@ func runPcap(args []string, stdout, stderr io.Writer) int {
 func pcapLine(p *capture.Packet, rel time.Duration) string {
 	var sb strings.Builder
 	typ := "undecodable"
-	if p.Totem != nil {
+	switch {
+	case p.Totem != nil:
 		typ = p.Totem.Header.Type.String()
+	case p.Err == nil && p.Knet != nil:
+		typ = pcapKnetType(p.Knet)
 	}
 	fmt.Fprintf(&sb, "%11.6f %-21s > %-21s %-12s", rel.Seconds(), p.Src, p.Dst, typ)
-	fields := pcapFields(p)
+	fields := pcapKnetFields(p)
+	if p.Totem != nil || p.Err != nil {
+		fields = append(fields, pcapFields(p)...)
+	}
 	for _, ext := range pcapExtensions {
 		fields = append(fields, ext(p)...)
 	}

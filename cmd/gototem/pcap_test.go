@@ -199,7 +199,7 @@ func TestPcapFilesAndErrors(t *testing.T) {
 		{"two files", []string{a, b}, 0, []string{"# " + a + "\n", "# " + b + "\n", "packets: 3 totem, 0 undecodable\n", "join=3 "}, ""},
 		{"missing file", []string{a, "/nonexistent.pcap"}, 1, []string{"packets: 2 totem, 0 undecodable\n"}, "nonexistent.pcap"},
 		{"truncated file", []string{cut}, 1, []string{"packets: 0 totem, 0 undecodable\n"}, "cut.pcap"},
-		{"no file", nil, 2, nil, "usage: gototem pcap FILE..."},
+		{"no file", nil, 2, nil, "usage: gototem pcap [--authkey FILE"},
 		{"bad flag", []string{"-x"}, 2, nil, "flag provided but not defined"},
 	}
 	for _, tc := range cases {

@@ -27,7 +27,7 @@ func pcapTotempg(p *capture.Packet) []pcapField {
 	if !ok {
 		return nil
 	}
-	frag, cont, pieces, err := stack.DescribePacket(m.Payload, srp.Swapped(p.Data))
+	frag, cont, pieces, err := stack.DescribePacket(m.Payload, p.Totem.Swapped)
 	fields := []pcapField{{"pg", fmt.Sprintf("%d/%d/%d", frag, cont, len(pieces))}}
 	var msgs []string
 	for _, pc := range pieces {

@@ -1,0 +1,336 @@
+package knet
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+)
+
+// Cipher is corosync's crypto_cipher for knet.
+type Cipher uint8
+
+const (
+	CipherNone Cipher = iota
+	CipherAES256
+	CipherAES192
+	CipherAES128
+)
+
+// Hash is corosync's crypto_hash for knet.
+type Hash uint8
+
+const (
+	HashNone Hash = iota
+	HashMD5
+	HashSHA1
+	HashSHA256
+	HashSHA384
+	HashSHA512
+)
+
+var cipherNames = [...]string{"none", "aes256", "aes192", "aes128"}
+var hashNames = [...]string{"none", "md5", "sha1", "sha256", "sha384", "sha512"}
+
+func (c Cipher) String() string {
+	if int(c) < len(cipherNames) {
+		return cipherNames[c]
+	}
+	return fmt.Sprintf("cipher(%d)", uint8(c))
+}
+
+func (h Hash) String() string {
+	if int(h) < len(hashNames) {
+		return hashNames[h]
+	}
+	return fmt.Sprintf("hash(%d)", uint8(h))
+}
+
+// ParseCipher reads a crypto_cipher value.
+func ParseCipher(s string) (Cipher, error) {
+	for i, n := range cipherNames {
+		if n == s {
+			return Cipher(i), nil
+		}
+	}
+	return 0, fmt.Errorf("knet: unknown crypto_cipher %q", s)
+}
+
+// ParseHash reads a crypto_hash value.
+func ParseHash(s string) (Hash, error) {
+	for i, n := range hashNames {
+		if n == s {
+			return Hash(i), nil
+		}
+	}
+	return 0, fmt.Errorf("knet: unknown crypto_hash %q", s)
+}
+
+// keyLen is the cipher key length: libknet's NSS model imports the first 32/24/16 bytes of
+// the private key (OpenSSL's EVP takes the same prefix for AES-256/192/128-CBC).
+func (c Cipher) keyLen() int {
+	switch c {
+	case CipherAES256:
+		return 32
+	case CipherAES192:
+		return 24
+	case CipherAES128:
+		return 16
+	}
+	return 0
+}
+
+// Size is the MAC length appended to every packet.
+func (h Hash) Size() int {
+	switch h {
+	case HashMD5:
+		return md5.Size
+	case HashSHA1:
+		return sha1.Size
+	case HashSHA256:
+		return sha256.Size
+	case HashSHA384:
+		return sha512.Size384
+	case HashSHA512:
+		return sha512.Size
+	}
+	return 0
+}
+
+func (h Hash) newFunc() func() hash.Hash {
+	switch h {
+	case HashMD5:
+		return md5.New
+	case HashSHA1:
+		return sha1.New
+	case HashSHA256:
+		return sha256.New
+	case HashSHA384:
+		return sha512.New384
+	case HashSHA512:
+		return sha512.New
+	}
+	return nil
+}
+
+const (
+	// MinKeyLen and MaxKeyLen bound the private key (KNET_MIN_KEY_LEN, KNET_MAX_KEY_LEN;
+	// corosync reads at most 4096 bytes of its authkey and refuses fewer than 128).
+	MinKeyLen = 128
+	MaxKeyLen = 4096
+	// SaltSize is the random per-packet salt libknet puts first; it is the CBC IV.
+	SaltSize = 16
+)
+
+// Errors of Open; each is a counted drop for a receiver, never a reason to stop.
+var (
+	ErrCryptoShort = errors.New("knet: packet too short for its crypto overhead")
+	ErrDigest      = errors.New("knet: digest does not match (wrong key or tampered packet)")
+	ErrCipherText  = errors.New("knet: ciphertext is not a whole number of blocks")
+	ErrPadding     = errors.New("knet: bad CBC padding")
+)
+
+// CryptoConfig is one knet crypto configuration as corosync passes it to
+// knet_handle_crypto_set_config: the model, cipher and hash names from corosync.conf and
+// the authkey's bytes, unchanged (corosync does no derivation of its own).
+type CryptoConfig struct {
+	Model  string // "nss" (corosync's default) or "openssl": the same wire layout
+	Cipher Cipher
+	Hash   Hash
+	Key    []byte
+}
+
+// Crypto seals and opens knet packets as libknet's nss and openssl crypto models do:
+//
+//	wire = salt(16) | AES-CBC(key[:keylen], iv=salt, PKCS#7-padded packet) | HMAC(key, salt|ciphertext)
+//
+// The whole knet packet, header included, is encrypted. The HMAC is keyed with the whole
+// private key and covers everything before it; the receiver checks it before decrypting.
+// With a hash but no cipher the packet goes in clear with the HMAC appended. libknet refuses
+// a cipher without a hash, and so does NewCrypto.
+//
+// A Crypto keeps scratch state: it is not safe for concurrent use (one per goroutine; see
+// Clone). Seal and Open allocate nothing when dst has room.
+type Crypto struct {
+	cfg   CryptoConfig
+	block cipher.Block
+	mac   hash.Hash
+	sum   [sha512.Size]byte
+	blk   [aes.BlockSize]byte // CBC scratch, here so that it does not escape per call
+}
+
+// NewCrypto checks cfg as libknet's crypto_init does and prepares the keys. Both cipher and
+// hash none is valid and means no crypto (Seal and Open copy).
+func NewCrypto(cfg CryptoConfig) (*Crypto, error) {
+	switch cfg.Model {
+	case "nss", "openssl":
+	default:
+		return nil, fmt.Errorf("knet: crypto_model %q not supported (nss and openssl share the wire format gototem speaks)", cfg.Model)
+	}
+	if int(cfg.Cipher) >= len(cipherNames) || int(cfg.Hash) >= len(hashNames) {
+		return nil, fmt.Errorf("knet: bad cipher %v or hash %v", cfg.Cipher, cfg.Hash)
+	}
+	if cfg.Cipher != CipherNone && cfg.Hash == HashNone {
+		return nil, errors.New("knet: crypto communication requires a hash (crypto_cipher without crypto_hash)")
+	}
+	c := &Crypto{cfg: cfg}
+	c.cfg.Key = append([]byte(nil), cfg.Key...)
+	if !c.Enabled() {
+		return c, nil
+	}
+	if len(cfg.Key) < MinKeyLen || len(cfg.Key) > MaxKeyLen {
+		return nil, fmt.Errorf("knet: private key is %d bytes, want %d..%d", len(cfg.Key), MinKeyLen, MaxKeyLen)
+	}
+	if n := cfg.Cipher.keyLen(); n > 0 {
+		b, err := aes.NewCipher(c.cfg.Key[:n])
+		if err != nil {
+			return nil, fmt.Errorf("knet: %w", err)
+		}
+		c.block = b
+	}
+	if f := cfg.Hash.newFunc(); f != nil {
+		c.mac = hmac.New(f, c.cfg.Key)
+	}
+	return c, nil
+}
+
+// Clone is an independent Crypto with the same configuration, for another goroutine.
+func (c *Crypto) Clone() *Crypto {
+	d, err := NewCrypto(c.cfg)
+	if err != nil { // c was built from the same config
+		panic(err)
+	}
+	return d
+}
+
+// Config returns the configuration (the key is a copy owned by c: do not modify it).
+func (c *Crypto) Config() CryptoConfig { return c.cfg }
+
+// Enabled reports whether packets are transformed at all.
+func (c *Crypto) Enabled() bool { return c.cfg.Cipher != CipherNone || c.cfg.Hash != HashNone }
+
+// Overhead is the wire size minus the plaintext size of a packet of plain bytes.
+func (c *Crypto) Overhead(plain int) int {
+	n := c.cfg.Hash.Size()
+	if c.block != nil {
+		n += SaltSize + aes.BlockSize - plain%aes.BlockSize
+	}
+	return n
+}
+
+// MaxOverhead bounds Overhead for any size: what knet reserves per packet when it turns a
+// link MTU into a data MTU (salt, a whole padding block, the MAC).
+func (c *Crypto) MaxOverhead() int {
+	n := c.cfg.Hash.Size()
+	if c.block != nil {
+		n += SaltSize + aes.BlockSize
+	}
+	return n
+}
+
+// Seal appends the wire form of the knet packet plain to dst. salt must be fresh random
+// bytes for every packet (libknet draws them from the crypto library's RNG); it is unused
+// without a cipher. plain and dst must not overlap.
+func (c *Crypto) Seal(dst, plain []byte, salt *[SaltSize]byte) []byte {
+	start := len(dst)
+	if c.block == nil {
+		dst = append(dst, plain...)
+	} else {
+		full := len(plain) &^ (aes.BlockSize - 1)
+		padded := full + aes.BlockSize
+		dst = grow(dst, SaltSize+padded)
+		out := dst[start:]
+		copy(out, salt[:])
+		prev := out[:SaltSize]
+		ct := out[SaltSize:]
+		blk := c.blk[:]
+		for off := 0; off < padded; off += aes.BlockSize {
+			if off < full {
+				copy(blk, plain[off:off+aes.BlockSize])
+			} else {
+				// PKCS#7: n bytes of value n, 1..16 (a whole block when already aligned),
+				// as NSS's CKM_AES_CBC_PAD and OpenSSL's default padding write.
+				n := copy(blk, plain[off:])
+				for i := n; i < aes.BlockSize; i++ {
+					blk[i] = byte(aes.BlockSize - n)
+				}
+			}
+			for i := range blk {
+				blk[i] ^= prev[i]
+			}
+			c.block.Encrypt(ct[off:], blk)
+			prev = ct[off : off+aes.BlockSize]
+		}
+	}
+	if c.mac != nil {
+		c.mac.Reset()
+		c.mac.Write(dst[start:])
+		dst = append(dst, c.mac.Sum(c.sum[:0])...)
+	}
+	return dst
+}
+
+// Open checks and decrypts one wire packet, appending the knet packet to dst. Errors are
+// ErrCryptoShort, ErrDigest, ErrCipherText, ErrPadding. wire and dst must not overlap.
+func (c *Crypto) Open(dst, wire []byte) ([]byte, error) {
+	body := wire
+	if c.mac != nil {
+		hl := c.cfg.Hash.Size()
+		if len(wire) <= hl || len(wire)-hl > MaxPacketSize {
+			return dst, ErrCryptoShort
+		}
+		body = wire[:len(wire)-hl]
+		c.mac.Reset()
+		c.mac.Write(body)
+		if !hmac.Equal(c.mac.Sum(c.sum[:0]), wire[len(body):]) {
+			return dst, ErrDigest
+		}
+	}
+	if c.block == nil {
+		return append(dst, body...), nil
+	}
+	if len(body) < SaltSize+aes.BlockSize {
+		return dst, ErrCryptoShort
+	}
+	ct := body[SaltSize:]
+	if len(ct)%aes.BlockSize != 0 {
+		return dst, ErrCipherText
+	}
+	start := len(dst)
+	dst = grow(dst, len(ct))
+	out := dst[start:]
+	prev := body[:SaltSize]
+	for off := 0; off < len(ct); off += aes.BlockSize {
+		c.block.Decrypt(out[off:], ct[off:off+aes.BlockSize])
+		for i := 0; i < aes.BlockSize; i++ {
+			out[off+i] ^= prev[i]
+		}
+		prev = ct[off : off+aes.BlockSize]
+	}
+	n := int(out[len(out)-1])
+	if n == 0 || n > aes.BlockSize {
+		return dst[:start], ErrPadding
+	}
+	for _, b := range out[len(out)-n:] {
+		if int(b) != n {
+			return dst[:start], ErrPadding
+		}
+	}
+	return dst[:len(dst)-n], nil
+}
+
+// grow extends b by n bytes, reallocating only when its capacity is short.
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), len(b)+n)
+		copy(nb, b)
+		b = nb
+	}
+	return b[:len(b)+n]
+}
