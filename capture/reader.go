@@ -58,7 +58,7 @@ type Stats struct {
 	Undecodable int // of those, how many failed to decode
 	Fragments   int // IP fragments held for reassembly (not counted as frames of their own)
 	NonUDP      int // frames without a UDP layer (ARP, ICMP, link-layer garbage)
-	OtherUDP    int // UDP datagrams on ports that are not Totem ports
+	OtherUDP    int // UDP datagrams that are not Totem or knet (by content, or by port with SetPorts)
 	// Knet counts the datagrams taken for knet packets (in Totem), KnetMessages the
 	// messages their DATA packets completed.
 	Knet         int
@@ -75,12 +75,17 @@ type Reader struct {
 	defr6 *ip6defrag.IPv6Defragmenter
 
 	knetCrypto *knet.Crypto
+	scratch    []byte // wanted's trial opening of a datagram on an unknown port
 	knetRx     map[knetFlow]*knet.HostRx
 	knetHosts  map[netip.Addr]knet.HostID // address -> the host id packets from it carry
 }
 
-// NewReader reads a classic pcap stream (the format tcpdump -w writes). Totem datagrams
-// are those to or from DefaultPorts and any port given to RegisterPort.
+// NewReader reads a classic pcap stream (the format tcpdump -w writes). A UDP datagram is
+// taken for Totem by its content, on any port: the Totem magic (0xc070 in either byte order),
+// a well-formed clear knet packet, or, with knet crypto set, one that opens with the key.
+// Datagrams to or from DefaultPorts, the knet link ports and ports given to RegisterPort are
+// taken whatever they hold, so a broken one is reported undecodable rather than ignored.
+// SetPorts restricts the reader to given ports instead.
 func NewReader(r io.Reader) (*Reader, error) {
 	pr, err := pcapgo.NewReader(r)
 	if err != nil {
@@ -95,6 +100,42 @@ func NewReader(r io.Reader) (*Reader, error) {
 
 // Stats reports the counts so far.
 func (r *Reader) Stats() Stats { return r.stats }
+
+// SetPorts makes the reader take exactly the UDP datagrams to or from ports, whatever they
+// hold (`gototem pcap --port`), instead of recognising Totem and knet by content. An empty
+// list restores recognition by content.
+func (r *Reader) SetPorts(ports []uint16) {
+	r.ports = nil
+	if len(ports) > 0 {
+		r.ports = map[uint16]bool{}
+		for _, p := range ports {
+			r.ports[p] = true
+		}
+	}
+}
+
+// wanted decides whether a UDP datagram is read as Totem (bare or in knet).
+func (r *Reader) wanted(src, dst uint16, payload []byte) bool {
+	if r.ports != nil {
+		return r.ports[src] || r.ports[dst]
+	}
+	if layers.UDPPort(src).LayerType() == LayerTypeTotem || layers.UDPPort(dst).LayerType() == LayerTypeTotem ||
+		isKnetLinkPort(src) || isKnetLinkPort(dst) {
+		return true
+	}
+	if isTotemMagic(payload) || looksKnetClear(payload) {
+		return true
+	}
+	if r.knetCrypto != nil && r.knetCrypto.Enabled() {
+		out, err := r.knetCrypto.Open(r.scratch[:0], payload)
+		if err != nil {
+			return false
+		}
+		r.scratch = out[:0]
+		return true
+	}
+	return false
+}
 
 // Next returns the next Totem datagram, or io.EOF after the last one. Any other error is a
 // broken file (truncated record, bad header) and ends the reading.
@@ -143,6 +184,8 @@ func ReadFile(path string) ([]Packet, Stats, error) { return ReadFileOptions(pat
 type Options struct {
 	// KnetCrypto opens encrypted knet packets (see Reader.SetKnetCrypto).
 	KnetCrypto *knet.Crypto
+	// Ports, when set, are the only UDP ports read (see Reader.SetPorts).
+	Ports []uint16
 }
 
 // ReadFileOptions is ReadFile with settings.
@@ -157,6 +200,7 @@ func ReadFileOptions(path string, o Options) ([]Packet, Stats, error) {
 		return nil, Stats{}, fmt.Errorf("capture: %s: %w", path, errors.Unwrap(err))
 	}
 	r.SetKnetCrypto(o.KnetCrypto)
+	r.SetPorts(o.Ports)
 	var out []Packet
 	for p, err := range r.All() {
 		if err != nil {
@@ -208,8 +252,7 @@ func (r *Reader) datagram(p gopacket.Packet, ts time.Time) (Packet, bool) {
 		return Packet{}, false
 	}
 	udp := ul.(*layers.UDP)
-	if udp.SrcPort.LayerType() != LayerTypeTotem && udp.DstPort.LayerType() != LayerTypeTotem &&
-		!isKnetLinkPort(uint16(udp.SrcPort)) && !isKnetLinkPort(uint16(udp.DstPort)) {
+	if !r.wanted(uint16(udp.SrcPort), uint16(udp.DstPort), udp.Payload) {
 		r.stats.OtherUDP++
 		return Packet{}, false
 	}

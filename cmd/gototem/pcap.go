@@ -44,12 +44,16 @@ func runPcap(args []string, stdout, stderr io.Writer) int {
 	authkey := fset.String("authkey", "", "corosync authkey `FILE` to open encrypted knet packets")
 	cipherName := fset.String("crypto-cipher", "aes256", "knet crypto_cipher of the capture (with --authkey)")
 	hashName := fset.String("crypto-hash", "sha256", "knet crypto_hash of the capture (with --authkey)")
+	var ports portList
+	fset.Var(&ports, "port", "read exactly the UDP datagrams to or from `PORT` (repeatable, or comma-separated) instead of recognising Totem by content")
 	fset.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gototem pcap [--authkey FILE [--crypto-cipher C] [--crypto-hash H]] FILE...")
+		fmt.Fprintln(stderr, "usage: gototem pcap [--port PORT]... [--authkey FILE [--crypto-cipher C] [--crypto-hash H]] FILE...")
 		fmt.Fprintln(stderr, "Prints one line per Totem datagram (time since the file's first packet, source,")
 		fmt.Fprintln(stderr, "type, header nodeid, ring id, key fields), then the packet and per-type counts.")
-		fmt.Fprintf(stderr, "UDP ports %v are decoded as Totem, and ports %d-%d (knet links 1-7) too.\n",
+		fmt.Fprintln(stderr, "Totem is recognised by content on any UDP port (its magic number, or a well-formed")
+		fmt.Fprintf(stderr, "knet packet); datagrams on ports %v and %d-%d (knet links 1-7) are always read.\n",
 			capture.DefaultPorts, capture.KnetLinkPorts[0], capture.KnetLinkPorts[1])
+		fmt.Fprintln(stderr, "--port reads exactly the given ports instead, whatever they carry.")
 		fmt.Fprintln(stderr, "knet packets (corosync 3's default transport) are told apart by content: their")
 		fmt.Fprintln(stderr, "fields come first with a k. prefix, then the fields of the Totem packet a DATA")
 		fmt.Fprintln(stderr, "message carries (reassembled from its fragments as the receiver does).")
@@ -65,7 +69,7 @@ func runPcap(args []string, stdout, stderr io.Writer) int {
 		fset.Usage()
 		return 2
 	}
-	var opts capture.Options
+	opts := capture.Options{Ports: ports}
 	if *authkey != "" {
 		c, err := pcapKnetCrypto(*authkey, *cipherName, *hashName)
 		if err != nil {
@@ -256,4 +260,20 @@ func pcapMcastFields(m *srp.Mcast, encapsulated uint8) []pcapField {
 		{"encapsulated", enc},
 		{"len", strconv.Itoa(len(m.Payload))},
 	}
+}
+
+// portList is a repeatable --port flag that also takes a comma-separated list.
+type portList []uint16
+
+func (p *portList) String() string { return fmt.Sprint([]uint16(*p)) }
+
+func (p *portList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 16)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%q is not a UDP port", f)
+		}
+		*p = append(*p, uint16(n))
+	}
+	return nil
 }

@@ -199,7 +199,7 @@ func TestPcapFilesAndErrors(t *testing.T) {
 		{"two files", []string{a, b}, 0, []string{"# " + a + "\n", "# " + b + "\n", "packets: 3 totem, 0 undecodable\n", "join=3 "}, ""},
 		{"missing file", []string{a, "/nonexistent.pcap"}, 1, []string{"packets: 2 totem, 0 undecodable\n"}, "nonexistent.pcap"},
 		{"truncated file", []string{cut}, 1, []string{"packets: 0 totem, 0 undecodable\n"}, "cut.pcap"},
-		{"no file", nil, 2, nil, "usage: gototem pcap [--authkey FILE"},
+		{"no file", nil, 2, nil, "usage: gototem pcap [--port PORT]... [--authkey FILE"},
 		{"bad flag", []string{"-x"}, 2, nil, "flag provided but not defined"},
 	}
 	for _, tc := range cases {
@@ -241,5 +241,23 @@ func TestPcapExtensions(t *testing.T) {
 	lines := strings.Split(out.String(), "\n")
 	if !strings.HasSuffix(lines[0], " len=3 totempg.first=hi") || strings.Contains(lines[1], "totempg") {
 		t.Errorf("extension fields misplaced:\n%s", out.String())
+	}
+}
+
+// --port reads exactly the given ports: a token on 5405 is then skipped, and a bad value is a
+// usage error.
+func TestPcapPortFlag(t *testing.T) {
+	tok := (&srp.ORFToken{Header: srp.Header{NodeID: 1}, RingID: srp.RingID{Rep: 1, Seq: 9}, TokenSeq: 7}).AppendEncode(nil)
+	path := pcapFile(t, "one.pcap", tok)
+	var out, errb bytes.Buffer
+	if code := runPcap([]string{"--port", "6000,6001", path}, &out, &errb); code != 0 || !strings.Contains(out.String(), "packets: 0 totem") {
+		t.Errorf("--port 6000,6001: exit %d, %q %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := runPcap([]string{"--port", "5405", path}, &out, &errb); code != 0 || !strings.Contains(out.String(), "packets: 1 totem") {
+		t.Errorf("--port 5405: exit %d, %q", code, out.String())
+	}
+	if code := runPcap([]string{"--port", "http", path}, &out, &errb); code != 2 {
+		t.Errorf("--port http: exit %d", code)
 	}
 }
