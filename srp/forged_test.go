@@ -292,3 +292,20 @@ func TestForgedLeaveNamingReceiver(t *testing.T) {
 	c.mustConverge(60*time.Second, c.ids...)
 	t.Logf("asserts: node 2 formed a singleton ring and then rejoined {1,2,3} after a LEAVE naming it")
 }
+
+// Oversized datagrams are counted apart from other decode errors (status shows both).
+func TestDecodeOversizeCounted(t *testing.T) {
+	c := forgedCluster(t)
+	p := c.nodes[2].p
+	tok := ORFToken{Header: Header{NodeID: 1}, RingID: p.ringID}
+	big := append(tok.AppendEncode(nil), make([]byte, ORFTokenMaxBytes)...)
+	if err := p.Step(c.now, big); err == nil {
+		t.Fatal("oversized ORF token decoded")
+	}
+	if err := p.Step(c.now, big[:HeaderSize-1]); err == nil {
+		t.Fatal("truncated datagram decoded")
+	}
+	if got := p.Counters(); got.DecodeErrors != 2 || got.DecodeOversize != 1 {
+		t.Fatalf("decode errors %d oversize %d, want 2 and 1", got.DecodeErrors, got.DecodeOversize)
+	}
+}
