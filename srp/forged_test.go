@@ -134,6 +134,13 @@ func TestForgedPacketRules(t *testing.T) {
 			counter: nil, // ignored like a stale own copy: not counted, nothing changes
 		},
 		{
+			name: "JOIN claiming to come from me with a ring sequence near 2^64",
+			build: func(p *Processor) []byte {
+				return encJoin(Join{Header: Header{NodeID: 2}, SystemFrom: 2, RingSeq: math.MaxUint64 - 1, ProcList: []NodeID{1, 2, 3}})
+			},
+			counter: func(c Counters) uint64 { return c.DropAbsurd },
+		},
+		{
 			name: "LEAVE by one node naming another as the leaver",
 			build: func(p *Processor) []byte {
 				return encJoin(Join{Header: Header{NodeID: LeaveDummyNodeID}, SystemFrom: 1, RingSeq: p.ringID.Seq, ProcList: []NodeID{1, 3}, FailedList: []NodeID{3}})
