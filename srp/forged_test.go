@@ -316,3 +316,22 @@ func TestDecodeOversizeCounted(t *testing.T) {
 		t.Fatalf("decode errors %d oversize %d, want 2 and 1", got.DecodeErrors, got.DecodeOversize)
 	}
 }
+
+// SetNodelist replaces the allowed ids at run time; an empty list switches the check off.
+func TestSetNodelist(t *testing.T) {
+	c := forgedCluster(t)
+	p := c.nodes[1].p
+	j := encJoin(Join{Header: Header{NodeID: 3}, SystemFrom: 3, RingSeq: p.ringID.Seq, ProcList: []NodeID{1, 2, 3}})
+	p.SetNodelist([]NodeID{2, 1})
+	p.Step(c.now, j)
+	c.collect(c.nodes[1])
+	if got := p.Counters().DropUnlisted; got != 1 {
+		t.Fatalf("node 3 removed from the nodelist: DropUnlisted %d, want 1", got)
+	}
+	p.SetNodelist(nil)
+	p.Step(c.now, j)
+	c.collect(c.nodes[1])
+	if got := p.Counters().DropUnlisted; got != 1 {
+		t.Fatalf("nodelist check off: DropUnlisted %d, want still 1", got)
+	}
+}
