@@ -373,15 +373,17 @@ func TestGototemLabAttacker(t *testing.T) {
 					Addr: []srp.NodeID{1, 2, 3}, Members: make([]srp.CommitMember, 3)}
 				return a.to(a.listed, all, ct.AppendEncode(nil))
 			}},
-		{name: "MERGE_DETECT and MCAST from unlisted nodeids", counter: "unlisted_sender", victims: all,
-			asserts: "an unlisted nodeid cannot widen the membership",
+		{name: "MERGE_DETECT, MCAST, ORF and TOKEN_HOLD_CANCEL from unlisted nodeids", counter: "unlisted_sender", victims: all,
+			asserts: "an unlisted nodeid cannot widen the membership or pass a token of the ring",
 			send: func(a *attacker) error {
 				var ds [][]byte
 				for id := srp.NodeID(100); id < 110; id++ {
 					md := srp.MergeDetect{Header: srp.Header{NodeID: id}, SystemFrom: id, RingID: srp.RingID{Rep: id, Seq: near}}
 					m := srp.Mcast{Header: srp.Header{NodeID: id, Encapsulated: srp.NotEncapsulated}, SystemFrom: id, Seq: 1,
 						RingID: srp.RingID{Rep: id, Seq: 4}, Payload: []byte("forged")}
-					ds = append(ds, md.AppendEncode(nil), m.AppendEncode(nil))
+					tok := srp.ORFToken{Header: srp.Header{NodeID: id}, TokenSeq: 1, RingID: a.ring}
+					hc := srp.TokenHoldCancel{Header: srp.Header{NodeID: id}, RingID: a.ring}
+					ds = append(ds, md.AppendEncode(nil), m.AppendEncode(nil), tok.AppendEncode(nil), hc.AppendEncode(nil))
 				}
 				return a.to(a.listed, all, ds...)
 			}},

@@ -199,6 +199,39 @@ func TestForgedPacketRules(t *testing.T) {
 			counter: func(c Counters) uint64 { return c.DropAbsurd },
 		},
 		{
+			name: "ORF token of my ring from an unlisted nodeid",
+			build: func(p *Processor) []byte {
+				tok := ORFToken{Header: Header{NodeID: 42}, Seq: p.myAru, TokenSeq: p.myTokenSeq + 1, ARU: p.myAru, RingID: p.ringID}
+				return tok.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropUnlisted },
+		},
+		{
+			name: "ORF token naming an unlisted aru_addr",
+			build: func(p *Processor) []byte {
+				tok := ORFToken{Header: Header{NodeID: 1}, Seq: p.myAru, TokenSeq: p.myTokenSeq + 1, ARU: p.myAru, ARUAddr: 42, RingID: p.ringID}
+				return tok.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropUnlisted },
+		},
+		{
+			name: "TOKEN_HOLD_CANCEL from an unlisted nodeid",
+			build: func(p *Processor) []byte {
+				hc := TokenHoldCancel{Header: Header{NodeID: 42}, RingID: p.ringID}
+				return hc.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropUnlisted },
+		},
+		{
+			name:   "commit token from an unlisted nodeid, while in GATHER",
+			gather: true,
+			build: func(p *Processor) []byte {
+				ct := CommitToken{Header: Header{NodeID: 42}, TokenSeq: 1, RingID: RingID{Rep: 2, Seq: p.ringID.Seq + 4}, Addr: []NodeID{2, 3}, Members: make([]CommitMember, 2)}
+				return ct.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropUnlisted },
+		},
+		{
 			name: "ORF token whose token_seq jumps ahead",
 			build: func(p *Processor) []byte {
 				tok := ORFToken{Header: Header{NodeID: 1}, Seq: p.myAru, TokenSeq: p.myTokenSeq + maxTokenSeqJump + 1, ARU: p.myAru, RingID: p.ringID}
