@@ -5,7 +5,8 @@
 #
 # Idempotent: installs only what is missing, and does nothing at all when everything is there.
 # Needs root and apt-get; otherwise it says so and exits 0, and the interop tests skip with a
-# message of their own.
+# message of their own. Under CI=true anything still missing at the end is a failure (exit 1):
+# CI must never pass on suites that could not run.
 #
 # The system corosync service must never run: Debian's postinst would start corosync.service in
 # the root network namespace, where it would form a ring with nobody and hold /run/corosync.pid.
@@ -35,6 +36,12 @@ declare -A want=(
 	[/usr/bin/tcpdump]=tcpdump
 	[/usr/bin/unshare]=util-linux
 	[/usr/bin/timeout]=coreutils
+	# corosync's client IPC suites (issue 13): Pacemaker, its CLI, qdevice/qnetd, resource agents
+	[/usr/sbin/pacemakerd]=pacemaker
+	[/usr/sbin/crm_mon]=pacemaker-cli-utils
+	[/usr/sbin/corosync-qdevice]=corosync-qdevice
+	[/usr/bin/corosync-qnetd]=corosync-qnetd
+	[/usr/lib/ocf/resource.d/heartbeat/IPaddr2]=resource-agents
 )
 
 missing=()
@@ -50,6 +57,7 @@ if ((${#missing[@]} == 0)); then
 fi
 if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
 	log "missing ${missing[*]} but not root with apt-get: the interop tests will skip"
+	[[ ${CI-} == true ]] && { log "CI=true: that is a failure"; exit 1; }
 	exit 0
 fi
 
@@ -84,7 +92,7 @@ fi
 
 # A system that ignores policy-rc.d (systemd as PID 1 with a preset) may still have started it.
 if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-	systemctl disable --now corosync.service >/dev/null 2>&1 || true
+	systemctl disable --now corosync.service pacemaker.service corosync-qdevice.service corosync-qnetd.service >/dev/null 2>&1 || true
 fi
 for p in $(root_corosyncs); do
 	[[ $before == *" $p "* ]] && continue
@@ -97,4 +105,5 @@ if ((ok)); then
 	log "installed: $(corosync -v 2>/dev/null | head -n 1)"
 else
 	log "could not install ${missing[*]}: the interop tests that need them will skip"
+	[[ ${CI-} == true ]] && { log "CI=true: that is a failure"; exit 1; }
 fi

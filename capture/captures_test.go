@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,13 +17,16 @@ import (
 )
 
 // capturesDir holds the real corosync 3.1.7 captures (see its README.md).
-const capturesDir = "../../shared/captures"
+var capturesDir = testenv.Captures()
 
 func captureFiles(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(capturesDir, "*.pcap"))
 	if err != nil || len(files) == 0 {
-		t.Skipf("no real captures in %s (err %v): skipping the tests against corosync traffic", capturesDir, err)
+		if err == nil {
+			err = os.ErrNotExist
+		}
+		testenv.Need(t, "real corosync captures in "+capturesDir, err)
 	}
 	return files
 }
@@ -30,9 +34,8 @@ func captureFiles(t *testing.T) []string {
 func readCapture(t *testing.T, name string) []Packet {
 	t.Helper()
 	path := filepath.Join(capturesDir, name)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("capture %s absent: %v", path, err)
-	}
+	_, err := os.Stat(path)
+	testenv.Need(t, "capture "+path, err)
 	pkts, _, err := ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -303,9 +306,7 @@ var (
 func readEvents(t *testing.T, path string) []membership {
 	t.Helper()
 	f, err := os.Open(path)
-	if err != nil {
-		t.Skipf("events file: %v", err)
-	}
+	testenv.Need(t, "events file "+path, err)
 	defer f.Close()
 	var out []membership
 	var node srp.NodeID

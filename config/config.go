@@ -196,7 +196,7 @@ type Quorum struct {
 	LastManStanding       bool
 	LastManStandingWindow time.Duration
 	AutoTieBreaker        bool
-	AutoTieBreakerNode    string // lowest, highest or node ids
+	AutoTieBreakerNode    string // lowest, highest or node ids; empty when absent (votequorum then takes lowest)
 	AllowDownscale        bool
 	// ExpectedVotesTracking is forced on by AllowDownscale, as votequorum does.
 	ExpectedVotesTracking bool
@@ -570,6 +570,7 @@ func ReadKeyFile(path string) ([]byte, error) {
 func checkKeyLen(key []byte, src string) ([]byte, error) {
 	switch {
 	case len(key) < MinKeyLen:
+		//lint:ignore ST1005 corosync's own message, which operators search for
 		return nil, fmt.Errorf("config: Could only read %d bits of minimum %d bits from %s.", len(key)*8, MinKeyLen*8, src)
 	case len(key) > MaxKeyLen:
 		return nil, fmt.Errorf("config: key in %s is too long (more than %d bytes)", src, MaxKeyLen)

@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -190,19 +191,18 @@ func TestCryptoAndQuorumDefaults(t *testing.T) {
 	}
 }
 
-func sharedDir(t *testing.T) string {
+func testdataDir(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "shared")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared configs not present at %s (expected next to the repository): %v", dir, err)
-	}
+	dir := filepath.Join(testenv.Root(), "testdata")
+	_, err := os.Stat(filepath.Join(dir, "configs"))
+	testenv.Need(t, "testdata/configs", err)
 	return dir
 }
 
-// TestSharedConfigs proves every real config in ../shared passes the check stage (warnings
+// TestSharedConfigs proves every real config in testdata/configs passes the check stage (warnings
 // allowed), resolved as `gototem config check` does on a machine that is not a node.
 func TestSharedConfigs(t *testing.T) {
-	dir := sharedDir(t)
+	dir := testdataDir(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "configs", "*"))
 	caps, _ := filepath.Glob(filepath.Join(dir, "captures", "*corosync.conf.node1"))
 	files = append(files, caps...)
@@ -225,7 +225,7 @@ func TestSharedConfigs(t *testing.T) {
 
 // TestFuelHA proves the issue's acceptance values for the 5-controller 2.x multicast file.
 func TestFuelHA(t *testing.T) {
-	dir := sharedDir(t)
+	dir := testdataDir(t)
 	c, _, err := Load(filepath.Join(dir, "configs", "fuel-ha.conf"))
 	if err != nil {
 		t.Fatal(err)
@@ -324,10 +324,10 @@ func TestKeysSorted(t *testing.T) {
 }
 
 // TestCaptureConfigs checks the derivations against what real corosync 3.1.7 did with the
-// lab configs (../shared/captures/README.md): the udp group it derived from
+// lab configs (testdata/captures/README.md): the udp group it derived from
 // "gototem-lab", its ports and its runtime timers for three nodes.
 func TestCaptureConfigs(t *testing.T) {
-	dir := sharedDir(t)
+	dir := testdataDir(t)
 	for _, tr := range []string{"udp", "udpu"} {
 		c, _, err := Load(filepath.Join(dir, "captures", tr+"-corosync.conf.node1"))
 		if err != nil {

@@ -42,7 +42,7 @@ func (c *Config) readQuorum(d *diag) {
 		q.LastManStandingWindow = time.Duration(v) * time.Millisecond
 	}
 	q.AutoTieBreaker, _ = flagKey(k, "quorum.auto_tie_breaker")
-	q.AutoTieBreakerNode = k.strDefault("quorum.auto_tie_breaker_node", "lowest")
+	q.AutoTieBreakerNode, _ = k.str("quorum.auto_tie_breaker_node") // absent: votequorum takes lowest; and a default here would read as set
 	q.AllowDownscale, _ = flagKey(k, "quorum.allow_downscale")
 	q.ExpectedVotesTracking, _ = flagKey(k, "quorum.expected_votes_tracking")
 	if q.AllowDownscale {

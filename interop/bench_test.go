@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +15,7 @@ import (
 // TestBenchCPGFlood is the side-by-side flood benchmark: three real corosync
 // nodes, node 1 multicasts AGREED messages of 64 B, 1 KiB and 8 KiB as fast as flow control
 // allows for GOTOTEM_BENCH_SECS seconds (default 5) while nodes 2 and 3 receive, using the
-// lab's cpgbench.c (../shared/lab/cpgbench.c beside the repository, or GOTOTEM_CPGBENCH_SRC).
+// lab's cpgbench.c (interop/testdata/cpgbench.c, or GOTOTEM_CPGBENCH_SRC).
 // It reports msgs/s and MB/s at the sender and the slowest receiver, and fails on any order or
 // content error a receiver detects. GOTOTEM_BENCH_TRANSPORT picks udpu (default) or udp.
 // The same runs then go through three (and five) all-gototem rings, one `gototem bench`
@@ -33,11 +34,10 @@ func TestBenchCPGFlood(t *testing.T) {
 	needCorosync(t)
 	src := os.Getenv("GOTOTEM_CPGBENCH_SRC")
 	if src == "" {
-		src = filepath.Join("..", "..", "shared", "lab", "cpgbench.c")
+		src = filepath.Join("testdata", "cpgbench.c")
 	}
-	if _, err := os.Stat(src); err != nil {
-		t.Skipf("cpgbench.c not found (%v): set GOTOTEM_CPGBENCH_SRC", err)
-	}
+	_, err := os.Stat(src)
+	testenv.Need(t, "cpgbench.c (GOTOTEM_CPGBENCH_SRC)", err)
 	secs := 5
 	if !full {
 		secs = 2

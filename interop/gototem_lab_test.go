@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"os"
 	"slices"
 	"strings"
@@ -20,9 +21,7 @@ func gototemCluster(t *testing.T, opts Options) *Cluster {
 	if os.Getenv("GOTOTEM_LAB") == "0" {
 		t.Skip("GOTOTEM_LAB=0: the gototem netns lab is switched off")
 	}
-	if err := labCheck(); err != nil {
-		t.Skipf("the gototem netns lab needs root and network namespaces: %v", err)
-	}
+	testenv.Need(t, "root and network namespaces for the gototem netns lab", labCheck())
 	opts.Gototem = buildGototem(t)
 	return newCluster(t, opts)
 }

@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,21 +17,11 @@ import (
 // cluster whose Close failed cannot collide with the next.
 var labSeq atomic.Int32
 
-// needCorosync skips the test with the reason when this machine cannot run real corosync.
+// needCorosync stops the test when this machine cannot run real corosync: a skip with the
+// reason on a developer's machine, a failure under CI=true (testenv.Need).
 func needCorosync(t *testing.T) {
 	t.Helper()
-	if err := Check(); err != nil {
-		t.Skipf("real corosync interop needs root, network namespaces and corosync 3.1 (.ci/install-interop.sh): %v", err)
-	}
-}
-
-// needGate skips unless the environment variable is 1: for suites that wait on work in progress
-// (the gototem daemon) or are too slow for the default run (benchmarks).
-func needGate(t *testing.T, name, why string) {
-	t.Helper()
-	if os.Getenv(name) != "1" {
-		t.Skipf("set %s=1 to run: %s", name, why)
-	}
+	testenv.Need(t, "real corosync 3.1 with root and network namespaces (.ci/install-interop.sh)", Check())
 }
 
 // newCluster builds a cluster for the test and closes it at the end; when the test failed it

@@ -11,7 +11,7 @@ import (
 )
 
 // This file holds the pure readers of what the corosync tools print (and what gototem's client
-// commands print in the same formats, see ../../shared/reference/tool-outputs.md), of the
+// commands print in the same formats, see docs/reference/tool-outputs.md), of the
 // corosync log lines the suite watches, and of the C CPG client's output. None of them runs a
 // process, so they are tested without root.
 
@@ -266,7 +266,9 @@ type LogEvent struct {
 	Line   string
 }
 
-var membershipRE = regexp.MustCompile(`A new membership \(([0-9a-f]+\.[0-9a-f]+)\) was formed\.(?: Members joined:((?: [0-9]+)*))?(?: Members left:((?: [0-9]+)*))?`)
+// corosync (totemsrp.c) prints "Members" then " joined: 2 3" and " left: 4" when there are any:
+// "A new membership (1.16) was formed. Members joined: 2 left: 3".
+var membershipRE = regexp.MustCompile(`A new membership \(([0-9a-f]+\.[0-9a-f]+)\) was formed\. Members(?: joined:((?: [0-9]+)*))?(?: left:((?: [0-9]+)*))?`)
 
 // ParseCorosyncLog extracts, in order, the memberships formed and the sync completions from a
 // corosync log. A completion line is attributed to the last membership before it; one before

@@ -137,14 +137,15 @@ func TestParseLinkStatus(t *testing.T) {
 }
 
 // Lines as corosync 3.1.7 wrote them (shared/captures/udpu-leave-kill.events.txt), plus a
-// join and an aborted sync: the completion belongs to the ring formed last.
+// join and an aborted sync: the completion belongs to the ring formed last. A membership with
+// both lists is printed as totemsrp.c does: "Members joined: 3 4 left: 5".
 const logSample = `Nov 21 20:30:05.100 [14426] vm corosync notice  [TOTEM ] A new membership (1.12) was formed. Members joined: 2 3
 Nov 21 20:30:05.101 [14426] vm corosync notice  [MAIN  ] Completed service synchronization, ready to provide service.
 Nov 21 20:30:16.852 [14426] vm corosync notice  [TOTEM ] A processor failed, forming new configuration: token timed out (3650ms), waiting 4380ms for consensus.
 Nov 21 20:30:21.236 [14426] vm corosync notice  [TOTEM ] A new membership (1.16) was formed. Members left: 3
 Nov 21 20:30:21.236 [14426] vm corosync debug   [SYNC  ] enter sync process
 Nov 21 20:30:21.236 [14426] vm corosync notice  [MAIN  ] Completed service synchronization, ready to provide service.
-Nov 21 20:31:00.000 [14426] vm corosync notice  [TOTEM ] A new membership (1.1a) was formed. Members joined: 3 4 Members left: 5
+Nov 21 20:31:00.000 [14426] vm corosync notice  [TOTEM ] A new membership (1.1a) was formed. Members joined: 3 4 left: 5
 `
 
 func TestParseCorosyncLog(t *testing.T) {

@@ -3,6 +3,7 @@ package netlab
 import (
 	"context"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -65,9 +66,7 @@ func reach(t *testing.T, l *Lab, from, to, ring int) bool {
 // Two rings of three hosts: every host reaches the others on both rings; a cut link isolates a
 // host on that ring only, and healing restores it; Close removes every namespace.
 func TestLabLinksCutAndHeal(t *testing.T) {
-	if err := Check(); err != nil {
-		t.Skip(err)
-	}
+	testenv.Need(t, "root and network namespaces (ip netns)", Check())
 	l, err := New(Options{Prefix: fmt.Sprintf("nl%d", os.Getpid()%1000), Hosts: 3, Rings: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -113,12 +112,9 @@ func TestLabLinksCutAndHeal(t *testing.T) {
 // Partition {1,2} | {3} on one ring: the two hosts of the larger side still reach each other,
 // neither reaches host 3, and Heal restores host 3. Needs nft (skips without it).
 func TestLabPartitionAndHeal(t *testing.T) {
-	if err := Check(); err != nil {
-		t.Skip(err)
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("netlab: nft (nftables) is not installed")
-	}
+	testenv.Need(t, "root and network namespaces (ip netns)", Check())
+	_, err := exec.LookPath("nft")
+	testenv.Need(t, "nft (nftables)", err)
 	l, err := New(Options{Prefix: fmt.Sprintf("np%d", os.Getpid()%1000), Hosts: 3, Subnet: 1})
 	if err != nil {
 		t.Fatal(err)

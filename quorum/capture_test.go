@@ -2,13 +2,14 @@ package quorum
 
 import (
 	"bytes"
+	"github.com/gototem/gototem/internal/testenv"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// Real corosync 3.1.7 traffic (../shared/captures, udp multicast: every message appears once).
-const capturesDir = "../../shared/captures"
+// Real corosync 3.1.7 traffic (testdata/captures, udp multicast: every message appears once).
+var capturesDir = testenv.Captures()
 
 // groupAVoteQuorum is totempg's group "a" prefix followed by the start of a votequorum
 // NODEINFO id (0x00050000): plain udp captures carry the bodies verbatim.
@@ -17,9 +18,7 @@ var groupAVoteQuorum = []byte{0x01, 0x00, 0x01, 0x00, 'a', 0x00, 0x00, 0x05, 0x0
 func capturedNodeInfos(t *testing.T, name string) [][]byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(capturesDir, name))
-	if err != nil {
-		t.Skipf("captures not available: %v", err)
-	}
+	testenv.Need(t, "captures", err)
 	var out [][]byte
 	for i := 0; ; i++ {
 		j := bytes.Index(raw[i:], groupAVoteQuorum)

@@ -3,7 +3,7 @@
 // qdevice master_wins), two_node, last_man_standing, allow_downscale, expected_votes_tracking,
 // the administrative operations (-e, -v, cancel wait_for_all), the quorum device hook, the four
 // service-5 messages byte for byte, and the corosync-quorumtool -s / -l renderings. Every rule
-// follows ../shared/reference/votequorum.md; section numbers in comments refer to it.
+// follows docs/reference/votequorum.md; section numbers in comments refer to it.
 //
 // It is pure: no goroutines, no clock, no I/O except through the EVStore the caller passes. It
 // does not frame totempg groups (totempg/ puts these bodies into group "a"), does not run the

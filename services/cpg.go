@@ -13,7 +13,7 @@ import (
 
 // CPG message functions (service 2), as ids (service<<16 | function).
 const (
-	cpgProcJoin     = ServiceCPG<<16 | 0
+	cpgProcJoin     = ServiceCPG << 16 // function 0
 	cpgProcLeave    = ServiceCPG<<16 | 1
 	cpgJoinList     = ServiceCPG<<16 | 2
 	cpgMcast        = ServiceCPG<<16 | 3

@@ -9,6 +9,6 @@
 // it joins the sync as a Participant).
 //
 // The behaviour mirrors corosync 3.1.7 exactly, quirks included
-// (../shared/reference/services-sync.md): real nodes wait forever for a sync phase a member does
+// (docs/reference/services-sync.md): real nodes wait forever for a sync phase a member does
 // not answer, so a gototem node answers every phase exactly once per ring.
 package services

@@ -74,7 +74,8 @@ type SyncEngine struct {
 	trans    []srp.NodeID
 
 	completed uint64 // syncs completed
-	discarded uint64 // messages for an old ring or malformed
+	discarded uint64 // malformed messages
+	stale     uint64 // well-formed messages for an old ring or with no sync running
 }
 
 // NewSyncEngine returns an engine for the given local services. Every id in services that has a
@@ -98,8 +99,13 @@ func (e *SyncEngine) Synchronizing() bool { return e.running }
 // Completed is the number of syncs this node finished.
 func (e *SyncEngine) Completed() uint64 { return e.completed }
 
-// Discarded counts sync messages dropped as malformed or for an old ring.
+// Discarded counts sync messages dropped as malformed.
 func (e *SyncEngine) Discarded() uint64 { return e.discarded }
+
+// Stale counts well-formed sync messages of an old ring (or arriving with no sync running),
+// dropped as corosync drops them. They are normal around membership changes: a sync aborted by
+// the next ring leaves its messages behind, so they are no sign of a bad peer.
+func (e *SyncEngine) Stale() uint64 { return e.stale }
 
 // Transitional records a transitional configuration: it aborts a running sync and keeps the
 // member list for the next SyncInit.
@@ -143,8 +149,12 @@ func (e *SyncEngine) abort() {
 // Deliver processes one group-"sync" message delivered in total order from sender.
 func (e *SyncEngine) Deliver(sender srp.NodeID, body []byte) {
 	id, ring, services, err := decodeSyncMessage(body)
-	if err != nil || ring != e.ring || !e.running {
+	if err != nil {
 		e.discarded++
+		return
+	}
+	if ring != e.ring || !e.running {
+		e.stale++
 		return
 	}
 	if id == syncServiceBuild {

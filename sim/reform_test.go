@@ -37,7 +37,7 @@ import (
 //     timeout, which fires for all of them together again: back to 1.
 //
 // corosync 3.1.7 does each step the same way (exec/totemsrp.c, exec/main.c and exec/sync.c of
-// v3.1.7; the rules are in ../shared/reference/totem-protocol.md §4.3–4.5 and services-sync.md
+// v3.1.7; the rules are in docs/reference/totem-protocol.md §4.3–4.5 and services-sync.md
 // §0), so this is kept as a finding, not fixed. Bare srp with an application that talks right
 // after each configuration gets most of the stack's tail (TestQuorumReformTimes); with every
 // directed link kept in order except for FaultyLink's explicit 2 % reorder, the same draws give

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Frames of ../shared/captures/udp-steady.pcap (real corosync 3.1.7, idle 3-node ring 1.9,
+// Frames of testdata/captures/udp-steady.pcap (real corosync 3.1.7, idle 3-node ring 1.9,
 // hold 685 ms, merge 200 ms), UDP payloads in capture order.
 const (
 	capTok1to2a = "70c00300000100000000000002150000009f000000150000000000000001000000090000000000000000000000000000000000000000000000"
@@ -105,7 +105,7 @@ func TestCaptureRepHoldsTokenAndSendsMergeDetect(t *testing.T) {
 	}
 }
 
-// Frames of ../shared/captures/udp-formation.pcap (real corosync 3.1.7, udp transport):
+// Frames of testdata/captures/udp-formation.pcap (real corosync 3.1.7, udp transport):
 // the formation of ring 1.9 from the JOINs that reach consensus to the first new-ring
 // MCASTs, by frame number.
 var capFormation = map[int]string{
@@ -291,7 +291,7 @@ func TestCaptureFormationRepLikeCorosync(t *testing.T) {
 }
 
 // §7.4 against real traffic: the LEAVE corosync's node 3 sent on SIGTERM from ring 1.9
-// (../shared/captures/udp-leave-term.pcap, frame 9) is byte for byte the one gototem sends.
+// (testdata/captures/udp-leave-term.pcap, frame 9) is byte for byte the one gototem sends.
 func TestCaptureLeaveLikeCorosync(t *testing.T) {
 	const capLeave3 = "70c003030000000000000000000300000002000000010000000900000000000000010000000200000003000000"
 	p := idleRingNode(t, 3, 1, 0x10)

@@ -1,7 +1,7 @@
 package srp
 
 // The wire codec: turns the six corosync 3.1 totemsrp message types into datagrams and back
-// (layouts in ../shared/reference/totem-wire.md §3–§5).
+// (layouts in docs/reference/totem-wire.md §3–§5).
 //
 // Byte order: corosync writes every field in the sender's native order and marks it with the
 // magic 0xC070, so a receiver that reads the magic as 0x70C0 swaps. gototem always encodes

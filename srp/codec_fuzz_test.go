@@ -13,7 +13,7 @@ import (
 // decode → encode → decode gives the same value and encode reproduces the same bytes.
 // Every other decoder is also run on the input, since a dispatch bug must not panic
 // either. Seeds: one valid datagram per type in both byte orders, plus real corosync
-// 3.1.7 packets from ../shared/captures in testdata/fuzz/FuzzDecode.
+// 3.1.7 packets from testdata/captures in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
 	for typ := TypeORFToken; typ <= TypeTokenHoldCancel; typ++ {
 		b := codecSample(typ)

@@ -6,7 +6,7 @@
 // encapsulation, the ORF token (ordering, aru, retransmission requests, flow control, token
 // hold), merge detection, the LEAVE sent on clean shutdown, ring-id persistence through a
 // RingIDStore, and the delivery of messages and EVS configurations in one total order.
-// The references are ../shared/reference/totem-protocol.md (cited as §n below) and
+// The references are docs/reference/totem-protocol.md (cited as §n below) and
 // totem-wire.md.
 //
 // What it must not touch: sockets, the clock, goroutines, global randomness and files.

@@ -23,7 +23,7 @@ func TestColdFormation(t *testing.T) {
 					t.Fatalf("node %d: last configuration %+v", id, last)
 				}
 			}
-			// As in the real cold start (../shared/captures/udp-formation: singletons 1.5,
+			// As in the real cold start (testdata/captures/udp-formation: singletons 1.5,
 			// 2.5, 3.5, then ring 1.9): a fresh store gives seq 0+1, each ring adds 4.
 			if want := (RingID{Rep: 1, Seq: 9}); n > 1 && c.nodes[1].p.RingID() != want {
 				t.Fatalf("ring %v, corosync forms %v", c.nodes[1].p.RingID(), want)

@@ -17,8 +17,6 @@ const (
 	numTimers
 )
 
-var timerNames = [numTimers]string{"token", "token_retransmit", "hold", "join", "consensus", "merge", "send_join"}
-
 type timer struct {
 	at    time.Duration
 	armed bool

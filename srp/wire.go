@@ -1,6 +1,6 @@
 package srp
 
-// Wire message types as corosync 3.1 lays them out (see ../shared/reference/totem-wire.md).
+// Wire message types as corosync 3.1 lays them out (see docs/reference/totem-wire.md).
 // The structs hold decoded, host-order values; Encode* functions write little-endian and
 // Decode* functions accept both byte orders. Lists are slices so a decoder can reuse a
 // value's backing arrays and decode without allocating.

@@ -85,7 +85,8 @@ type Ready struct {
 // Counters of the layers above srp.
 type Counters struct {
 	SRP             srp.Counters
-	SyncDiscarded   uint64
+	SyncDiscarded   uint64 // malformed sync messages
+	SyncStale       uint64 // sync messages of an old ring: normal around membership changes
 	SyncCompleted   uint64
 	CPGDropped      uint64
 	QuorumMalformed uint64
@@ -212,6 +213,7 @@ func (s *Stack) Counters() Counters {
 	c := s.counters
 	c.SRP = s.srp.Counters()
 	c.SyncDiscarded = s.sync.Discarded()
+	c.SyncStale = s.sync.Stale()
 	c.SyncCompleted = s.sync.Completed()
 	c.CPGDropped = s.cpg.Dropped()
 	if s.vq != nil {

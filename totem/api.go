@@ -3,21 +3,6 @@ package totem
 import (
 	"errors"
 	"log/slog"
-
-	"github.com/gototem/gototem/config"
-	"github.com/gototem/gototem/quorum"
-	"github.com/gototem/gototem/services"
-	"github.com/gototem/gototem/srp"
-)
-
-// Guarantee is a message's delivery guarantee.
-type Guarantee = srp.Guarantee
-
-const (
-	// Agreed delivers in total order as soon as the ring has ordered the message.
-	Agreed = srp.Agreed
-	// Safe delivers only once every member of the configuration is known to have the message.
-	Safe = srp.Safe
 )
 
 // Errors of the Node API.
@@ -33,11 +18,16 @@ var (
 
 // Options configure a Node.
 type Options struct {
-	// Config is the resolved corosync.conf of this node (config.Load, then Resolve).
-	Config *config.Runtime
-	// StateDir overrides system.state_dir (ring id and ev_tracking files).
+	// Config is the node's configuration: LANConfig filled in, or LoadConfig's.
+	Config Config
+	// StateDir holds what a node keeps across restarts: the ring sequence (corosync's
+	// ringid_<nodeid> file, which must only grow) and votequorum's ev_tracking file. It must
+	// be writable. Required for a Config built in code; a Config read from a corosync.conf
+	// defaults to its system.state_dir (/var/lib/corosync), as corosync does.
 	StateDir string
-	// Logger receives structured logs; nil keeps the node quiet.
+	// Logger receives the node's log: corosync's key lines (a membership formed, quorum
+	// gained or lost, synchronization done) at LevelNotice with a SubsysKey attribute, and
+	// the rest at Debug to Warn. Nil keeps the node quiet.
 	Logger *slog.Logger
 	// OnMembership is called for every ring configuration, transitional and regular, in
 	// total order with group events. See "Callbacks" in the package doc.
@@ -46,31 +36,12 @@ type Options struct {
 	OnQuorum func(QuorumState)
 }
 
-// Membership is a ring configuration as EVS delivers it.
-type Membership struct {
-	Kind    srp.ConfigurationKind
-	RingID  srp.RingID
-	Members []srp.NodeID
-	Joined  []srp.NodeID
-	Left    []srp.NodeID
-}
-
-// QuorumState is votequorum's verdict with the numbers behind it.
-type QuorumState = quorum.Change
-
 // GroupHandler receives one group's events, in total order, on the node's dispatch goroutine.
+// The same handler runs on a simulated node (package sim), so an application's logic can be
+// tested under partitions without sockets.
 type GroupHandler interface {
 	// Deliver is one message sent to the group. m.Payload is the handler's to keep.
 	Deliver(m Message)
 	// ConfigChange reports processes joining or leaving the group.
 	ConfigChange(c GroupChange)
 }
-
-// Message is a message delivered to a group.
-type Message = services.GroupMessage
-
-// GroupChange is a process group membership change (CPG's confchg).
-type GroupChange = services.Confchg
-
-// Process is a group member: a process on a node.
-type Process = services.Process

@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gototem/gototem/srp"
 )
 
 type counter struct {
@@ -129,9 +127,9 @@ func benchFlood(b *testing.B, nodes, size int) {
 func startClusterB(b *testing.B, n int) []*member {
 	b.Helper()
 	ms := startCluster(b, "udpu", n)
-	var ids []srp.NodeID
+	var ids []NodeID
 	for i := 1; i <= n; i++ {
-		ids = append(ids, srp.NodeID(i))
+		ids = append(ids, NodeID(i))
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/transport"
 )
 
@@ -36,7 +35,7 @@ func TestEncryptedRing(t *testing.T) {
 				}
 				return []string{"crypto_cipher: " + cipher, "crypto_hash: sha256", "keyfile: " + key}
 			})
-			waitFor(t, 10*time.Second, "a ring of the two nodes sharing the key", ringOf(ms[:2], []srp.NodeID{1, 2}))
+			waitFor(t, 10*time.Second, "a ring of the two nodes sharing the key", ringOf(ms[:2], []NodeID{1, 2}))
 			time.Sleep(300 * time.Millisecond)
 			if c, ok := ms[2].lastRegular(); !ok || len(c.Members) != 1 {
 				t.Fatalf("the node with the wrong key is in %v", c.Members)

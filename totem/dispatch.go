@@ -1,8 +1,10 @@
 package totem
 
 import (
+	"slices"
 	"sync"
 
+	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/stack"
 )
 
@@ -22,10 +24,14 @@ type dispatcher struct {
 	pending  bool // events queued whose wake-up waits for wake
 	waiting  bool // run is blocked for want of events (tests wait for it)
 	maxQueue int
+	events   eventLog // corosync's key log lines; used by run only
+	// lastRegular is the last regular configuration's members, for Membership's Joined and
+	// Left; used by run only.
+	lastRegular []NodeID
 }
 
 func newDispatcher(n *Node) *dispatcher {
-	d := &dispatcher{n: n, handlers: map[string]GroupHandler{}}
+	d := &dispatcher{n: n, handlers: map[string]GroupHandler{}, events: eventLog{log: n.log}}
 	d.cond = sync.NewCond(&d.mu)
 	return d
 }
@@ -117,21 +123,54 @@ func (d *dispatcher) deliver(ev stack.Event) {
 	o := d.n.opts
 	switch {
 	case ev.Membership != nil:
+		m := d.membership(ev.Membership)
+		d.events.membership(m)
 		if o.OnMembership != nil {
-			c := ev.Membership
-			o.OnMembership(Membership{Kind: c.Kind, RingID: c.RingID, Members: c.Members, Joined: c.Joined, Left: c.Left})
+			o.OnMembership(m)
 		}
 	case ev.Quorum != nil:
+		q := quorumState(ev.Quorum)
+		d.events.quorum(q)
 		if o.OnQuorum != nil {
-			o.OnQuorum(*ev.Quorum)
+			o.OnQuorum(q)
 		}
 	case ev.Group != nil:
 		if h := d.handler(ev.Group.Group); h != nil {
-			h.ConfigChange(*ev.Group)
+			h.ConfigChange(groupChange(ev.Group))
 		}
 	case ev.Message != nil:
 		if h := d.handler(ev.Message.Group); h != nil {
-			h.Deliver(*ev.Message)
+			h.Deliver(message(ev.Message))
+		}
+	case ev.Synced != nil:
+		d.events.synced()
+	case ev.Fault != nil:
+		d.events.fault(ev.Fault.Link, ev.Fault.Faulty, ev.Fault.Text)
+	}
+}
+
+// membership converts a configuration, with Joined and Left counted against the previous
+// regular configuration as Membership documents (srp reports Left in the transitional
+// configuration only).
+func (d *dispatcher) membership(c *srp.Configuration) Membership {
+	m := Membership{Kind: Regular, RingID: ringID(c.RingID), Members: nodeIDs(c.Members)}
+	if c.Kind == srp.Transitional {
+		m.Kind = Transitional
+		m.Left = minus(d.lastRegular, m.Members)
+		return m
+	}
+	m.Joined, m.Left = minus(m.Members, d.lastRegular), minus(d.lastRegular, m.Members)
+	d.lastRegular = append(d.lastRegular[:0], m.Members...)
+	return m
+}
+
+// minus is a without the members of b.
+func minus(a, b []NodeID) []NodeID {
+	var out []NodeID
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
 		}
 	}
+	return out
 }

@@ -1,7 +1,14 @@
 // Package totem is gototem's embedding API: a Node is one member of a Totem ring running on
-// real UDP sockets and the wall clock, configured from an unchanged corosync.conf. It offers
-// ordered messaging in process groups (corosync's CPG), membership and quorum events, and a
-// status view.
+// real UDP sockets and the wall clock. It offers ordered messaging in process groups
+// (corosync's CPG), membership and quorum events, and a status view. It is the one package an
+// embedder imports: every type its API uses is declared here.
+//
+// # Configuration
+//
+// A Config is built in code (LANConfig, then ClusterName, NodeID and Nodes) or read from an
+// unchanged corosync.conf (LoadConfig). Both go through the same parser, validation and timer
+// derivation, so a node configured in code behaves as the same corosync.conf would make it, and
+// can share a ring with real corosync 3.1 nodes given that file (Config.CorosyncConf).
 //
 // A Node composes the pure protocol stack (package stack: srp, totempg framing, the service
 // layer, votequorum, the redundant ring) with the transport's sockets. It owns the sockets and

@@ -140,9 +140,9 @@ func (n *Node) healthLocked(s *Status) {
 	}
 	s.StateFor = now - n.phaseSince
 	switch {
-	case s.State == srp.Operational && !n.syncing:
+	case s.State == "OPERATIONAL" && !n.syncing:
 		s.Healthy, s.Health = true, "healthy"
-	case s.State == srp.Operational:
+	case s.State == "OPERATIONAL":
 		s.Health = fmt.Sprintf("synchronizing services for %v", s.Protocol.Synchronizing.Round(time.Millisecond))
 		s.Stuck = s.Protocol.Synchronizing > n.stuckAfter()
 	default:

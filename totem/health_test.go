@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/config"
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/transport"
 )
 
@@ -33,7 +32,7 @@ func TestStateDirMustBeWritable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Options{Config: rt, StateDir: "/proc"})
+	n, err := New(Options{Config: FromRuntime(rt), StateDir: "/proc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +130,7 @@ func TestWrongKeyIsLoggedAndCounted(t *testing.T) {
 		logs[id-1] = &syncBuffer{}
 		return slog.New(slog.NewTextHandler(logs[id-1], nil))
 	})
-	waitFor(t, 10*time.Second, "a ring of the two nodes sharing the key", ringOf(ms[:2], []srp.NodeID{1, 2}))
+	waitFor(t, 10*time.Second, "a ring of the two nodes sharing the key", ringOf(ms[:2], []NodeID{1, 2}))
 	waitFor(t, 5*time.Second, "the auth-failure line on both sides", func() bool {
 		return strings.Contains(logs[0].String(), "fail authentication") && strings.Contains(logs[2].String(), "fail authentication")
 	})
@@ -161,7 +160,7 @@ func TestStuckNodeIsNotHealthy(t *testing.T) {
 		logs[id-1] = &syncBuffer{}
 		return slog.New(slog.NewTextHandler(logs[id-1], nil))
 	})
-	waitFor(t, 10*time.Second, "a ring of both nodes", ringOf(ms, []srp.NodeID{1, 2}))
+	waitFor(t, 10*time.Second, "a ring of both nodes", ringOf(ms, []NodeID{1, 2}))
 	n1 := ms[0].node
 	if st := n1.Status(); !st.Healthy || st.Stuck {
 		t.Fatalf("formed ring: healthy %v stuck %v %q", st.Healthy, st.Stuck, st.Health)
@@ -176,7 +175,7 @@ func TestStuckNodeIsNotHealthy(t *testing.T) {
 	t0 := time.Now()
 	waitFor(t, 10*time.Second, "node 1 reported stuck", func() bool { return n1.Status().Stuck })
 	st := n1.Status()
-	if st.Healthy || !strings.Contains(st.Health, "STUCK") || st.State == srp.Operational {
+	if st.Healthy || !strings.Contains(st.Health, "STUCK") || st.State == "OPERATIONAL" {
 		t.Fatalf("stuck node: healthy %v state %v %q", st.Healthy, st.State, st.Health)
 	}
 	t.Logf("asserts: after %v node 1 says %q (stuck after %v)", time.Since(t0).Round(time.Millisecond), st.Health, n1.stuckAfter())

@@ -37,8 +37,8 @@ type Node struct {
 	done   chan struct{}
 	wg     sync.WaitGroup
 
-	errMu sync.Mutex
-	err   error
+	// finished is closed once every goroutine of the node has returned.
+	finished chan struct{}
 
 	stateMu sync.Mutex
 	state   nodeState // guarded by stateMu: started / stopped
@@ -62,6 +62,8 @@ type Node struct {
 	groups  map[string]*Group
 	members map[srp.NodeID]*memberInfo
 	current srp.Configuration
+	// changed is closed (and replaced) when a group's membership changes, for WaitMembers.
+	changed chan struct{}
 	disp    *dispatcher
 	// room is closed (and replaced) when a Send that found the ring busy may retry.
 	// roomWanted says some Send waits on it; maxRoom is the most send room ever seen (an
@@ -97,11 +99,14 @@ type stopRequest struct {
 	done chan struct{}
 }
 
-// New prepares a node from a resolved corosync.conf. It opens nothing: Start does.
+// New prepares a node. It checks the configuration and opens nothing: Start does.
 func New(opts Options) (*Node, error) {
-	rt := opts.Config
-	if rt == nil {
-		return nil, errors.New("totem: Options.Config is nil")
+	rt, err := opts.Config.Runtime()
+	if err != nil {
+		return nil, err
+	}
+	if opts.StateDir == "" && opts.Config.file == nil {
+		return nil, errors.New("totem: Options.StateDir is required with a Config built in code (where the node keeps its ring sequence across restarts)")
 	}
 	if rt.NodeID == 0 {
 		return nil, errors.New("totem: the local node has no nodeid (is this machine in the nodelist?)")
@@ -117,16 +122,18 @@ func New(opts Options) (*Node, error) {
 	}
 	log = slog.New(newThrottle(log.Handler()))
 	n := &Node{
-		opts:    opts,
-		rt:      rt,
-		log:     log,
-		self:    srp.NodeID(rt.NodeID),
-		stopCh:  make(chan stopRequest),
-		done:    make(chan struct{}),
-		room:    make(chan struct{}),
-		groups:  map[string]*Group{},
-		members: map[srp.NodeID]*memberInfo{},
-		pid:     uint32(os.Getpid()),
+		opts:     opts,
+		rt:       rt,
+		log:      log,
+		self:     srp.NodeID(rt.NodeID),
+		stopCh:   make(chan stopRequest),
+		finished: make(chan struct{}),
+		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
+		room:     make(chan struct{}),
+		groups:   map[string]*Group{},
+		members:  map[srp.NodeID]*memberInfo{},
+		pid:      uint32(os.Getpid()),
 	}
 	return n, nil
 }
@@ -140,7 +147,7 @@ func (n *Node) stateDir() string {
 }
 
 // Start opens the sockets and starts the node's goroutines. The context bounds start-up
-// only; use Stop to leave the ring.
+// only (a context done before the node runs leaves nothing open); use Stop to leave the ring.
 func (n *Node) Start(ctx context.Context) error {
 	n.stateMu.Lock()
 	defer n.stateMu.Unlock()
@@ -164,6 +171,10 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.links = links
+	if err := ctx.Err(); err != nil {
+		n.closeLinks()
+		return err
+	}
 	sc, err := n.stackConfig()
 	if err != nil {
 		n.closeLinks()
@@ -195,6 +206,7 @@ func (n *Node) Start(ctx context.Context) error {
 	go n.timerLoop()
 	n.wg.Add(1)
 	go n.healthLoop()
+	go func() { n.wg.Wait(); close(n.finished) }()
 	n.log.Info("node started", "nodeid", n.self, "transport", string(n.rt.Totem.Transport), "rings", len(n.links))
 	return nil
 }
@@ -287,7 +299,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			MaxMessages:                     t.MaxMessages,
 			NetMTU:                          mtu,
 			Nodelist:                        n.nodelist(),
-			RingIDStore:                     NewFileRingIDStore(n.stateDir(), n.self),
+			RingIDStore:                     newfileRingIDStore(n.stateDir(), n.self),
 			Rand:                            rand.New(rand.NewPCG(uint64(n.epoch.UnixNano()), uint64(n.self))),
 			Logger:                          n.log.With("subsys", "srp"),
 		},
@@ -516,6 +528,10 @@ func (n *Node) transmit(ds []stack.Datagram) {
 
 // observe keeps the node's view of membership (for Status and cmap).
 func (n *Node) observe(ev stack.Event) {
+	if ev.Group != nil {
+		close(n.changed) // wake WaitMembers
+		n.changed = make(chan struct{})
+	}
 	c := ev.Membership
 	if c == nil || c.Kind != srp.Regular {
 		return
@@ -552,45 +568,38 @@ func (n *Node) shutdown() {
 }
 
 // Stop leaves the ring cleanly (a LEAVE message, as corosync sends on SIGTERM), closes the
-// sockets and waits for the node's goroutines, or for ctx.
+// sockets and waits for the node's goroutines, or for ctx. When ctx ends before the stop was
+// handed to the node, the node keeps running and Stop may be called again; when it ends after,
+// the node stops anyway and a later Stop waits for it to finish. A node never started has
+// nothing to stop.
 func (n *Node) Stop(ctx context.Context) error {
 	n.stateMu.Lock()
-	if n.state != stateRunning {
+	switch n.state {
+	case stateNew:
 		n.stateMu.Unlock()
 		return nil
+	case stateRunning:
+		req := stopRequest{done: make(chan struct{})}
+		select {
+		case n.stopCh <- req:
+			n.state = stateStopped
+		case <-ctx.Done():
+			n.stateMu.Unlock()
+			return ctx.Err()
+		}
 	}
-	n.state = stateStopped
 	n.stateMu.Unlock()
-	req := stopRequest{done: make(chan struct{})}
 	select {
-	case n.stopCh <- req:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-req.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	waited := make(chan struct{})
-	go func() { n.wg.Wait(); close(waited) }()
-	select {
-	case <-waited:
+	case <-n.finished:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// Done is closed when the node has stopped.
+// Done is closed when the node has left the ring (its goroutines may still be finishing: Stop
+// waits for them).
 func (n *Node) Done() <-chan struct{} { return n.done }
-
-// Err is the error that stopped the node, if any.
-func (n *Node) Err() error {
-	n.errMu.Lock()
-	defer n.errMu.Unlock()
-	return n.err
-}
 
 // do runs f with the stack to itself (mu held), then carries out what f made the stack do.
 func (n *Node) do(f func()) error {
@@ -656,7 +665,7 @@ func (g *Group) send(payload []byte, gu Guarantee, wait bool) (<-chan struct{}, 
 	if !n.live {
 		return nil, ErrStopped
 	}
-	err := n.st.Send(n.now(), g.name, g.pid, payload, gu)
+	err := n.st.Send(n.now(), g.name, g.pid, payload, gu.srp())
 	var room <-chan struct{}
 	if errors.Is(err, stack.ErrBusy) {
 		err = ErrBusy
@@ -709,8 +718,34 @@ func (g *Group) Leave() error {
 // Members returns the group's members as this node sees them now.
 func (g *Group) Members() []Process {
 	var out []Process
-	_ = g.n.do(func() { out = g.n.st.CPG().Members(g.name) })
+	_ = g.n.do(func() { out = processes(g.n.st.CPG().Members(g.name)) })
 	return out
+}
+
+// WaitMembers waits until the group has at least n members, as this node sees them, and
+// returns them; or returns ctx's error, or ErrStopped when the node stops. The group's handler
+// sees the same change as a GroupChange, in order with the messages.
+func (g *Group) WaitMembers(ctx context.Context, n int) ([]Process, error) {
+	for {
+		var ms []Process
+		var changed <-chan struct{}
+		if err := g.n.do(func() {
+			ms = processes(g.n.st.CPG().Members(g.name))
+			changed = g.n.changed
+		}); err != nil {
+			return nil, err
+		}
+		if len(ms) >= n {
+			return ms, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-g.n.done:
+			return nil, ErrStopped
+		}
+	}
 }
 
 // SetExpectedVotes is corosync-quorumtool -e.
@@ -723,9 +758,9 @@ func (n *Node) SetExpectedVotes(v uint32) error {
 }
 
 // SetVotes is corosync-quorumtool -v (-n nodeid).
-func (n *Node) SetVotes(nodeid srp.NodeID, votes uint32) error {
+func (n *Node) SetVotes(nodeid NodeID, votes uint32) error {
 	var err error
-	if derr := n.do(func() { err = n.st.SetVotes(n.now(), nodeid, votes) }); derr != nil {
+	if derr := n.do(func() { err = n.st.SetVotes(n.now(), srp.NodeID(nodeid), votes) }); derr != nil {
 		return derr
 	}
 	return err

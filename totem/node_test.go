@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/config"
-	"github.com/gototem/gototem/srp"
 )
 
 // clusterConf writes a corosync.conf for n nodes on 127.<a>.<b>.1..n.
@@ -70,7 +69,7 @@ func (m *member) lastRegular() (Membership, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := len(m.rings) - 1; i >= 0; i-- {
-		if m.rings[i].Kind == srp.Regular {
+		if m.rings[i].Kind == Regular {
 			return m.rings[i], true
 		}
 	}
@@ -112,7 +111,7 @@ func startClusterWith(t testing.TB, transport string, n int, extraOf func(id int
 		if logOf != nil {
 			log = logOf(i)
 		}
-		node, err := New(Options{Config: rt, StateDir: t.TempDir(), Logger: log, OnMembership: func(c Membership) {
+		node, err := New(Options{Config: FromRuntime(rt), StateDir: t.TempDir(), Logger: log, OnMembership: func(c Membership) {
 			m.mu.Lock()
 			m.rings = append(m.rings, c)
 			m.mu.Unlock()
@@ -148,9 +147,9 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Fatalf("timed out after %v waiting for %s", d, what)
 }
 
-func ringOf(ms []*member, want []srp.NodeID) func() bool {
+func ringOf(ms []*member, want []NodeID) func() bool {
 	return func() bool {
-		var ring srp.RingID
+		var ring RingID
 		for i, m := range ms {
 			c, ok := m.lastRegular()
 			if !ok || !slices.Equal(c.Members, want) {
@@ -177,7 +176,7 @@ func TestNodesOverUDP(t *testing.T) {
 
 func testCluster(t *testing.T, transport string) {
 	ms := startCluster(t, transport, 3)
-	waitFor(t, 10*time.Second, "a 3-node ring", ringOf(ms, []srp.NodeID{1, 2, 3}))
+	waitFor(t, 10*time.Second, "a 3-node ring", ringOf(ms, []NodeID{1, 2, 3}))
 	for _, m := range ms {
 		g, err := m.node.Join("g", m.rec)
 		if err != nil {
@@ -225,14 +224,14 @@ func testCluster(t *testing.T, transport string) {
 		}
 	}
 	st := ms[0].node.Status()
-	if st.State != srp.Operational || len(st.Members) != 3 || st.Quorum.Local.TotalVotes != 3 {
+	if st.State != "OPERATIONAL" || len(st.Members) != 3 || st.Quorum.Local.TotalVotes != 3 {
 		t.Fatalf("status: state %v members %v quorum %+v", st.State, st.Members, st.Quorum.Local)
 	}
 	start := time.Now()
 	if err := ms[2].node.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "a 2-node ring after LEAVE", ringOf(ms[:2], []srp.NodeID{1, 2}))
+	waitFor(t, 5*time.Second, "a 2-node ring after LEAVE", ringOf(ms[:2], []NodeID{1, 2}))
 	if d := time.Since(start); d > 900*time.Millisecond {
 		t.Errorf("reforming after a LEAVE took %v; a LEAVE should not wait for the token timeout", d)
 	}

@@ -11,22 +11,22 @@ import (
 	"github.com/gototem/gototem/srp"
 )
 
-// FileRingIDStore persists the ring sequence number in <dir>/ringid_<nodeid>, the file corosync
+// fileRingIDStore persists the ring sequence number in <dir>/ringid_<nodeid>, the file corosync
 // keeps: 8 bytes, the sequence as a native-endian u64, so a gototem node and a corosync node can
 // share a state directory layout. Writes go to a temporary file that is synced and renamed, so a
 // crash or a full disk leaves the old value intact rather than a torn one.
-type FileRingIDStore struct {
+type fileRingIDStore struct {
 	Path string
 }
 
-// NewFileRingIDStore returns the store for nodeid in dir.
-func NewFileRingIDStore(dir string, nodeid srp.NodeID) *FileRingIDStore {
-	return &FileRingIDStore{Path: filepath.Join(dir, fmt.Sprintf("ringid_%d", nodeid))}
+// newfileRingIDStore returns the store for nodeid in dir.
+func newfileRingIDStore(dir string, nodeid srp.NodeID) *fileRingIDStore {
+	return &fileRingIDStore{Path: filepath.Join(dir, fmt.Sprintf("ringid_%d", nodeid))}
 }
 
 // Load implements srp.RingIDStore. A missing or short file reads as "nothing stored", as
 // corosync treats it (it then starts from 0).
-func (s *FileRingIDStore) Load() (uint64, bool, error) {
+func (s *fileRingIDStore) Load() (uint64, bool, error) {
 	b, err := os.ReadFile(s.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
@@ -41,7 +41,7 @@ func (s *FileRingIDStore) Load() (uint64, bool, error) {
 }
 
 // Store implements srp.RingIDStore.
-func (s *FileRingIDStore) Store(seq uint64) error {
+func (s *fileRingIDStore) Store(seq uint64) error {
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], seq)
 	if err := writeFileAtomic(s.Path, b[:], 0o600); err != nil {

@@ -8,7 +8,7 @@ import (
 
 func TestFileRingIDStore(t *testing.T) {
 	dir := t.TempDir()
-	s := NewFileRingIDStore(dir, 7)
+	s := newfileRingIDStore(dir, 7)
 	if seq, ok, err := s.Load(); err != nil || ok || seq != 0 {
 		t.Fatalf("empty store: %d %v %v", seq, ok, err)
 	}
@@ -30,7 +30,7 @@ func TestFileRingIDStore(t *testing.T) {
 		t.Fatalf("short file: ok=%v err=%v", ok, err)
 	}
 	// A directory that cannot be written to is an error, not a panic or a silent success.
-	bad := NewFileRingIDStore(filepath.Join(dir, "missing", "sub"), 1)
+	bad := newfileRingIDStore(filepath.Join(dir, "missing", "sub"), 1)
 	if err := bad.Store(1); err == nil {
 		t.Fatal("store into a missing directory succeeded")
 	}

@@ -17,12 +17,14 @@ import (
 // Status is a snapshot of a running node: what corosync-cfgtool, corosync-quorumtool and
 // corosync-cmapctl would report about it.
 type Status struct {
-	NodeID    srp.NodeID
+	NodeID    NodeID
 	Transport string // "udp" or "udpu"
 	RRPMode   string // "none", "active" or "passive"
-	State     srp.State
-	RingID    srp.RingID
-	Members   []srp.NodeID // the current regular configuration, ascending
+	// State is the membership protocol's state, in corosync's words: OPERATIONAL, GATHER,
+	// COMMIT or RECOVERY.
+	State   string
+	RingID  RingID
+	Members []NodeID // the current regular configuration, ascending
 	// Synchronizing is true between a regular configuration and the end of service
 	// synchronization (real nodes hold flow-controlled requests meanwhile).
 	Synchronizing bool
@@ -66,7 +68,7 @@ type LinkStatus struct {
 
 // NodeStatus is one known node.
 type NodeStatus struct {
-	NodeID srp.NodeID
+	NodeID NodeID
 	Name   string   // nodelist name, if any
 	Addrs  []string // per link
 	// Member reports whether the node is in the current regular configuration.
@@ -82,7 +84,7 @@ type NodeStatus struct {
 func (n *Node) Status() Status {
 	var s Status
 	if err := n.do(func() { s = n.statusLocked() }); err != nil {
-		s = Status{NodeID: n.self, Transport: string(n.rt.Totem.Transport), RRPMode: n.rt.Totem.RRPMode}
+		s = Status{NodeID: NodeID(n.self), Transport: string(n.rt.Totem.Transport), RRPMode: n.rt.Totem.RRPMode}
 	}
 	return s
 }
@@ -91,12 +93,12 @@ func (n *Node) Status() Status {
 func (n *Node) statusLocked() Status {
 	p := n.st.SRP()
 	s := Status{
-		NodeID:         n.self,
+		NodeID:         NodeID(n.self),
 		Transport:      string(n.rt.Totem.Transport),
 		RRPMode:        n.rt.Totem.RRPMode,
-		State:          p.State(),
-		RingID:         n.current.RingID,
-		Members:        slices.Clone(n.current.Members),
+		State:          p.State().String(),
+		RingID:         ringID(n.current.RingID),
+		Members:        nodeIDs(n.current.Members),
 		Synchronizing:  n.st.Synchronizing(),
 		QuorumProvider: n.rt.Quorum.Provider,
 		SRP:            p.Counters(),
@@ -123,7 +125,7 @@ func (n *Node) statusLocked() Status {
 	get := func(id srp.NodeID) *NodeStatus {
 		ns := known[id]
 		if ns == nil {
-			ns = &NodeStatus{NodeID: id, Addrs: make([]string, len(n.links))}
+			ns = &NodeStatus{NodeID: NodeID(id), Addrs: make([]string, len(n.links))}
 			known[id] = ns
 		}
 		return ns

@@ -8,7 +8,7 @@
 // and redundant-ring policy belong to srp/ and rrp/; the goroutines that pump receive sockets
 // belong to the integrator (totem/).
 //
-// Sockets and ports follow corosync 3.1 exactly (see ../../shared/reference/totem-wire.md §1):
+// Sockets and ports follow corosync 3.1 exactly (see docs/reference/totem-wire.md §1):
 //
 //	udpu: one socket bound to local:mcastport receives everything and sends tokens; one socket
 //	      per member bound to local:0 sends that member its copy of each "multicast".

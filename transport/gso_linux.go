@@ -28,7 +28,7 @@ var gsoCmsgSpace = unix.CmsgSpace(2)
 // traversal instead of one each; the datagrams on the wire are the same. Owner goroutine
 // only, like Send.
 type gsoWriter struct {
-	hdrs  []unix.Mmsghdr
+	hdrs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // large enough for either family
 	oob   []byte
@@ -76,7 +76,7 @@ func (w *gsoWriter) build(msgs []ipv4.Message, dsts []netip.AddrPort, v6 bool) b
 	n := len(msgs)
 	if cap(w.iovs) < n {
 		w.iovs = make([]unix.Iovec, n)
-		w.hdrs = make([]unix.Mmsghdr, n)
+		w.hdrs = make([]mmsghdr, n)
 		w.names = make([]unix.RawSockaddrInet6, n)
 		w.oob = make([]byte, n*gsoCmsgSpace)
 		w.first = make([]int, n)
@@ -112,7 +112,7 @@ func (w *gsoWriter) build(msgs []ipv4.Message, dsts []netip.AddrPort, v6 bool) b
 			}
 			iov.SetLen(len(p))
 		}
-		var h unix.Mmsghdr
+		var h mmsghdr
 		h.Hdr.Iov = &w.iovs[i]
 		h.Hdr.SetIovlen(j - i)
 		name := &w.names[k]

@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -197,9 +198,7 @@ func toNode(id srp.NodeID, data []byte) srp.Outgoing {
 func rawSocket(t *testing.T, at netip.AddrPort) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(at))
-	if err != nil {
-		t.Skipf("cannot bind raw peer socket %s: %v", at, err)
-	}
+	testenv.Need(t, "a raw peer socket on "+at.String(), err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

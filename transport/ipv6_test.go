@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -43,15 +44,12 @@ func ipCmd(args ...string) error {
 // newVethPair creates the pair with node addresses 1 and 3 on end a and 2 on end b.
 func newVethPair(t *testing.T) vethPair {
 	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("ip(8) not available: cannot build an IPv6 test network")
-	}
+	_, err := exec.LookPath("ip")
+	testenv.Need(t, "ip(8) for an IPv6 test network", err)
 	r := rand.Uint32()
 	v := vethPair{a: fmt.Sprintf("gtt%05xa", r&0xfffff), b: fmt.Sprintf("gtt%05xb", r&0xfffff)}
 	v.prefix = netip.AddrFrom16([16]byte{0xfd, 0x6a, 0x74, 0x74, byte(r >> 8), byte(r)})
-	if err := ipCmd("link", "add", v.a, "type", "veth", "peer", "name", v.b); err != nil {
-		t.Skipf("cannot create a veth pair for the IPv6 tests (needs root): %v", err)
-	}
+	testenv.Need(t, "a veth pair for the IPv6 tests (needs root)", ipCmd("link", "add", v.a, "type", "veth", "peer", "name", v.b))
 	t.Cleanup(func() {
 		if err := ipCmd("link", "del", v.a); err != nil {
 			t.Errorf("removing test veth pair: %v", err)
@@ -63,9 +61,7 @@ func newVethPair(t *testing.T) vethPair {
 		{"-6", "addr", "add", v.addr(3).String() + "/128", "dev", v.a, "nodad"},
 		{"-6", "addr", "add", v.addr(2).String() + "/128", "dev", v.b, "nodad"},
 	} {
-		if err := ipCmd(step...); err != nil {
-			t.Skipf("cannot configure the IPv6 test network: %v", err)
-		}
+		testenv.Need(t, "a configured IPv6 test network", ipCmd(step...))
 	}
 	// Both ends need their carrier, and each address must take local delivery, before a
 	// test starts: probe every address with a datagram to itself (bounded).
@@ -73,7 +69,7 @@ func newVethPair(t *testing.T) vethPair {
 	for _, id := range []int{1, 2, 3} {
 		for !addrReady(v.addr(id)) {
 			if time.Now().After(deadline) {
-				t.Skipf("IPv6 test address %s never became usable", v.addr(id))
+				testenv.Need(t, "a usable IPv6 test address", fmt.Errorf("%s never became usable", v.addr(id)))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -104,11 +100,9 @@ func v6Config(kind Kind, v vethPair, port int, group netip.Addr, id int, m map[s
 // TestIPv6SingleNodeLoopback proves the IPv6 sockets on ::1 alone: a one-node udpu ring gets
 // its own multicast as a real datagram and can send the token to itself.
 func TestIPv6SingleNodeLoopback(t *testing.T) {
-	if c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback}); err != nil {
-		t.Skipf("IPv6 loopback unavailable: %v", err)
-	} else {
-		c.Close()
-	}
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	testenv.Need(t, "IPv6 loopback", err)
+	c.Close()
 	nodes, _ := openRetrying(t, func(tn testNet) []Config {
 		c := DefaultConfig(UDPU)
 		c.NodeID, c.LocalAddr, c.Port = 1, netip.IPv6Loopback(), tn.port

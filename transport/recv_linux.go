@@ -18,7 +18,7 @@ import (
 // a netip.AddrPort, so a steady-state receive allocates nothing.
 type mmsgReader struct {
 	rc        syscall.RawConn
-	hdrs      []unix.Mmsghdr
+	hdrs      []mmsghdr
 	iovs      []unix.Iovec
 	names     []unix.RawSockaddrInet6 // large enough for either family
 	withNames bool
@@ -50,7 +50,7 @@ func newReader(c syscall.Conn, udp *net.UDPConn, uc *net.UnixConn, batch int, gr
 	if err != nil {
 		return nil, err
 	}
-	r := &mmsgReader{rc: rc, hdrs: make([]unix.Mmsghdr, batch), iovs: make([]unix.Iovec, batch),
+	r := &mmsgReader{rc: rc, hdrs: make([]mmsghdr, batch), iovs: make([]unix.Iovec, batch),
 		names: make([]unix.RawSockaddrInet6, batch), withNames: udp != nil}
 	if gro && udp != nil {
 		var serr error

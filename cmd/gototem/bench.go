@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/totem"
 )
 
@@ -49,7 +48,7 @@ const (
 
 // encodeBench fills p (len(p) >= benchHeader) with one bench message. The body is a function
 // of (sender, seq) so a receiver can verify every byte without keeping a copy.
-func encodeBench(p []byte, kind byte, sender srp.NodeID, seq uint64, sentNS int64) {
+func encodeBench(p []byte, kind byte, sender totem.NodeID, seq uint64, sentNS int64) {
 	p[0] = kind
 	binary.BigEndian.PutUint32(p[1:], uint32(sender))
 	binary.BigEndian.PutUint64(p[5:], seq)
@@ -58,9 +57,9 @@ func encodeBench(p []byte, kind byte, sender srp.NodeID, seq uint64, sentNS int6
 }
 
 // The body is a byte ramp starting at bodyStart: byte i is bodyStart+i (mod 256).
-func bodyStart(sender srp.NodeID, seq uint64) byte { return byte(seq) ^ byte(sender)*31 }
+func bodyStart(sender totem.NodeID, seq uint64) byte { return byte(seq) ^ byte(sender)*31 }
 
-func fillBody(b []byte, sender srp.NodeID, seq uint64) {
+func fillBody(b []byte, sender totem.NodeID, seq uint64) {
 	x := bodyStart(sender, seq)
 	for i := range b {
 		b[i] = x + byte(i)
@@ -82,13 +81,13 @@ func newRamp(n int) []byte {
 // mu only guards the read at the end.
 type benchChecker struct {
 	mu       sync.Mutex
-	self     srp.NodeID
+	self     totem.NodeID
 	size     int
 	ramp     []byte       // newRamp(size), the expected bodies
 	now      func() int64 // host clock in ns
-	next     map[srp.NodeID]uint64
-	ended    map[srp.NodeID]bool
-	want     map[srp.NodeID]bool // senders whose end marker finishes the run
+	next     map[totem.NodeID]uint64
+	ended    map[totem.NodeID]bool
+	want     map[totem.NodeID]bool // senders whose end marker finishes the run
 	done     chan struct{}
 	doneOnce sync.Once
 
@@ -107,21 +106,21 @@ type benchChecker struct {
 // maxLatSamples bounds the latency sample memory; later messages are not sampled.
 const maxLatSamples = 1 << 21
 
-func newBenchChecker(self srp.NodeID, size int, now func() int64) *benchChecker {
+func newBenchChecker(self totem.NodeID, size int, now func() int64) *benchChecker {
 	return &benchChecker{
 		self: self, size: size, now: now, ramp: newRamp(size),
-		next:   map[srp.NodeID]uint64{},
-		ended:  map[srp.NodeID]bool{},
+		next:   map[totem.NodeID]uint64{},
+		ended:  map[totem.NodeID]bool{},
 		done:   make(chan struct{}),
 		digest: 14695981039346656037,
 	}
 }
 
 // expect sets the senders to wait for; called once before any of them sends.
-func (c *benchChecker) expect(senders []srp.NodeID) {
+func (c *benchChecker) expect(senders []totem.NodeID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.want = map[srp.NodeID]bool{}
+	c.want = map[totem.NodeID]bool{}
 	for _, s := range senders {
 		c.want[s] = true
 	}
@@ -146,9 +145,9 @@ func (c *benchChecker) Deliver(m totem.Message) {
 		c.fail("message from node %d: %d bytes, shorter than the %d-byte bench header", m.Sender, len(p), benchHeader)
 		return
 	}
-	kind, sender := p[0], srp.NodeID(binary.BigEndian.Uint32(p[1:]))
+	kind, sender := p[0], totem.NodeID(binary.BigEndian.Uint32(p[1:]))
 	seq, sent := binary.BigEndian.Uint64(p[5:]), int64(binary.BigEndian.Uint64(p[13:]))
-	if sender != m.Sender {
+	if sender != m.Sender.NodeID {
 		c.fail("message delivered as from node %d claims sender %d", m.Sender, sender)
 		return
 	}
@@ -189,7 +188,7 @@ func (c *benchChecker) Deliver(m totem.Message) {
 			c.fail("node %d: end marker says %d messages, %d delivered", sender, seq, c.next[sender])
 		}
 		c.ended[sender] = true
-		if c.want != nil && len(c.want) > 0 {
+		if len(c.want) > 0 {
 			all := true
 			for s := range c.want {
 				all = all && c.ended[s]
@@ -204,7 +203,7 @@ func (c *benchChecker) Deliver(m totem.Message) {
 }
 
 // bodyOK checks b against its ramp; ramp must be newRamp(n) with n >= len(b).
-func bodyOK(ramp, b []byte, sender srp.NodeID, seq uint64) bool {
+func bodyOK(ramp, b []byte, sender totem.NodeID, seq uint64) bool {
 	x := int(bodyStart(sender, seq))
 	return bytes.Equal(b, ramp[x:x+len(b)])
 }
@@ -240,7 +239,7 @@ type benchResult struct {
 	Error       string  `json:"error,omitempty"`
 }
 
-func (c *benchChecker) result(self srp.NodeID, sent uint64, cpu float64) benchResult {
+func (c *benchChecker) result(self totem.NodeID, sent uint64, cpu float64) benchResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := benchResult{NodeID: uint32(self), Size: c.size, Sent: sent, Delivered: c.delivered,
@@ -276,7 +275,7 @@ func cpuSeconds() float64 {
 }
 
 // pickSenders applies --senders to the group's members.
-func pickSenders(mode string, members []srp.NodeID) []srp.NodeID {
+func pickSenders(mode string, members []totem.NodeID) []totem.NodeID {
 	switch mode {
 	case "all":
 		return members
@@ -289,8 +288,8 @@ func pickSenders(mode string, members []srp.NodeID) []srp.NodeID {
 	return nil
 }
 
-func groupNodes(ps []totem.Process) []srp.NodeID {
-	var ids []srp.NodeID
+func groupNodes(ps []totem.Process) []totem.NodeID {
+	var ids []totem.NodeID
 	for _, p := range ps {
 		if !slices.Contains(ids, p.NodeID) {
 			ids = append(ids, p.NodeID)
@@ -340,7 +339,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if err := checkGroup("bench", *group); err != nil {
 		return usageErr("%v", err)
 	}
-	rt, err := loadRuntime(*file, addrs, stderr)
+	rt, err := loadRuntime(*file, addrs, true, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: bench: %s: configuration not usable\n", *file)
 		return 1
@@ -348,7 +347,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *want <= 0 {
 		*want = len(rt.Nodes)
 	}
-	self := srp.NodeID(rt.NodeID)
+	self := totem.NodeID(rt.NodeID)
 	gu := totem.Agreed
 	if *safe {
 		gu = totem.Safe
@@ -357,8 +356,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	hostNS := func() int64 { return epoch.UnixNano() + int64(time.Since(epoch)) }
 
 	var ringMu sync.Mutex
-	var ring []srp.NodeID
-	node, err := totem.New(totem.Options{Config: rt, StateDir: *stateDir,
+	var ring []totem.NodeID
+	node, err := totem.New(totem.Options{Config: totem.FromRuntime(rt), StateDir: *stateDir,
 		OnMembership: func(m totem.Membership) {
 			ringMu.Lock()
 			ring = slices.Clone(m.Members)
@@ -387,7 +386,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	// Wait for K ring members that all joined the group.
-	var members []srp.NodeID
+	var members []totem.NodeID
 	for {
 		ringMu.Lock()
 		n := len(ring)
@@ -458,7 +457,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 }
 
 // benchSend floods (rate 0) or paces messages for d, then sends the end marker.
-func benchSend(ctx context.Context, g *totem.Group, self srp.NodeID, size int, d time.Duration, rate float64,
+func benchSend(ctx context.Context, g *totem.Group, self totem.NodeID, size int, d time.Duration, rate float64,
 	gu totem.Guarantee, hostNS func() int64) (uint64, error) {
 	end := time.Now().Add(d)
 	var seq uint64

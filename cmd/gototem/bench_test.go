@@ -5,14 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/totem"
 )
 
-func benchMsg(kind byte, sender srp.NodeID, seq uint64, size int) totem.Message {
+func benchMsg(kind byte, sender totem.NodeID, seq uint64, size int) totem.Message {
 	p := make([]byte, size)
 	encodeBench(p, kind, sender, seq, 0)
-	return totem.Message{Group: "g", Sender: sender, Payload: p}
+	return totem.Message{Group: "g", Sender: totem.Process{NodeID: sender}, Payload: p}
 }
 
 // TestBenchCheckerScenarios proves the checker counts every kind of order or content fault
@@ -22,7 +21,7 @@ func TestBenchCheckerScenarios(t *testing.T) {
 	corrupt := benchMsg(benchData, 1, 1, size)
 	corrupt.Payload[size-1] ^= 0xff
 	liar := benchMsg(benchData, 2, 0, size)
-	liar.Sender = 1
+	liar.Sender.NodeID = 1
 	cases := []struct {
 		name       string
 		msgs       []totem.Message
@@ -35,7 +34,7 @@ func TestBenchCheckerScenarios(t *testing.T) {
 		{"duplicate", []totem.Message{benchMsg(benchData, 1, 0, size), benchMsg(benchData, 1, 0, size)}, 1, false},
 		{"corrupted body", []totem.Message{benchMsg(benchData, 1, 0, size), corrupt}, 1, false},
 		{"wrong size", []totem.Message{benchMsg(benchData, 1, 0, size+1)}, 1, false},
-		{"short", []totem.Message{{Sender: 1, Payload: []byte{benchData, 0}}}, 1, false},
+		{"short", []totem.Message{{Sender: totem.Process{NodeID: 1}, Payload: []byte{benchData, 0}}}, 1, false},
 		{"sender mismatch", []totem.Message{liar}, 1, false},
 		{"end count mismatch", []totem.Message{benchMsg(benchData, 1, 0, size), benchMsg(benchEnd, 1, 5, benchHeader)}, 1, false},
 		{"data after end", []totem.Message{benchMsg(benchEnd, 1, 0, benchHeader), benchMsg(benchData, 1, 0, size)}, 1, false},
@@ -44,7 +43,7 @@ func TestBenchCheckerScenarios(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newBenchChecker(1, size, func() int64 { return 1e6 })
-			c.expect([]srp.NodeID{1, 2})
+			c.expect([]totem.NodeID{1, 2})
 			for _, m := range tc.msgs {
 				c.Deliver(m)
 			}

@@ -1,29 +1,28 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/gototem/gototem/config"
+	"github.com/gototem/gototem/totem"
 )
 
 func init() {
 	register("config", command{
-		summary: "check or dump a corosync.conf (config check|dump [--local-addr IP] FILE)",
+		summary: "check or dump a corosync.conf, or import a CMAN cluster.conf (config check|dump|import)",
 		run:     runConfig,
 	})
 }
 
 const configUsage = `usage: gototem config check [--local-addr IP[/LEN]]... FILE
        gototem config dump  [--local-addr IP[/LEN]]... FILE
+       gototem config import [-o FILE] cluster.conf
 
 check  validates FILE as corosync 3.1 would (plus gototem's udp/udpu extensions:
        redundant ring, encryption). Exit 0 when valid, 1 when not; errors are printed
@@ -31,6 +30,12 @@ check  validates FILE as corosync 3.1 would (plus gototem's udp/udpu extensions:
 dump   prints the corosync-cmapctl view of FILE for the local node, including the
        derived runtime.config.totem.* values, sorted. gototem adds
        runtime.config.totem.nodeid and, with a redundant ring, runtime.config.totem.rrp_*.
+
+import prints the corosync.conf that corosync 2 and later (and pcs) use for a CMAN
+       cluster.conf: name, config_version, nodelist, transport, votequorum two_node,
+       totem timers, logging. What does not carry over (fencing, rgmanager, qdisk,
+       CMAN's implied key and multicast address) is printed as warnings (stderr).
+       -o FILE writes it to FILE instead of stdout.
 
 --local-addr  this node's address (repeatable; IP or IP/prefix). Needed for 2.x files
               whose bindnetaddr is a network, or on a machine that is not a node.
@@ -65,6 +70,9 @@ func (a *addrList) Set(v string) error {
 }
 
 func runConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "import" {
+		return runConfigImport(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "check" && args[0] != "dump") {
 		fmt.Fprint(stderr, configUsage)
 		return 2
@@ -90,7 +98,7 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return 1
 	}
-	local := config.Local{Addrs: addrs, LookupHost: lookupHost}
+	local := config.Local{Addrs: addrs, LookupHost: totem.HostLocal().LookupHost}
 	if len(addrs) == 0 {
 		local = hostLocal()
 	}
@@ -122,38 +130,51 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// hostLocal gathers what corosync looks at to find the local node: the host name and
-// every interface address. A machine that is not a node falls back to the first node.
-func hostLocal() config.Local {
-	l := config.Local{LookupHost: lookupHost, Fallback: true}
-	l.Hostname, _ = os.Hostname()
-	ifaddrs, err := net.InterfaceAddrs()
+// runConfigImport is `config import`: CMAN's cluster.conf in, corosync.conf out.
+func runConfigImport(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("config import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, configUsage) }
+	out := fs.String("o", "", "write the corosync.conf to FILE")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprint(stderr, configUsage)
+		return 2
+	}
+	file := fs.Arg(0)
+	f, err := os.Open(file)
 	if err != nil {
-		return l
+		fmt.Fprintf(stderr, "gototem: config import: %v\n", err)
+		return 1
 	}
-	for _, a := range ifaddrs {
-		if n, ok := a.(*net.IPNet); ok {
-			ip, ok := netip.AddrFromSlice(n.IP)
-			if !ok {
-				continue
-			}
-			ones, _ := n.Mask.Size()
-			ip = ip.Unmap()
-			if ip.Is4() && ones > 32 {
-				ones -= 96
-			}
-			l.Addrs = append(l.Addrs, netip.PrefixFrom(ip, ones))
-		}
+	defer f.Close()
+	text, warns, err := config.ImportCMAN(f)
+	for _, w := range warns {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", file, w)
 	}
-	return l
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", file, err)
+		return 1
+	}
+	if *out == "" {
+		fmt.Fprint(stdout, text)
+		return 0
+	}
+	if err := os.WriteFile(*out, []byte(text), 0o644); err != nil {
+		fmt.Fprintf(stderr, "gototem: config import: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
-// lookupHost resolves nodelist host names with a bound on the wait, so a check never
-// hangs on a dead resolver.
-func lookupHost(host string) ([]netip.Addr, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+// hostLocal is totem.HostLocal for tools: a machine that is not a node (an admin's
+// workstation checking a file) falls back to the first node instead of failing.
+func hostLocal() config.Local {
+	l := totem.HostLocal()
+	l.Fallback = true
+	return l
 }
 
 func printWarnings(w io.Writer, warns config.Warnings) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/gototem/gototem/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,13 +63,12 @@ func TestConfigCommand(t *testing.T) {
 	}
 }
 
-// TestConfigSharedFiles proves every real config in ../shared passes `config check` on a
+// TestConfigSharedFiles proves every real config in testdata/configs passes `config check` on a
 // machine that is not a node, and the fuel-ha acceptance values of `config dump`.
 func TestConfigSharedFiles(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared configs not present at %s: %v", dir, err)
-	}
+	dir := filepath.Join(testenv.Root(), "testdata")
+	_, err := os.Stat(filepath.Join(dir, "configs"))
+	testenv.Need(t, "testdata/configs", err)
 	files, _ := filepath.Glob(filepath.Join(dir, "configs", "*"))
 	caps, _ := filepath.Glob(filepath.Join(dir, "captures", "*corosync.conf.node1"))
 	for _, f := range append(files, caps...) {

@@ -27,8 +27,6 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/config"
-	"github.com/gototem/gototem/services"
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/totem"
 )
 
@@ -62,7 +60,7 @@ type nodeAPI interface {
 	CmapKeys() []config.KeyValue
 	Join(group string, h totem.GroupHandler) (groupAPI, error)
 	SetExpectedVotes(v uint32) error
-	SetVotes(nodeid srp.NodeID, votes uint32) error
+	SetVotes(nodeid totem.NodeID, votes uint32) error
 	CancelWaitForAll() error
 }
 
@@ -471,7 +469,7 @@ func (s *controlServer) execute(r request) (string, error) {
 	case "setexpected":
 		return "", wrapOp("Unable to set expected votes", s.node.SetExpectedVotes(r.value))
 	case "setvotes":
-		return "", wrapOp(fmt.Sprintf("Unable to set votes %d for nodeid: %d", r.value, r.nodeid), s.node.SetVotes(srp.NodeID(r.nodeid), r.value))
+		return "", wrapOp(fmt.Sprintf("Unable to set votes %d for nodeid: %d", r.value, r.nodeid), s.node.SetVotes(totem.NodeID(r.nodeid), r.value))
 	case "cancelwfa":
 		return "", wrapOp("Unable to cancel wait_for_all", s.node.CancelWaitForAll())
 	case "ctlstats":
@@ -651,7 +649,7 @@ type waiter struct {
 // clients and completes send requests when their message comes back.
 type groupHub struct {
 	name   string
-	self   srp.NodeID
+	self   totem.NodeID
 	g      groupAPI
 	srv    *controlServer
 	sendMu sync.Mutex
@@ -680,7 +678,7 @@ func (h *groupHub) Deliver(m totem.Message) {
 	for l := range h.listeners {
 		l.push(line)
 	}
-	if m.Sender == h.self && len(h.waiters) > 0 && bytes.Equal(h.waiters[0].payload, m.Payload) {
+	if m.Sender.NodeID == h.self && len(h.waiters) > 0 && bytes.Equal(h.waiters[0].payload, m.Payload) {
 		close(h.waiters[0].done)
 		h.waiters = h.waiters[1:]
 	}
@@ -702,7 +700,7 @@ func (h *groupHub) ConfigChange(c totem.GroupChange) {
 func (s *controlServer) membership(m totem.Membership) {
 	s.ringMu.Lock()
 	defer s.ringMu.Unlock()
-	if m.Kind == srp.Regular {
+	if m.Kind == totem.Regular {
 		mc := m
 		s.lastRing = &mc
 	}
@@ -723,7 +721,7 @@ func (s *controlServer) membership(m totem.Membership) {
 // formatRingEvent is the listen --rings line of a ring configuration:
 // RING <regular|transitional> ring=<rep>.<seq> members=<nodeid,...> joined=<...> left=<...>.
 func formatRingEvent(m totem.Membership) string {
-	ids := func(l []srp.NodeID) string {
+	ids := func(l []totem.NodeID) string {
 		if len(l) == 0 {
 			return "-"
 		}
@@ -740,7 +738,7 @@ func formatRingEvent(m totem.Membership) string {
 // formatMessageEvent is the listen line of a delivered message:
 // MSG <nodeid> <pid> <payload as a double-quoted ASCII string with Go/C escapes>.
 func formatMessageEvent(m totem.Message) string {
-	return fmt.Sprintf("MSG %d %d %s\n", m.Sender, m.PID, strconv.QuoteToASCII(string(m.Payload)))
+	return fmt.Sprintf("MSG %d %d %s\n", m.Sender.NodeID, m.Sender.PID, strconv.QuoteToASCII(string(m.Payload)))
 }
 
 // formatConfchgEvent is the listen line of a group membership change:
@@ -759,7 +757,7 @@ func formatConfchgEvent(c totem.GroupChange) string {
 	}
 	for _, part := range []struct {
 		name string
-		list []totemMemberChange
+		list []totem.MemberChange
 	}{{" joined=", c.Joined}, {" left=", c.Left}} {
 		b.WriteString(part.name)
 		if len(part.list) == 0 {
@@ -775,8 +773,6 @@ func formatConfchgEvent(c totem.GroupChange) string {
 	b.WriteByte('\n')
 	return b.String()
 }
-
-type totemMemberChange = services.MemberChange
 
 // dialControl connects to a node's control socket.
 func dialControl(path string) (net.Conn, error) {
@@ -829,5 +825,9 @@ func clientFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sock := fs.String("socket", defaultSocket, "control socket of the node")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: gototem %s: %s\n", name, commands[name].summary)
+		fs.PrintDefaults()
+	}
 	return fs, sock
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/config"
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/totem"
 )
 
@@ -98,13 +97,13 @@ type fakeNode struct {
 	mu       sync.Mutex
 	handlers map[string]totem.GroupHandler
 	expected uint32
-	votes    map[srp.NodeID]uint32
+	votes    map[totem.NodeID]uint32
 	sendErr  error
 	noEcho   bool // sends are accepted but never delivered
 }
 
 func newFakeNode() *fakeNode {
-	return &fakeNode{status: threeNodes(), handlers: map[string]totem.GroupHandler{}, votes: map[srp.NodeID]uint32{},
+	return &fakeNode{status: threeNodes(), handlers: map[string]totem.GroupHandler{}, votes: map[totem.NodeID]uint32{},
 		keys: []config.KeyValue{
 			{Key: "runtime.members.1.status", Type: config.TypeStr, Value: "joined"},
 			{Key: "runtime.members.3.status", Type: config.TypeStr, Value: "joined"},
@@ -132,7 +131,7 @@ func (f *fakeNode) SetExpectedVotes(v uint32) error {
 	f.expected = v
 	return nil
 }
-func (f *fakeNode) SetVotes(id srp.NodeID, v uint32) error {
+func (f *fakeNode) SetVotes(id totem.NodeID, v uint32) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.votes[id] = v
@@ -153,14 +152,14 @@ func (g *fakeGroup) Send(ctx context.Context, p []byte, gu totem.Guarantee) erro
 		return err
 	}
 	if !noEcho {
-		msg := totem.Message{Group: g.name, Sender: g.n.status.NodeID, PID: 42, Payload: append([]byte(nil), p...)}
+		msg := totem.Message{Group: g.name, Sender: totem.Process{NodeID: g.n.status.NodeID, PID: 42}, Payload: append([]byte(nil), p...)}
 		go h.Deliver(msg)
 	}
 	return nil
 }
 
 func (g *fakeGroup) Members() []totem.Process {
-	return []totem.Process{{NodeID: 1, PID: 42, Group: g.name}, {NodeID: 3, PID: 7, Group: g.name}}
+	return []totem.Process{{NodeID: 1, PID: 42}, {NodeID: 3, PID: 7}}
 }
 
 // startServer serves a fake node on a socket in a temporary directory.
@@ -319,13 +318,13 @@ func TestSendNotDeliveredLeavesNoWaiter(t *testing.T) {
 	// A message from another node with the same payload must not complete our waiter.
 	w2 := &waiter{payload: []byte("x"), done: make(chan struct{})}
 	h.waiters = append(h.waiters, w2)
-	h.Deliver(totem.Message{Group: "g", Sender: 3, PID: 1, Payload: []byte("x")})
+	h.Deliver(totem.Message{Group: "g", Sender: totem.Process{NodeID: 3, PID: 1}, Payload: []byte("x")})
 	select {
 	case <-w2.done:
 		t.Fatal("a peer's message completed a local send")
 	default:
 	}
-	h.Deliver(totem.Message{Group: "g", Sender: 1, PID: 42, Payload: []byte("x")})
+	h.Deliver(totem.Message{Group: "g", Sender: totem.Process{NodeID: 1, PID: 42}, Payload: []byte("x")})
 	select {
 	case <-w2.done:
 	default:
@@ -355,7 +354,7 @@ func TestListenerOverflow(t *testing.T) {
 	payload := bytes.Repeat([]byte("p"), 4096)
 	start := time.Now()
 	for i := 0; i < 4*listenerQueue; i++ {
-		h.Deliver(totem.Message{Group: "flood", Sender: 3, PID: 1, Payload: payload})
+		h.Deliver(totem.Message{Group: "flood", Sender: totem.Process{NodeID: 3, PID: 1}, Payload: payload})
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Deliver blocked on a slow listener: %v for %d events", d, 4*listenerQueue)
@@ -387,10 +386,10 @@ func TestListenerOverflow(t *testing.T) {
 func TestListenRings(t *testing.T) {
 	node := newFakeNode()
 	srv, sock := startServer(t, node)
-	ring := func(kind srp.ConfigurationKind, seq uint64, members ...srp.NodeID) totem.Membership {
-		return totem.Membership{Kind: kind, RingID: srp.RingID{Rep: members[0], Seq: seq}, Members: members}
+	ring := func(kind totem.ConfigurationKind, seq uint64, members ...totem.NodeID) totem.Membership {
+		return totem.Membership{Kind: kind, RingID: totem.RingID{Rep: members[0], Seq: seq}, Members: members}
 	}
-	srv.membership(ring(srp.Regular, 8, 1, 2, 3))
+	srv.membership(ring(totem.Regular, 8, 1, 2, 3))
 	open := func(req string) (*bufio.Reader, net.Conn) {
 		c, err := net.Dial("unix", sock)
 		if err != nil {
@@ -410,13 +409,13 @@ func TestListenRings(t *testing.T) {
 	srv.mu.Lock()
 	h := srv.groups["g"]
 	srv.mu.Unlock()
-	h.Deliver(totem.Message{Group: "g", Sender: 2, PID: 9, Payload: []byte("a")})
-	trans := ring(srp.Transitional, 12, 1, 2)
-	trans.Left = []srp.NodeID{3}
+	h.Deliver(totem.Message{Group: "g", Sender: totem.Process{NodeID: 2, PID: 9}, Payload: []byte("a")})
+	trans := ring(totem.Transitional, 12, 1, 2)
+	trans.Left = []totem.NodeID{3}
 	srv.membership(trans)
-	next := ring(srp.Regular, 12, 1, 2)
+	next := ring(totem.Regular, 12, 1, 2)
 	srv.membership(next)
-	h.Deliver(totem.Message{Group: "g", Sender: 1, PID: 9, Payload: []byte("b")})
+	h.Deliver(totem.Message{Group: "g", Sender: totem.Process{NodeID: 1, PID: 9}, Payload: []byte("b")})
 	want := []string{
 		"RING regular ring=1.8 members=1,2,3 joined=- left=-",
 		`MSG 2 9 "a"`,
@@ -609,7 +608,7 @@ func TestStreamListenErrors(t *testing.T) {
 
 func TestConfchgEvent(t *testing.T) {
 	c := totem.GroupChange{Group: "g", Members: []totem.Process{{NodeID: 1, PID: 10}, {NodeID: 2, PID: 20}},
-		Joined: []totemMemberChange{{Process: totem.Process{NodeID: 2, PID: 20}, Reason: 1}}}
+		Joined: []totem.MemberChange{{Process: totem.Process{NodeID: 2, PID: 20}, Reason: 1}}}
 	if got, want := formatConfchgEvent(c), "CONFCHG members=1:10,2:20 joined=2:20:join left=-\n"; got != want {
 		t.Errorf("got %q want %q", got, want)
 	}

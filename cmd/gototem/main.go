@@ -38,7 +38,7 @@ func main() {
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || args[0] == "help" || isHelp(args[0]) {
 		usage(stdout)
 		if len(args) == 0 {
 			return 2
@@ -50,7 +50,18 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: unknown command %q (try gototem help)\n", args[0])
 		return 2
 	}
+	if len(args) > 1 && isHelp(args[1]) {
+		// Every subcommand answers -h/--help the same way: its usage on stdout, exit 0.
+		// Each prints its usage on its error stream when asked for -h (the flag package's
+		// ErrHelp, or an unknown first argument), so that stream is stdout here.
+		c.run([]string{"-h"}, stdout, stdout)
+		return 0
+	}
 	return c.run(args[1:], stdout, stderr)
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help"
 }
 
 func usage(w io.Writer) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/gototem/gototem/internal/testenv"
 	"net"
 	"os"
 	"path/filepath"
@@ -65,10 +66,7 @@ types: orf=21 mcast=0 merge_detect=16 join=0 commit=0 hold_cancel=0
 // TestPcapGolden pins the output format on a real capture. On purpose a format change
 // fails here: update the constant from the printed output after checking it by eye.
 func TestPcapGolden(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "shared", "captures", "udpu-steady.pcap")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("real capture absent: %v", err)
-	}
+	path := testenv.Capture(t, "udpu-steady.pcap")
 	var out, errb bytes.Buffer
 	if code := dispatch([]string{"pcap", path}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())

@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"os"
+	"github.com/gototem/gototem/internal/testenv"
 	"strings"
 	"testing"
 )
@@ -12,10 +12,7 @@ import (
 // SERVICE_BUILDs, cmap's item packed with a BARRIER, CPG's fragmented DOWNLIST, votequorum's
 // NODEINFOs).
 func TestPcapShowsTotempgFraming(t *testing.T) {
-	const file = "../../../shared/captures/udpu-join.pcap"
-	if _, err := os.Stat(file); err != nil {
-		t.Skipf("captures not available: %v", err)
-	}
+	file := testenv.Capture(t, "udpu-join.pcap")
 	var out, errb bytes.Buffer
 	if code := runPcap([]string{file}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())

@@ -55,12 +55,13 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: run: --log-level must be debug, info or warn, not %q\n", *level)
 		return 2
 	}
-	rt, err := loadRuntime(*file, addrs, stderr)
+	rt, err := loadRuntime(*file, addrs, true, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: run: %s: configuration not usable\n", *file)
 		return 1
 	}
-	logs := &logSwitch{stderr: stderr, override: *level}
+	host, _ := os.Hostname()
+	logs := &logSwitch{stderr: stderr, override: *level, host: host}
 	if err := logs.apply(rt.Logging); err != nil {
 		fmt.Fprintf(stderr, "gototem: run: logging: %v\n", err)
 		return 1
@@ -76,17 +77,15 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	// The control server needs the node and the node's callbacks feed the server.
 	var ctl atomic.Pointer[controlServer]
 	node, err := totem.New(totem.Options{
-		Config:   rt,
+		Config:   totem.FromRuntime(rt),
 		StateDir: *stateDir,
 		Logger:   log,
 		OnMembership: func(m totem.Membership) {
+			// The node itself logs corosync's lines for memberships and quorum.
 			if srv := ctl.Load(); srv != nil {
 				srv.membership(m)
 			}
-			log.Info("membership", "kind", m.Kind.String(), "ring", fmt.Sprintf("%x.%x", uint32(m.RingID.Rep), m.RingID.Seq),
-				"members", fmt.Sprint(m.Members), "joined", fmt.Sprint(m.Joined), "left", fmt.Sprint(m.Left))
 		},
-		OnQuorum: func(q totem.QuorumState) { log.Info("quorum", "state", fmt.Sprintf("%+v", q)) },
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: run: %v\n", err)
@@ -115,7 +114,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	ctl.Store(srv)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.serve(ln) }()
-	log.Info("gototem running", "config", *file, "nodeid", rt.NodeID, "socket", *sock)
+	log.Log(context.Background(), totem.LevelNotice, "gototem (corosync 3.1 compatible) started", "config", *file, "nodeid", rt.NodeID, "socket", *sock)
 
 	stop := func() int {
 		srv.close()
@@ -138,12 +137,6 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			}
 			log.Info("signal, leaving the ring", "signal", s.String())
 			return stop()
-		case <-node.Done():
-			srv.close()
-			err := node.Err()
-			log.Error("node stopped", "err", err)
-			fmt.Fprintf(stderr, "gototem: run: node stopped: %v\n", err)
-			return 1
 		case err := <-serveErr:
 			if err != nil {
 				log.Error("control socket failed", "err", err)
@@ -155,25 +148,28 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// loadRuntime loads and resolves the configuration, printing warnings and errors.
-func loadRuntime(file string, addrs addrList, stderr io.Writer) (*config.Runtime, error) {
+// loadRuntime loads and resolves the configuration, printing warnings and errors. At start
+// (starting set), a node whose port another daemon holds gives way to the next local node of
+// the nodelist (pickFreeNode); a reload keeps the node it runs as.
+func loadRuntime(file string, addrs addrList, starting bool, stderr io.Writer) (*config.Runtime, error) {
 	cfg, warns, err := config.Load(file)
 	printWarnings(stderr, warns)
 	if err != nil {
 		printErrors(stderr, err)
 		return nil, err
 	}
-	local := config.Local{Addrs: addrs, LookupHost: lookupHost}
-	if len(addrs) == 0 {
-		local = hostLocal()
-		// A daemon must not guess which node it is.
-		local.Fallback = false
+	local := totem.HostLocal() // a daemon must not guess which node it is: no fallback
+	if len(addrs) > 0 {        // --local-addr names the node: match by those addresses only
+		local.Addrs, local.Hostname = addrs, ""
 	}
 	rt, warns, err := cfg.Resolve(local)
 	printWarnings(stderr, warns)
 	if err != nil {
 		printErrors(stderr, err)
 		return nil, err
+	}
+	if starting && len(addrs) == 0 {
+		rt = pickFreeNode(cfg, rt, stderr)
 	}
 	return rt, nil
 }
@@ -183,7 +179,7 @@ func loadRuntime(file string, addrs addrList, stderr io.Writer) (*config.Runtime
 // so only logging (which is ours) is applied and every other change is logged as needing
 // a restart. An invalid file changes nothing.
 func reload(file string, addrs addrList, running *config.Runtime, logs *logSwitch, log *slog.Logger, stderr io.Writer) {
-	rt, err := loadRuntime(file, addrs, stderr)
+	rt, err := loadRuntime(file, addrs, false, stderr)
 	if err != nil {
 		log.Error("reload: configuration not usable, keeping the running one", "config", file, "err", err)
 		return
@@ -230,6 +226,7 @@ func changedKeys(a, b []config.KeyValue) []string {
 type logSwitch struct {
 	stderr   io.Writer
 	override string // --log-level
+	host     string // this host's name, in every line as in corosync's
 
 	cur atomic.Pointer[logConfig]
 	mu  sync.Mutex // serializes writes and reconfiguration
@@ -339,29 +336,12 @@ func (s *logSwitch) handle(_ context.Context, r slog.Record, attrs []slog.Attr, 
 	if r.Level < min {
 		return nil
 	}
+	line := corosyncLine(nil, r, attrs, groups, c.timeMode, s.host, os.Getpid())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	opts := &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: func(g []string, a slog.Attr) slog.Attr {
-		if len(g) == 0 && a.Key == slog.TimeKey {
-			switch c.timeMode {
-			case "off":
-				return slog.Attr{}
-			case "on":
-				return slog.String(slog.TimeKey, a.Value.Time().Format("2006-01-02T15:04:05"))
-			}
-		}
-		return a
-	}}
 	var firstErr error
 	for _, w := range c.sinks {
-		var h slog.Handler = slog.NewTextHandler(w, opts)
-		if len(attrs) > 0 {
-			h = h.WithAttrs(attrs)
-		}
-		for _, g := range groups {
-			h = h.WithGroup(g)
-		}
-		if err := h.Handle(context.Background(), r.Clone()); err != nil && firstErr == nil {
+		if _, err := w.Write(line); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/quorum"
-	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/totem"
 )
 
@@ -48,8 +47,8 @@ func threeNodes() totem.Status {
 		NodeID:    1,
 		Transport: "udpu",
 		RRPMode:   "none",
-		RingID:    srp.RingID{Rep: 1, Seq: 0x1c},
-		Members:   []srp.NodeID{1, 3},
+		RingID:    totem.RingID{Rep: 1, Seq: 0x1c},
+		Members:   []totem.NodeID{1, 3},
 		Links:     []totem.LinkStatus{{Link: 0, LocalAddr: "10.0.0.1", Text: "ring 0 active with no faults"}},
 		Nodes: []totem.NodeStatus{
 			{NodeID: 1, Name: "node1", Addrs: []string{"10.0.0.1"}, Member: true, JoinCount: 1},

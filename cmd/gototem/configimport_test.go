@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `gototem config import` writes the corosync.conf, prints what does not carry over as
+// FILE: warning: lines, and fails with exit 1 on a file that is not CMAN's.
+func TestConfigImportCommand(t *testing.T) {
+	in := filepath.Join("..", "..", "config", "testdata", "cman", "abiquo-cluster.conf")
+	out := filepath.Join(t.TempDir(), "corosync.conf")
+	var stdout, stderr bytes.Buffer
+	if code := dispatch([]string{"config", "import", "-o", out, in}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil || !strings.Contains(string(data), "two_node: 1") || !strings.Contains(string(data), "cluster_name: pacemaker1") {
+		t.Fatalf("written file: %v\n%s", err, data)
+	}
+	if !strings.Contains(stderr.String(), in+": warning: <fencedevices> is not carried over") {
+		t.Errorf("warnings: %s", stderr.String())
+	}
+	bad := filepath.Join(t.TempDir(), "cluster.conf")
+	os.WriteFile(bad, []byte("totem { }"), 0o600)
+	stderr.Reset()
+	if code := dispatch([]string{"config", "import", bad}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "not CMAN XML") {
+		t.Errorf("bad file: exit %d: %s", code, stderr.String())
+	}
+	if code := dispatch([]string{"config", "import"}, &stdout, &stderr); code != 2 {
+		t.Errorf("no file: exit %d", code)
+	}
+}
+
+// Every subcommand answers --help alike: usage on stdout, exit 0 (most exited 2 and two 0).
+func TestEverySubcommandHelp(t *testing.T) {
+	for name := range commands {
+		for _, flag := range []string{"-h", "--help"} {
+			var stdout, stderr bytes.Buffer
+			if code := dispatch([]string{name, flag}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "usage") || stderr.Len() != 0 {
+				t.Errorf("gototem %s %s: exit %d, stdout %q, stderr %q", name, flag, code, stdout.String(), stderr.String())
+			}
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFailoverVsCorosync measures failover as users see it, in one run and with the same timers
+// for both engines: a ring of N real corosync 3.1.7 nodes and a ring of N gototem nodes in the
+// same lab, node N killed with SIGKILL, and the time from the kill to node 1's log line
+// "A new membership (...) was formed. Members left: N" (both engines write corosync's line,
+// with millisecond timestamps). The victim is restarted and the full ring re-formed between
+// repetitions.
+//
+// CI runs 3 nodes, 2 repetitions per engine, and asserts only that every failover happened
+// within the liveness bound; GOTOTEM_BENCH=1 runs 3 and 5 nodes, 5 repetitions each, and
+// prints the MEASURED table with gototem's median over corosync's (no ratio is asserted: the
+// machines are shared and noisy).
+func TestFailoverVsCorosync(t *testing.T) {
+	full := os.Getenv("GOTOTEM_BENCH") == "1"
+	if testing.Short() && !full {
+		t.Skip("-short: starts two clusters")
+	}
+	needCorosync(t)
+	sizes, reps := []int{3}, 2
+	if full {
+		sizes, reps = []int{3, 5}, 5
+	}
+	gototem := buildGototem(t)
+	type row struct {
+		n        int
+		engine   Engine
+		failover []time.Duration
+	}
+	var rows []row
+	for _, n := range sizes {
+		for _, e := range []Engine{Corosync, Gototem} {
+			engines := make([]Engine, n)
+			for i := range engines {
+				engines[i] = e
+			}
+			r := row{n: n, engine: e}
+			t.Run(fmt.Sprintf("%s-%d", e, n), func(t *testing.T) {
+				c := newCluster(t, Options{Engines: engines, Transport: "udpu", Gototem: gototem, Quiet: true})
+				formRing(t, c)
+				for rep := 1; rep <= reps; rep++ {
+					d := killAndTime(t, c, n)
+					t.Logf("MEASURED: %s, %d nodes, repetition %d: kill -9 node %d -> new membership on node 1 in %v",
+						e, n, rep, n, d.Round(time.Millisecond))
+					r.failover = append(r.failover, d)
+				}
+			})
+			rows = append(rows, r)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "MEASURED failover (kill -9 -> 'A new membership ... Members left' on node 1), udpu, token 1000 ms, %d repetitions\n", reps)
+	fmt.Fprintf(&b, "%-6s %-9s %-10s %-10s %-10s\n", "nodes", "engine", "median", "min", "max")
+	med := map[string]time.Duration{}
+	for _, r := range rows {
+		if len(r.failover) == 0 {
+			continue
+		}
+		s := slices.Clone(r.failover)
+		slices.Sort(s)
+		m := s[len(s)/2]
+		med[fmt.Sprint(r.n, r.engine)] = m
+		fmt.Fprintf(&b, "%-6d %-9s %-10v %-10v %-10v\n", r.n, r.engine, m.Round(time.Millisecond), s[0].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
+	}
+	for _, n := range sizes {
+		if c, g := med[fmt.Sprint(n, Corosync)], med[fmt.Sprint(n, Gototem)]; c > 0 && g > 0 {
+			fmt.Fprintf(&b, "%d nodes: gototem/corosync median = %.2f\n", n, float64(g)/float64(c))
+		}
+	}
+	t.Log(b.String())
+}
+
+var logStamp = regexp.MustCompile(`^([A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d\.\d{3}) `)
+
+// killAndTime kills node victim, waits for node 1's log to show the membership without it, and
+// returns the time from the kill to that line's timestamp. It then restarts the victim and
+// waits for the full ring again.
+func killAndTime(t *testing.T, c *Cluster, victim int) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	all := ids(1, len(c.Nodes()))
+	survivors := all[:len(all)-1]
+	if _, err := c.WaitRing(ctx, all, all, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // let the ring settle: no sync or join traffic in flight
+	logf := c.Node(1).Log
+	before, err := os.ReadFile(logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := c.Node(victim).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	left := regexp.MustCompile(fmt.Sprintf(`A new membership \([0-9a-f]+\.[0-9a-f]+\) was formed\. Members(?: joined:(?: \d+)+)? left: %d$`, victim))
+	var at time.Time
+	err = Poll(ctx, 20*time.Second, 20*time.Millisecond, func() (bool, string) {
+		data, err := os.ReadFile(logf)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, line := range strings.Split(string(data[len(before):]), "\n") {
+			if !left.MatchString(line) {
+				continue
+			}
+			m := logStamp.FindStringSubmatch(line)
+			if m == nil {
+				return false, "no timestamp in " + line
+			}
+			ts, err := time.ParseInLocation(time.StampMilli, m[1], time.Local)
+			if err != nil {
+				return false, err.Error()
+			}
+			at = ts.AddDate(t0.Year(), 0, 0)
+			return true, ""
+		}
+		return false, "no membership without the victim yet"
+	}, nil)
+	if err != nil {
+		t.Fatalf("after kill -9 of node %d: %v\n%s", victim, err, c.Node(1).LogTail(20))
+	}
+	if _, err := c.WaitRing(ctx, survivors, survivors, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node(victim).Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitRing(ctx, all, all, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The line's timestamp has millisecond resolution and t0 was read just before the kill.
+	return max(at.Sub(t0), 0)
+}
