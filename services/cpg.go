@@ -45,6 +45,9 @@ const (
 	MaxGroupsPerNode = 4096
 	// MaxJoinsPerProcess bounds the groups one process (client) may join.
 	MaxJoinsPerProcess = 1024
+	// MaxPartialsPerNode bounds the PARTIAL_MCAST messages one node may have in reassembly
+	// at once (one per sending process): each may grow to MaxMessage.
+	MaxPartialsPerNode = 64
 	// joinListChunk is the most entries one JOINLIST carries (144 KiB): receivers merge
 	// every JOINLIST of a sync, corosync's included, so the list may be split.
 	joinListChunk = 1024
@@ -414,6 +417,9 @@ func (c *CPG) deliverPartial(sender srp.NodeID, b []byte, bo binary.ByteOrder) e
 	pm := c.partial[k]
 	switch kind {
 	case partialFirst:
+		if pm == nil && c.partialsOf(sender) >= MaxPartialsPerNode {
+			return fmt.Errorf("node %d already has %d partial messages in reassembly", sender, MaxPartialsPerNode)
+		}
 		pm = &partialMsg{group: group, want: total, buf: make([]byte, 0, min(total, MaxMcastPayload*2))}
 		c.partial[k] = pm
 	case partialContinued, partialLast:
@@ -512,6 +518,17 @@ func (c *CPG) remove(p Process) {
 }
 
 func (c *CPG) dropPartial(k partialKey) { delete(c.partial, k) }
+
+// partialsOf counts node's messages in reassembly (the map holds a handful normally).
+func (c *CPG) partialsOf(node srp.NodeID) int {
+	n := 0
+	for k := range c.partial {
+		if k.node == node {
+			n++
+		}
+	}
+	return n
+}
 
 // SyncInit implements Participant: it computes the nodes that left since the last activation.
 func (c *CPG) SyncInit(ring srp.RingID, members, trans []srp.NodeID) {

@@ -134,3 +134,28 @@ func TestRemoteMembershipsCapped(t *testing.T) {
 	}
 	t.Logf("asserts: PROCJOIN %d and JOINLIST entries past %d from one node are dropped and counted", MaxGroupsPerNode+1, MaxGroupsPerNode)
 }
+
+// A node may have MaxPartialsPerNode large messages in reassembly at once; one more first
+// fragment is dropped and counted, so a hostile sender cannot hold 64 MiB per invented pid.
+func TestPartialReassembliesCapped(t *testing.T) {
+	c := NewCPG(2)
+	first := func(pid uint32) []byte {
+		return encodePartial("g", pid, 1, 3*MaxMcastPayload, partialFirst, make([]byte, 16))
+	}
+	for pid := range uint32(MaxPartialsPerNode) {
+		c.Deliver(1, first(pid), false)
+	}
+	if c.Dropped() != 0 || c.partialsOf(1) != MaxPartialsPerNode {
+		t.Fatalf("at the limit: %d in reassembly, %d dropped", c.partialsOf(1), c.Dropped())
+	}
+	c.Deliver(1, first(MaxPartialsPerNode), false)
+	if c.Dropped() != 1 || c.partialsOf(1) != MaxPartialsPerNode {
+		t.Fatalf("one past the limit: %d in reassembly, %d dropped", c.partialsOf(1), c.Dropped())
+	}
+	// Another node is not affected.
+	c.Deliver(3, first(1), false)
+	if c.Dropped() != 1 || c.partialsOf(3) != 1 {
+		t.Fatalf("node 3: %d in reassembly, %d dropped", c.partialsOf(3), c.Dropped())
+	}
+	t.Logf("asserts: %d partial messages per node accepted, the next dropped and counted", MaxPartialsPerNode)
+}

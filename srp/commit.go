@@ -37,7 +37,7 @@ func (p *Processor) handleCommitToken(now time.Duration) {
 		p.counters.DropCommitToken++
 		return
 	}
-	if !p.allListed(ct.Addr) {
+	if !p.allListed(ct.Addr) || !p.listed(ct.Header.NodeID) {
 		p.counters.DropUnlisted++
 		return
 	}

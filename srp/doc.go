@@ -43,4 +43,12 @@
 //     and one new-message queue (no trans-ack queue, §7.3).
 //   - A JOIN or foreign message that would grow the proc or failed set past 384
 //     processors is dropped (a hostile peer could otherwise make my JOINs undecodable).
+//   - Received values are validated before they change state (validate.go): a JOIN raises
+//     token_ring_id_seq only after the per-state filters (corosync raises it first, so one
+//     forged JOIN near 2^64 wrapped the next ring id); ring sequences at or above 2^62 or
+//     more than 2^40 above the known one, and ORF tokens whose token_seq or seq jump
+//     absurdly, are refused (DropAbsurd); with Config.Nodelist, ids outside it are refused
+//     (DropUnlisted); a LEAVE naming me as its sender or naming another leaver is forged
+//     (DropForged), and my own JOIN counts only with my current sets, so I never adopt
+//     myself as failed (FAILED TO RECEIVE aside).
 package srp

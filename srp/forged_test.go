@@ -134,6 +134,13 @@ func TestForgedPacketRules(t *testing.T) {
 			counter: nil, // ignored like a stale own copy: not counted, nothing changes
 		},
 		{
+			name: "JOIN claiming to come from me with a ring sequence near 2^64",
+			build: func(p *Processor) []byte {
+				return encJoin(Join{Header: Header{NodeID: 2}, SystemFrom: 2, RingSeq: math.MaxUint64 - 1, ProcList: []NodeID{1, 2, 3}})
+			},
+			counter: func(c Counters) uint64 { return c.DropAbsurd },
+		},
+		{
 			name: "LEAVE by one node naming another as the leaver",
 			build: func(p *Processor) []byte {
 				return encJoin(Join{Header: Header{NodeID: LeaveDummyNodeID}, SystemFrom: 1, RingSeq: p.ringID.Seq, ProcList: []NodeID{1, 3}, FailedList: []NodeID{3}})
@@ -190,6 +197,39 @@ func TestForgedPacketRules(t *testing.T) {
 				return ct.AppendEncode(nil)
 			},
 			counter: func(c Counters) uint64 { return c.DropAbsurd },
+		},
+		{
+			name: "ORF token of my ring from an unlisted nodeid",
+			build: func(p *Processor) []byte {
+				tok := ORFToken{Header: Header{NodeID: 42}, Seq: p.myAru, TokenSeq: p.myTokenSeq + 1, ARU: p.myAru, RingID: p.ringID}
+				return tok.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropUnlisted },
+		},
+		{
+			name: "ORF token naming an unlisted aru_addr",
+			build: func(p *Processor) []byte {
+				tok := ORFToken{Header: Header{NodeID: 1}, Seq: p.myAru, TokenSeq: p.myTokenSeq + 1, ARU: p.myAru, ARUAddr: 42, RingID: p.ringID}
+				return tok.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropUnlisted },
+		},
+		{
+			name: "TOKEN_HOLD_CANCEL from an unlisted nodeid",
+			build: func(p *Processor) []byte {
+				hc := TokenHoldCancel{Header: Header{NodeID: 42}, RingID: p.ringID}
+				return hc.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropUnlisted },
+		},
+		{
+			name:   "commit token from an unlisted nodeid, while in GATHER",
+			gather: true,
+			build: func(p *Processor) []byte {
+				ct := CommitToken{Header: Header{NodeID: 42}, TokenSeq: 1, RingID: RingID{Rep: 2, Seq: p.ringID.Seq + 4}, Addr: []NodeID{2, 3}, Members: make([]CommitMember, 2)}
+				return ct.AppendEncode(nil)
+			},
+			counter: func(c Counters) uint64 { return c.DropUnlisted },
 		},
 		{
 			name: "ORF token whose token_seq jumps ahead",
@@ -291,4 +331,40 @@ func TestForgedLeaveNamingReceiver(t *testing.T) {
 	c.heal()
 	c.mustConverge(60*time.Second, c.ids...)
 	t.Logf("asserts: node 2 formed a singleton ring and then rejoined {1,2,3} after a LEAVE naming it")
+}
+
+// Oversized datagrams are counted apart from other decode errors (status shows both).
+func TestDecodeOversizeCounted(t *testing.T) {
+	c := forgedCluster(t)
+	p := c.nodes[2].p
+	tok := ORFToken{Header: Header{NodeID: 1}, RingID: p.ringID}
+	big := append(tok.AppendEncode(nil), make([]byte, ORFTokenMaxBytes)...)
+	if err := p.Step(c.now, big); err == nil {
+		t.Fatal("oversized ORF token decoded")
+	}
+	if err := p.Step(c.now, big[:HeaderSize-1]); err == nil {
+		t.Fatal("truncated datagram decoded")
+	}
+	if got := p.Counters(); got.DecodeErrors != 2 || got.DecodeOversize != 1 {
+		t.Fatalf("decode errors %d oversize %d, want 2 and 1", got.DecodeErrors, got.DecodeOversize)
+	}
+}
+
+// SetNodelist replaces the allowed ids at run time; an empty list switches the check off.
+func TestSetNodelist(t *testing.T) {
+	c := forgedCluster(t)
+	p := c.nodes[1].p
+	j := encJoin(Join{Header: Header{NodeID: 3}, SystemFrom: 3, RingSeq: p.ringID.Seq, ProcList: []NodeID{1, 2, 3}})
+	p.SetNodelist([]NodeID{2, 1})
+	p.Step(c.now, j)
+	c.collect(c.nodes[1])
+	if got := p.Counters().DropUnlisted; got != 1 {
+		t.Fatalf("node 3 removed from the nodelist: DropUnlisted %d, want 1", got)
+	}
+	p.SetNodelist(nil)
+	p.Step(c.now, j)
+	c.collect(c.nodes[1])
+	if got := p.Counters().DropUnlisted; got != 1 {
+		t.Fatalf("nodelist check off: DropUnlisted %d, want still 1", got)
+	}
 }

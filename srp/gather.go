@@ -113,7 +113,11 @@ func (p *Processor) joinValid(j *Join) bool {
 			p.counters.DropForged++
 			return false
 		}
-		return p.ownSetsEqual(j) && !p.ringSeqAbsurd(j.RingSeq)
+		if p.ringSeqAbsurd(j.RingSeq) {
+			p.counters.DropAbsurd++ // never in a JOIN of mine
+			return false
+		}
+		return p.ownSetsEqual(j)
 	}
 	if !p.listed(j.SystemFrom) || !p.allListed(j.ProcList) || !p.allListed(j.FailedList) {
 		p.counters.DropUnlisted++

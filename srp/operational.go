@@ -8,6 +8,11 @@ import "time"
 // handleORFToken is message_handler_orf_token, step by step in corosync's order (§6.2).
 func (p *Processor) handleORFToken(now time.Duration) {
 	t := &p.tok
+	if !p.listed(t.Header.NodeID) || (t.ARUAddr != 0 && !p.listed(t.ARUAddr)) {
+		// Before step 3's idle detection, which a token of any ring feeds (validate.go).
+		p.counters.DropUnlisted++
+		return
+	}
 	// Step 1.
 	if p.orfTokenDiscard {
 		p.counters.DropTokenDiscard++
@@ -359,6 +364,10 @@ func (p *Processor) deliverRegular() {
 
 // handleTokenHoldCancel: a member has new work while the token is held (§6.3).
 func (p *Processor) handleTokenHoldCancel(now time.Duration) {
+	if !p.listed(p.hc.Header.NodeID) {
+		p.counters.DropUnlisted++
+		return
+	}
 	if p.hc.RingID != p.ringID {
 		p.counters.DropForeignRing++
 		return

@@ -2,6 +2,7 @@ package srp
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -9,7 +10,8 @@ import (
 
 // Counters are cumulative event counts, for tests, the simulator and `gototem status`.
 type Counters struct {
-	DecodeErrors uint64 // datagrams Step rejected (the error was returned to the caller)
+	DecodeErrors   uint64 // datagrams Step rejected (the error was returned to the caller)
+	DecodeOversize uint64 // of DecodeErrors: longer than the message type allows
 
 	TokensReceived     uint64 // ORF tokens accepted (passed ring-id and token_seq checks)
 	TokensSent         uint64 // ORF tokens forwarded or originated (first transmission)
@@ -237,48 +239,56 @@ func (p *Processor) Step(now time.Duration, datagram []byte) error {
 	}
 	h, _, err := PeekHeader(datagram)
 	if err != nil {
-		p.counters.DecodeErrors++
+		p.decodeFailed(err)
 		return err
 	}
 	switch h.Type {
 	case TypeORFToken:
 		if err := p.tok.Decode(datagram); err != nil {
-			p.counters.DecodeErrors++
+			p.decodeFailed(err)
 			return err
 		}
 		p.handleORFToken(now)
 	case TypeMcast:
 		if err := p.mc.Decode(datagram); err != nil {
-			p.counters.DecodeErrors++
+			p.decodeFailed(err)
 			return err
 		}
 		p.handleMcast(now, datagram)
 	case TypeMergeDetect:
 		if err := p.md.Decode(datagram); err != nil {
-			p.counters.DecodeErrors++
+			p.decodeFailed(err)
 			return err
 		}
 		p.handleMergeDetect(now)
 	case TypeJoin:
 		if err := p.join.Decode(datagram); err != nil {
-			p.counters.DecodeErrors++
+			p.decodeFailed(err)
 			return err
 		}
 		p.handleJoin(now)
 	case TypeCommitToken:
 		if err := p.commit.Decode(datagram); err != nil {
-			p.counters.DecodeErrors++
+			p.decodeFailed(err)
 			return err
 		}
 		p.handleCommitToken(now)
 	case TypeTokenHoldCancel:
 		if err := p.hc.Decode(datagram); err != nil {
-			p.counters.DecodeErrors++
+			p.decodeFailed(err)
 			return err
 		}
 		p.handleTokenHoldCancel(now)
 	}
 	return nil
+}
+
+// decodeFailed counts a datagram Step could not decode, oversized ones apart.
+func (p *Processor) decodeFailed(err error) {
+	p.counters.DecodeErrors++
+	if errors.Is(err, ErrTooLarge) {
+		p.counters.DecodeOversize++
+	}
 }
 
 // Send queues an application payload (a totempg packet) for the next token visit. The

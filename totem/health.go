@@ -92,7 +92,7 @@ type Drops struct {
 	DecodeError    uint64 // undecodable totem datagram, unsealed datagram on an encrypted ring, malformed service message
 	AuthFailure    uint64 // encrypted ring: tag did not verify (another key or cipher, or tampering)
 	Replay         uint64 // encrypted ring: counter already seen
-	Oversize       uint64 // larger than the receive buffer
+	Oversize       uint64 // larger than the receive buffer, or than its totem message type allows
 	QueueFull      uint64 // application message refused (new-message queue full) or own multicast not looped back
 	Invalid        uint64 // decoded but refused by validation: wrapping or absurd sequences, forged LEAVE/JOIN
 }
@@ -115,7 +115,8 @@ func (n *Node) healthLocked(s *Status) {
 	p := c.SRP
 	d := &s.Drops
 	d.UnlistedSender = p.DropUnlisted
-	d.DecodeError = p.DecodeErrors + s.Dropped
+	d.DecodeError = p.DecodeErrors - p.DecodeOversize + s.Dropped
+	d.Oversize = p.DecodeOversize
 	d.Invalid = p.DropAbsurd + p.DropForged
 	d.QueueFull = p.QueueFullRejects
 	for _, nc := range s.Net {

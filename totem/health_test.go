@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -147,4 +148,47 @@ func TestWrongKeyIsLoggedAndCounted(t *testing.T) {
 		t.Fatalf("status: drops %+v healthy %v %q", st.Drops, st.Healthy, st.Health)
 	}
 	t.Logf("asserts: both sides name the wrong key once; node 1 %q, drops %+v", st.Health, st.Drops)
+}
+
+// A node whose state directory disappears cannot store a ring id, so it can never enter
+// COMMIT: it must not be reported healthy once that has lasted token + 2 × consensus, and the
+// error behind it is logged about once per logEvery, not once per attempt (issue 12: ~60
+// ERROR lines a second, and status said healthy).
+func TestStuckNodeIsNotHealthy(t *testing.T) {
+	logs := make([]*syncBuffer, 2)
+	ms := startClusterWith(t, "udpu", 2, func(int) []string { return nil }, func(id int) *slog.Logger {
+		logs[id-1] = &syncBuffer{}
+		return slog.New(slog.NewTextHandler(logs[id-1], nil))
+	})
+	waitFor(t, 10*time.Second, "a ring of both nodes", ringOf(ms, []NodeID{1, 2}))
+	n1 := ms[0].node
+	if st := n1.Status(); !st.Healthy || st.Stuck {
+		t.Fatalf("formed ring: healthy %v stuck %v %q", st.Healthy, st.Stuck, st.Health)
+	}
+	if err := os.RemoveAll(n1.stateDir()); err != nil {
+		t.Fatal(err)
+	}
+	// Node 2 leaves: node 1 must form a new ring, which needs its ring id stored.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ms[1].node.Stop(ctx)
+	cancel()
+	t0 := time.Now()
+	waitFor(t, 10*time.Second, "node 1 reported stuck", func() bool { return n1.Status().Stuck })
+	st := n1.Status()
+	if st.Healthy || !strings.Contains(st.Health, "STUCK") || st.State == "OPERATIONAL" {
+		t.Fatalf("stuck node: healthy %v state %v %q", st.Healthy, st.State, st.Health)
+	}
+	t.Logf("asserts: after %v node 1 says %q (stuck after %v)", time.Since(t0).Round(time.Millisecond), st.Health, n1.stuckAfter())
+	time.Sleep(2 * time.Second)
+	out := logs[0].String()
+	errs := strings.Count(out, "cannot store ring id")
+	// Each consensus timeout (1.2 s) retries; unthrottled that is one line per attempt
+	// and node; the throttle allows one per logEvery (+1 for the window boundary).
+	if errs < 1 || errs > 2 {
+		t.Fatalf("%d 'cannot store ring id' lines in %v, want 1 or 2:\n%s", errs, time.Since(t0).Round(time.Millisecond), out)
+	}
+	if !strings.Contains(out, "no ring formed") {
+		t.Fatalf("no stuck line in the log:\n%s", out)
+	}
+	t.Logf("asserts: %d store-error line(s) and a stuck line logged", errs)
 }

@@ -446,7 +446,8 @@ func (s *controlServer) execute(r request) (string, error) {
 		}
 		return formatCfgtoolStatus(st, false) + formatHealth(st), nil
 	case "quorum":
-		return formatQuorum(s.node.Status(), s.now(), r.list), nil
+		st := s.node.Status()
+		return formatQuorum(st, s.now(), r.list) + stuckNote(st), nil
 	case "cmap":
 		out, n := formatCmap(s.node.CmapKeys(), r.prefixes)
 		if n == 0 {

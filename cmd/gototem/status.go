@@ -124,6 +124,16 @@ func formatRingStatus(s totem.Status) string {
 	return b.String()
 }
 
+// stuckNote follows the quorumtool layout when the node cannot form a ring: the membership
+// and votes above are then those of the last ring, not a live verdict (issue 12: quorum said
+// the ring was healthy during a livelock). Empty otherwise, so scripts see corosync's output.
+func stuckNote(s totem.Status) string {
+	if !s.Stuck {
+		return ""
+	}
+	return fmt.Sprintf("\nWARNING: %s; the information above is from the last ring\n", s.Health)
+}
+
 // formatHealth is gototem's addition after the cfgtool layout: the ring's health, the drop
 // counters per reason and the protocol counters, one "name = value" per line so scripts
 // can grep them.

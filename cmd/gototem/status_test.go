@@ -202,6 +202,12 @@ func TestStatusHealthAndStuck(t *testing.T) {
 	if !strings.Contains(out, "\tstate\t= STUCK") {
 		t.Errorf("stuck state not shown:\n%s", out)
 	}
+	if n := stuckNote(s); !strings.Contains(n, "WARNING: STUCK") {
+		t.Errorf("quorum note for a stuck node: %q", n)
+	}
+	if n := stuckNote(threeNodes()); n != "" {
+		t.Errorf("quorum note for a healthy node: %q", n)
+	}
 	if b := formatCfgtoolStatus(s, true); !strings.Contains(b, "\tstatus\t= n11\n") {
 		t.Errorf("brief status of a stuck node:\n%s", b)
 	}
