@@ -75,6 +75,11 @@ func TestWireExamples(t *testing.T) {
 0000: 02 00 02 00 00 00 00 00 a8 00 00 00 00 00 00 00
 0010: 00 00 00 00 00 00 00 00 d2 04 00 00 00 00 00 00
 0020: 04 00 00 00 00 00 00 00 74 65 73 74`))
+	// The JOINLIST lists records: none until the node's own PROCJOIN is delivered.
+	if got, _ := c.SyncProcess(); len(got) != 0 {
+		t.Errorf("JOINLIST before the PROCJOIN was delivered: %x", got)
+	}
+	c.Deliver(3, join, false)
 	if got, _ := c.SyncProcess(); len(got) != 1 || !bytes.Equal(got[0], joinlist) {
 		t.Errorf("JOINLIST\n got %x\nwant %x", got, joinlist)
 	}

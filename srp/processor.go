@@ -100,8 +100,14 @@ type Processor struct {
 
 	regular, recovery *sortQueue
 	newQueue          msgQueue
-	retransQueue      [][]byte // old-ring datagrams waiting to be re-sent encapsulated
-	retransHead       int
+	// transQueue takes Send while waitingTransAck (Config.TransAck): from a ring's
+	// installation until TransAck. Issue 12: a message queued in newQueue before a
+	// membership change was sent in the new ring ahead of the service sync, where members
+	// that had not yet learnt the sender's CPG processes dropped it and the sender did not.
+	transQueue      msgQueue
+	waitingTransAck bool
+	retransQueue    [][]byte // old-ring datagrams waiting to be re-sent encapsulated
+	retransHead     int
 
 	tokenTarget NodeID
 	lastToken   []byte // stored copy of the last token sent, for retransmission
@@ -216,6 +222,7 @@ func (p *Processor) Start(now time.Duration) {
 	p.myReceivedFlg = true
 	p.running = true
 	p.state = Operational
+	p.waitingTransAck = p.cfg.TransAck // corosync starts with it set
 	p.gatherEnter(now, "interface up")
 }
 
@@ -283,12 +290,13 @@ func (p *Processor) Send(now time.Duration, payload []byte, g Guarantee) error {
 	if len(payload) > p.netMTU {
 		return ErrMessageTooLarge
 	}
-	if p.newQueue.len() >= p.queueMax {
+	q := p.sendQueue()
+	if q.len() >= p.queueMax {
 		p.counters.QueueFullRejects++
 		return ErrQueueFull
 	}
 	buf := append(p.getBuf(len(payload)), payload...)
-	p.newQueue.push(queuedMsg{payload: buf, g: g})
+	q.push(queuedMsg{payload: buf, g: g})
 	if p.myTokenHeld {
 		p.myTokenHeld = false
 		p.sendHoldCancel()
@@ -298,11 +306,38 @@ func (p *Processor) Send(now time.Duration, payload []byte, g Guarantee) error {
 
 // QueueRoom is the number of messages Send would still accept.
 func (p *Processor) QueueRoom() int {
-	if r := p.queueMax - p.newQueue.len(); r > 0 {
+	if r := p.queueMax - p.sendQueue().len(); r > 0 {
 		return r
 	}
 	return 0
 }
+
+// sendQueue is the queue Send fills and the token empties: the trans queue while a new
+// ring waits for its trans-ack, the normal queue otherwise.
+func (p *Processor) sendQueue() *msgQueue {
+	if p.waitingTransAck {
+		return &p.transQueue
+	}
+	return &p.newQueue
+}
+
+// TransAck is corosync's totempg_trans_ack: the layer above has finished synchronizing
+// the ring, so Send and the token return to the normal queue, whose messages (queued
+// before the membership change) now go out after the sync's. A no-op without
+// Config.TransAck.
+func (p *Processor) TransAck() {
+	if p.waitingTransAck {
+		p.waitingTransAck = false
+		if p.newQueue.len() > 0 && p.myTokenHeld {
+			p.myTokenHeld = false
+			p.sendHoldCancel()
+		}
+	}
+}
+
+// WaitingTransAck reports whether the ring is waiting for TransAck (totempg switches to
+// its second set of packing and reassembly state meanwhile).
+func (p *Processor) WaitingTransAck() bool { return p.waitingTransAck }
 
 // Leave sends the LEAVE of a clean shutdown (§7.4: a JOIN with header nodeid 0, self
 // removed from proc and appended to failed) and stops the Processor: later inputs are

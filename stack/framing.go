@@ -51,6 +51,55 @@ type framing struct {
 	senders map[srp.NodeID]*assembly
 	drops   FramingDrops
 	scratch []byte
+
+	// corosync keeps two of each (totempg's contexts and its two assembly lists): the
+	// normal ones, and those used from a ring's installation until its sync completes
+	// (trans-ack). The fields above are the set in use; these hold the other one.
+	packTrans    bool // the sender fields above are the trans context
+	otherPack    packContext
+	recvTrans    bool // senders above is the trans assembly set
+	otherSenders map[srp.NodeID]*assembly
+}
+
+// packContext is one sender context: the packet being filled and its continuation tag.
+type packContext struct {
+	staged      []byte
+	stagedLens  []uint16
+	stagedG     srp.Guarantee
+	continueTag uint8
+}
+
+// usePack switches the sender fields to the trans context or back. Issue 12: a message
+// staged before a membership change must go out in the normal queue after the new ring's
+// sync, not packed into the sync's first packet, where members that had not yet learnt the
+// sender's processes dropped it.
+func (f *framing) usePack(trans bool) {
+	if trans == f.packTrans {
+		return
+	}
+	cur := packContext{f.staged, f.stagedLens, f.stagedG, f.continueTag}
+	f.staged, f.stagedLens, f.stagedG, f.continueTag = f.otherPack.staged, f.otherPack.stagedLens, f.otherPack.stagedG, f.otherPack.continueTag
+	f.otherPack = cur
+	f.packTrans = trans
+}
+
+// useRecv switches reassembly to the trans set (fresh: what it held belonged to an earlier
+// ring's sync) or back to the normal one, whose partial messages survive the sync.
+func (f *framing) useRecv(trans bool) {
+	if trans == f.recvTrans {
+		if trans {
+			clear(f.senders)
+		}
+		return
+	}
+	f.senders, f.otherSenders = f.otherSenders, f.senders
+	if f.senders == nil {
+		f.senders = map[srp.NodeID]*assembly{}
+	}
+	if trans {
+		clear(f.senders)
+	}
+	f.recvTrans = trans
 }
 
 type assembly struct {
@@ -162,6 +211,7 @@ func (f *framing) packetsFor(n int) int {
 
 // send frames and queues one message; errFramingBusy when srp cannot take all its packets.
 func (f *framing) send(p *srp.Processor, now time.Duration, group string, body []byte, g srp.Guarantee) error {
+	f.usePack(p.WaitingTransAck())
 	// Room is checked before framing: under a flood most attempts find the queue full, and
 	// building the frame first cost an allocation and a copy of the body per refusal.
 	if p.QueueRoom() < f.packetsFor(framedLen(group, body)) {
@@ -185,6 +235,7 @@ func (f *framing) addFramed(p *srp.Processor, now time.Duration, group string, b
 
 // sendAll queues several bodies for one group, all or nothing.
 func (f *framing) sendAll(p *srp.Processor, now time.Duration, group string, bodies [][]byte, g srp.Guarantee) error {
+	f.usePack(p.WaitingTransAck())
 	// Room first, frames after: a refused flood attempt then allocates nothing here.
 	need := 0
 	for _, b := range bodies {
@@ -204,6 +255,7 @@ func (f *framing) sendAll(p *srp.Processor, now time.Duration, group string, bod
 // sendPriority queues a service message that must not be refused: when srp's queue is full it
 // waits in the overflow list, which flush drains first.
 func (f *framing) sendPriority(p *srp.Processor, now time.Duration, group string, body []byte) error {
+	f.usePack(p.WaitingTransAck())
 	msg := frame(group, body)
 	if len(f.overflow) == 0 && p.QueueRoom() >= f.packetsFor(len(msg)) {
 		return f.add(p, now, msg, srp.Agreed)
@@ -296,6 +348,7 @@ func (f *framing) buildStaged(fragmented uint8) []byte {
 // kick sends the staged packet at once when srp has nothing queued: packing only pays while
 // messages wait anyway, and on an idle ring the queued message is what cancels the token hold.
 func (f *framing) kick(p *srp.Processor, now time.Duration) (sent bool) {
+	f.usePack(p.WaitingTransAck())
 	if len(f.stagedLens) == 0 {
 		return false
 	}
@@ -311,6 +364,7 @@ func (f *framing) kick(p *srp.Processor, now time.Duration) (sent bool) {
 // flush runs from srp's token callback: overflowed service messages first, then the staged
 // packet, so nothing small waits longer than one token visit.
 func (f *framing) flush(p *srp.Processor, now time.Duration) {
+	f.usePack(p.WaitingTransAck())
 	n := 0
 	for _, o := range f.overflow {
 		if p.QueueRoom() < f.packetsFor(len(o.msg)) {
@@ -429,6 +483,11 @@ func (f *framing) reset(c *srp.Configuration) {
 	for id := range f.senders {
 		if !slices.Contains(c.Members, id) {
 			delete(f.senders, id)
+		}
+	}
+	for id := range f.otherSenders {
+		if !slices.Contains(c.Members, id) {
+			delete(f.otherSenders, id)
 		}
 	}
 }

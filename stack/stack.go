@@ -158,6 +158,9 @@ func New(cfg Config) (*Stack, error) {
 	s.pg = pg
 	sc := cfg.SRP
 	sc.TokenCallback = s.onToken
+	// corosync's two send queues: what was queued before a membership change waits until
+	// the new ring's sync completes (TransAck in onMessage).
+	sc.TransAck = true
 	p, err := srp.NewProcessor(sc)
 	if err != nil {
 		return nil, err
@@ -492,6 +495,7 @@ func (s *Stack) onConfiguration(c *srp.Configuration) {
 		s.sync.Transitional(c.Members)
 		return
 	}
+	s.pg.useRecv(true)
 	for _, o := range s.sync.Regular(c.RingID, c.Members) {
 		s.sendService(o)
 	}
@@ -506,6 +510,11 @@ func (s *Stack) onMessage(m *srp.Message) {
 			if wasSyncing && !s.sync.Synchronizing() {
 				ring := s.srp.RingID()
 				s.rd.Events = append(s.rd.Events, Event{Synced: &ring})
+				// corosync's totempg_trans_ack: srp returns to its normal queue (what was
+				// queued before the change goes out now, after the sync), totempg to its
+				// normal packing and reassembly state.
+				s.srp.TransAck()
+				s.pg.useRecv(false)
 			}
 		case "a":
 			s.deliverService(sender, body, swapped)
