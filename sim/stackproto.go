@@ -292,6 +292,9 @@ func (s *Sim) stackEvents(n *Node, p *StackProtocol) {
 	if s.ghist != nil {
 		for _, ev := range p.gev {
 			s.ghist.addStackEvent(n.ID, ev, s.step, s.now)
+			if ev.Message != nil {
+				s.stats.Delivered++
+			}
 			if s.opts.Trace != nil {
 				s.traceNode(n, "cpg", describeGroupEvent(ev))
 			}

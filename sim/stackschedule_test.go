@@ -14,6 +14,9 @@ func TestStackScheduleProbe(t *testing.T) {
 		t.Skip()
 	}
 	o := DefaultStackScheduleOptions()
+	if os.Getenv("PROBE_SMALL") != "" {
+		o.LargeFraction = 0
+	}
 	start := time.Now()
 	sum, err := StackCampaign(1, n, o, nil)
 	if err != nil {

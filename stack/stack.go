@@ -508,13 +508,19 @@ func (s *Stack) onMessage(m *srp.Message) {
 			wasSyncing := s.sync.Synchronizing()
 			s.sync.Deliver(sender, body)
 			if wasSyncing && !s.sync.Synchronizing() {
-				ring := s.srp.RingID()
+				ring := s.sync.Ring()
 				s.rd.Events = append(s.rd.Events, Event{Synced: &ring})
 				// corosync's totempg_trans_ack: srp returns to its normal queue (what was
 				// queued before the change goes out now, after the sync), totempg to its
-				// normal packing and reassembly state.
-				s.srp.TransAck()
-				s.pg.useRecv(false)
+				// normal packing and reassembly state. Only for srp's current ring: the
+				// last BARRIER of a ring can be delivered among the old ring's messages
+				// after srp installed the next one, whose sync has not even started
+				// (corosync delivers those before it sets waiting_trans_ack; sim seed 178
+				// of the full-stack campaign lost the sender's own fragmented messages).
+				if ring == s.srp.RingID() {
+					s.srp.TransAck()
+					s.pg.useRecv(false)
+				}
 			}
 		case "a":
 			s.deliverService(sender, body, swapped)
