@@ -244,9 +244,12 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			}
 		}
 		hasLocal := func(g string) bool { return len(local[g]) > 0 }
-		closeEpochs := func(end epochEnd, crashed bool) {
+		closeEpochs := func(end epochEnd, crashed bool, at GroupEntry) {
 			if inConf && !crashed {
 				for g, ep := range cur {
+					if at.Step != 0 {
+						ep.last = at // the configuration change that ended it
+					}
 					m := epochs[conf]
 					if m == nil {
 						m = map[epochEnd]map[string][]*groupEpoch{}
@@ -261,7 +264,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			cur = map[string]*groupEpoch{}
 		}
 		openEpoch := func(g string, full bool) *groupEpoch {
-			ep := &groupEpoch{node: node, full: full}
+			ep := &groupEpoch{node: node, full: full, last: lastEntry}
 			cur[g] = ep
 			return ep
 		}
@@ -269,7 +272,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			lastEntry = e
 			switch e.Kind {
 			case GroupStart, GroupCrash:
-				closeEpochs(epochEnd{}, true)
+				closeEpochs(epochEnd{}, true, e)
 				inConf, syncing = false, false
 				clear(local)
 				clear(since)
@@ -283,7 +286,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 					lastReg = e.Ring.RingID
 					syncing = true
 				}
-				closeEpochs(epochEnd{next: k}, false)
+				closeEpochs(epochEnd{next: k}, false, e)
 				conf, inConf = k, true
 				inst[k] = e.Step
 				for g := range local {
@@ -376,11 +379,10 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			}
 		}
 		if len(log) > 0 && log[len(log)-1].Kind != GroupCrash {
-			closeEpochs(epochEnd{open: true}, false)
+			closeEpochs(epochEnd{open: true}, false, GroupEntry{})
 			installed[node] = inst
 			localSince[node] = since
 		}
-		_ = lastEntry
 	}
 
 	// Virtual synchrony per group, and the sender-alone special case.
