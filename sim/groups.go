@@ -218,6 +218,9 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 	// = step since which the final incarnation has had a process in g continuously.
 	installed := map[srp.NodeID]map[configKey]uint64{}
 	localSince := map[srp.NodeID]map[string]uint64{}
+	// leftFor[node][conf] = members of the transitional configuration the node's final
+	// incarnation moved to from conf (absent: it was still in conf when its log ends).
+	leftFor := map[srp.NodeID]map[configKey][]srp.NodeID{}
 	delivered := map[srp.NodeID]map[int]bool{}
 
 	for _, node := range h.Nodes {
@@ -236,6 +239,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			own       = map[int][]int{}
 			count     int
 			inst      = map[configKey]uint64{}
+			trans     = map[configKey][]srp.NodeID{}
 			lastEntry GroupEntry
 		)
 		for i, s := range h.Sent {
@@ -277,11 +281,13 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 				clear(local)
 				clear(since)
 				clear(inst)
+				clear(trans)
 				lastReg = srp.RingID{}
 			case GroupRing:
 				k := configKey{kind: e.Ring.Kind, ring: e.Ring.RingID}
 				if e.Ring.Kind == srp.Transitional {
 					k.from = lastReg
+					trans[configKey{kind: srp.Regular, ring: lastReg}] = e.Ring.Members
 				} else {
 					lastReg = e.Ring.RingID
 					syncing = true
@@ -382,6 +388,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			closeEpochs(epochEnd{open: true}, false, GroupEntry{})
 			installed[node] = inst
 			localSince[node] = since
+			leftFor[node] = trans
 		}
 	}
 
@@ -470,12 +477,25 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 		for _, sd := range safes {
 			g := h.Sent[sd.msg].Group
 			var members []srp.NodeID
+			sender := h.Sent[sd.msg].ID.Sender
 			for _, node := range h.Nodes {
-				if at, ok := installed[node][sd.conf]; ok {
-					if since, ok := localSince[node][g]; ok && since < at {
-						members = append(members, node)
+				at, ok := installed[node][sd.conf]
+				if !ok {
+					continue
+				}
+				if since, ok := localSince[node][g]; !ok || since >= at {
+					continue
+				}
+				// corosync's srp (and ours, to stay in lockstep with it) delivers an old
+				// ring's remaining messages after a change only from originators that
+				// moved on with the receiver (the transitional configuration): a member
+				// that lost the sender misses the sender's undelivered SAFE messages.
+				if sd.conf.kind == srp.Regular {
+					if tr, moved := leftFor[node][sd.conf]; moved && !slices.Contains(tr, sender) {
+						continue
 					}
 				}
+				members = append(members, node)
 			}
 			for _, q := range members {
 				if !delivered[q][sd.msg] {

@@ -335,6 +335,36 @@ func (p *Processor) TransAck() {
 	}
 }
 
+// QueuedMessage is a message waiting in the send queue, not yet given a seq.
+type QueuedMessage struct {
+	Payload   []byte
+	Guarantee Guarantee
+}
+
+// TakeQueued removes and returns the messages waiting in the normal send queue (not the
+// trans queue), oldest first. The layer above uses it, with Requeue, to rewrite what a
+// membership change cut in two: totempg must not continue in a new ring a message whose
+// first fragments the new ring's other members never saw.
+func (p *Processor) TakeQueued() []QueuedMessage {
+	out := make([]QueuedMessage, 0, p.newQueue.len())
+	for p.newQueue.len() > 0 {
+		m := p.newQueue.pop()
+		out = append(out, QueuedMessage{Payload: m.payload, Guarantee: m.g})
+	}
+	return out
+}
+
+// Requeue puts msgs at the front of the normal send queue, in order (payloads copied). It
+// may pass the queue's bound by what TakeQueued took out and a few messages more.
+func (p *Processor) Requeue(msgs []QueuedMessage) {
+	rest := p.newQueue.items[p.newQueue.head:]
+	items := make([]queuedMsg, 0, len(msgs)+len(rest))
+	for _, m := range msgs {
+		items = append(items, queuedMsg{payload: append(p.getBuf(len(m.Payload)), m.Payload...), g: m.Guarantee})
+	}
+	p.newQueue.items, p.newQueue.head = append(items, rest...), 0
+}
+
 // WaitingTransAck reports whether the ring is waiting for TransAck (totempg switches to
 // its second set of packing and reassembly state meanwhile).
 func (p *Processor) WaitingTransAck() bool { return p.waitingTransAck }

@@ -156,6 +156,7 @@ func New(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s.pg = pg
+	pg.self = s.self
 	sc := cfg.SRP
 	sc.TokenCallback = s.onToken
 	// corosync's two send queues: what was queued before a membership change waits until
@@ -495,6 +496,8 @@ func (s *Stack) onConfiguration(c *srp.Configuration) {
 		s.sync.Transitional(c.Members)
 		return
 	}
+	s.pg.straddle(s.srp)
+	s.pg.restartAssemblies()
 	s.pg.useRecv(true)
 	for _, o := range s.sync.Regular(c.RingID, c.Members) {
 		s.sendService(o)
