@@ -100,14 +100,15 @@ type Processor struct {
 
 	regular, recovery *sortQueue
 	newQueue          msgQueue
+	retransQueue      [][]byte // old-ring datagrams waiting to be re-sent encapsulated
+	retransHead       int
+
 	// transQueue takes Send while waitingTransAck (Config.TransAck): from a ring's
 	// installation until TransAck. Issue 12: a message queued in newQueue before a
 	// membership change was sent in the new ring ahead of the service sync, where members
 	// that had not yet learnt the sender's CPG processes dropped it and the sender did not.
 	transQueue      msgQueue
 	waitingTransAck bool
-	retransQueue    [][]byte // old-ring datagrams waiting to be re-sent encapsulated
-	retransHead     int
 
 	tokenTarget NodeID
 	lastToken   []byte // stored copy of the last token sent, for retransmission
