@@ -148,6 +148,10 @@ func TestLabEVSCheckerCatches(t *testing.T) {
 		{"duplicate", []string{r1, msg(1, "a"), msg(1, "a"), msg(2, "c"), tr, msg(1, "b"), r2}, sim.InvNoDuplication},
 		{"created", []string{r1, msg(1, "a"), msg(2, "zzz"), msg(2, "c"), tr, msg(1, "b"), r2}, sim.InvNoCreation},
 		{"message moved across the change", []string{r1, msg(1, "a"), msg(2, "c"), msg(1, "b"), tr, r2}, sim.InvVirtualSynchron},
+		// Issue 12's stream: node 1 delivered its own message right after the ring was
+		// installed, node 2 skipped it and delivered the next one in the same ring, which
+		// carried on (no configuration change closes it, so virtual synchrony never looks).
+		{"own message delivered by its sender alone", []string{r1, msg(2, "c")}, sim.InvSenderAlone},
 		{"different members for one ring", []string{r1, msg(1, "a"), msg(2, "c"), tr, msg(1, "b"),
 			"RING regular ring=1.8 members=1,2,3 joined=- left=-"}, sim.InvConfigAgreement},
 	}

@@ -545,13 +545,21 @@ func (c *CPG) SyncInit(ring srp.RingID, members, trans []srp.NodeID) {
 	c.joinlists = c.joinlists[:0]
 }
 
-// SyncProcess implements Participant: the JOINLIST of all local joined processes, if any.
+// SyncProcess implements Participant: the JOINLIST of this node's process records, if any.
 // The DOWNLIST is optional (receivers only log it) and not sent.
+//
+// Like corosync's cpg_exec_send_joinlist it lists the records (every process whose PROCJOIN
+// was delivered and whose PROCLEAVE was not), not the local join states: a process whose leave
+// was requested but not yet delivered is still a member, so it must be listed, or the other
+// members remove it at activation (PROCDOWN) while this node keeps it, and its messages
+// queued before the leave are then delivered here and dropped there as from an unknown node
+// (found by the full-stack campaign, seed 2). A process whose join is not yet delivered is
+// not listed: its PROCJOIN adds it everywhere at once.
 func (c *CPG) SyncProcess() ([][]byte, bool) {
 	var mine []Process
-	for k, st := range c.local {
-		if st == joinStarted || st == joinCompleted {
-			mine = append(mine, Process{NodeID: c.self, PID: k.pid, Group: k.group})
+	for _, p := range c.records {
+		if p.NodeID == c.self {
+			mine = append(mine, p)
 		}
 	}
 	if len(mine) == 0 {

@@ -75,6 +75,11 @@ func TestWireExamples(t *testing.T) {
 0000: 02 00 02 00 00 00 00 00 a8 00 00 00 00 00 00 00
 0010: 00 00 00 00 00 00 00 00 d2 04 00 00 00 00 00 00
 0020: 04 00 00 00 00 00 00 00 74 65 73 74`))
+	// The JOINLIST lists records: none until the node's own PROCJOIN is delivered.
+	if got, _ := c.SyncProcess(); len(got) != 0 {
+		t.Errorf("JOINLIST before the PROCJOIN was delivered: %x", got)
+	}
+	c.Deliver(3, join, false)
 	if got, _ := c.SyncProcess(); len(got) != 1 || !bytes.Equal(got[0], joinlist) {
 		t.Errorf("JOINLIST\n got %x\nwant %x", got, joinlist)
 	}
@@ -388,4 +393,33 @@ func FuzzCPGDeliver(f *testing.F) {
 		se.Deliver(1, b)
 		se.Work()
 	})
+}
+
+// TestJoinListListsRecords: the JOINLIST lists this node's process records, as corosync's
+// cpg_exec_send_joinlist does: a process whose leave was requested but not yet delivered is
+// still listed (else the others remove it at activation while this node keeps it, and drop
+// its messages queued before the leave as from an unknown node: full-stack campaign seed 2),
+// and a process whose join is not yet delivered is not.
+func TestJoinListListsRecords(t *testing.T) {
+	c := NewCPG(1)
+	join, err := c.Join("g", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join("h", 8); err != nil { // never delivered
+		t.Fatal(err)
+	}
+	c.Deliver(1, join, false)
+	if _, err := c.Leave("g", 7); err != nil { // requested, not delivered
+		t.Fatal(err)
+	}
+	msgs, _ := c.SyncProcess()
+	if len(msgs) != 1 {
+		t.Fatalf("%d JOINLISTs, want 1", len(msgs))
+	}
+	other := NewCPG(2)
+	other.deliverJoinList(1, msgs[0], byteOrder(false))
+	if len(other.joinlists) != 1 || other.joinlists[0] != (Process{NodeID: 1, PID: 7, Group: "g"}) {
+		t.Fatalf("JOINLIST lists %v, want exactly pid 7 in g (leave pending) and not the undelivered join of h", other.joinlists)
+	}
 }

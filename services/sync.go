@@ -96,6 +96,9 @@ func NewSyncEngine(services []int, participants map[int]Participant) (*SyncEngin
 // controlled requests meanwhile).
 func (e *SyncEngine) Synchronizing() bool { return e.running }
 
+// Ring is the ring of the running or last completed sync (zero after an abort).
+func (e *SyncEngine) Ring() srp.RingID { return e.ring }
+
 // Completed is the number of syncs this node finished.
 func (e *SyncEngine) Completed() uint64 { return e.completed }
 

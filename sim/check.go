@@ -18,8 +18,15 @@ const (
 	InvVirtualSynchron = "virtual synchrony"
 	InvConfigAgreement = "configuration agreement"
 	InvSafeDelivery    = "safe delivery"
-	InvLiveness        = "liveness"
-	InvProgress        = "progress" // the run loop itself: a timer that never lets time advance
+	// InvDeliveryGap: within one configuration every member delivers a prefix of one
+	// sequence. A member that skips a message another member delivered in that
+	// configuration, and goes on delivering later ones, lost it.
+	InvDeliveryGap = "delivery gap"
+	// InvSenderAlone is the delivery gap users saw (issue 12): the skipped message was
+	// delivered by its sender and by no other member of a configuration that carried on.
+	InvSenderAlone = "sender alone"
+	InvLiveness    = "liveness"
+	InvProgress    = "progress" // the run loop itself: a timer that never lets time advance
 )
 
 // Violation is a broken invariant. Seed, Step and At locate it for replay.
@@ -66,7 +73,7 @@ func (h *History) Check() []*Violation {
 }
 
 var checkOrder = []string{InvNoCreation, InvNoDuplication, InvTotalOrder, InvSelfDelivery,
-	InvConfigAgreement, InvVirtualSynchron, InvSafeDelivery}
+	InvConfigAgreement, InvVirtualSynchron, InvSafeDelivery, InvSenderAlone, InvDeliveryGap}
 
 // checker is the incremental state of the history invariants.
 type checker struct {
@@ -87,6 +94,14 @@ type checker struct {
 	regular map[srp.RingID]regRef
 	// epochs[[start,end]] is the first node's message set between two configurations.
 	epochs map[[2]configKey]epochRef
+	// within[conf] is the longest delivery sequence any node has shown in configuration
+	// conf: every member's sequence there must be a prefix of it (no gaps).
+	within map[configKey]*withinRef
+}
+
+type withinRef struct {
+	seq   []int
+	nodes map[int][]srp.NodeID // message -> nodes that delivered it in the configuration
 }
 
 type regRef struct {
@@ -126,6 +141,7 @@ func (c *checker) init(h *History) {
 	c.nodes = make(map[srp.NodeID]*nodeCheck)
 	c.regular = make(map[srp.RingID]regRef)
 	c.epochs = make(map[[2]configKey]epochRef)
+	c.within = make(map[configKey]*withinRef)
 	for _, n := range h.Nodes {
 		c.nodes[n] = &nodeCheck{}
 		c.nextOwn[n] = make(map[int]int)
@@ -218,6 +234,7 @@ func (c *checker) message(h *History, node srp.NodeID, nc *nodeCheck, e Entry) {
 		}
 	}
 	if nc.inEpoch {
+		c.gap(h, node, nc, e)
 		nc.epochMsgs = append(nc.epochMsgs, e.Msg)
 	}
 	if s.Guarantee == srp.Safe && nc.conf != nil {
@@ -288,6 +305,37 @@ func (c *checker) config(h *History, node srp.NodeID, nc *nodeCheck, e Entry) {
 	}
 	nc.trans = nil
 	nc.prevRegular = conf
+}
+
+// gap checks that node's deliveries in its current configuration follow the sequence the
+// configuration's other members delivered there, without a hole: srp delivers a regular
+// configuration's messages in seq order with none skipped, and a transitional configuration's
+// (recovered old-ring messages) likewise among the members that share it. The virtual
+// synchrony check only compares sets once a configuration ends; this one catches a member
+// that skipped a message while the configuration carries on (the lab stream of issue 12: n1
+// delivered its own message, n2 and n3 skipped it and delivered n1's next one).
+func (c *checker) gap(h *History, node srp.NodeID, nc *nodeCheck, e Entry) {
+	w := c.within[nc.epochKey]
+	if w == nil {
+		w = &withinRef{nodes: map[int][]srp.NodeID{}}
+		c.within[nc.epochKey] = w
+	}
+	i := len(nc.epochMsgs)
+	if i < len(w.seq) && w.seq[i] != e.Msg {
+		skipped := w.seq[i]
+		by := w.nodes[skipped]
+		inv := InvDeliveryGap
+		if len(by) == 1 && by[0] == h.Sent[skipped].ID.Sender {
+			inv = InvSenderAlone
+		}
+		c.report(h.viol(inv, e, "n%d delivered %s as message %d of %s ring %s, where %s delivered %s: n%d skipped it",
+			node, h.msgName(e.Msg), i+1, nc.epochKey.kind, ringStr(nc.epochKey.ring), fmtIDs(by), h.msgName(skipped), node))
+		return
+	}
+	if i == len(w.seq) {
+		w.seq = append(w.seq, e.Msg)
+	}
+	w.nodes[e.Msg] = append(w.nodes[e.Msg], node)
 }
 
 func (h *History) viol(inv string, e Entry, format string, args ...any) *Violation {

@@ -140,6 +140,23 @@ func TestCheckersCatchBrokenHistories(t *testing.T) {
 			b.conf(2, srp.Transitional, ring2, 1, 2)
 			return b.h
 		}, InvVirtualSynchron},
+		{"sender alone: n1 delivers its own a, n2 and n3 skip it and deliver n1's next", func() *History {
+			b, a, s := good()
+			b.deliver(1, a, srp.Agreed)
+			b.deliver(1, s, srp.Safe)
+			b.deliver(2, s, srp.Safe)
+			b.deliver(3, s, srp.Safe)
+			return b.h
+		}, InvSenderAlone},
+		{"delivery gap: n3 skips a message n1 and n2 delivered", func() *History {
+			b, a, s := good()
+			for _, id := range []srp.NodeID{1, 2} {
+				b.deliver(id, a, srp.Agreed)
+				b.deliver(id, s, srp.Safe)
+			}
+			b.deliver(3, s, srp.Safe)
+			return b.h
+		}, InvDeliveryGap},
 		{"safe delivery: n1 delivers SAFE b before n3 received it", func() *History {
 			b := newLog()
 			for _, id := range []srp.NodeID{1, 2, 3} {

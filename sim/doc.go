@@ -23,4 +23,13 @@
 // ring) per node, logs every votequorum verdict with its virtual time (QuorumLog, checked by
 // CheckSplitBrain, CheckWaitForAll, CheckLastManStanding) and carries each datagram's link, so
 // one ring of a redundant ring can be cut alone (CutRing, HealRing).
+//
+// Two random campaigns run beside each other. The bare-srp one (RunSchedule, Campaign)
+// checks EVS on srp's own deliveries. The full-stack one (RunStackSchedule, StackCampaign,
+// `gototem sim --stack`) runs what the daemon runs, stack.Stack per node, in process-group
+// mode: processes join and leave CPG groups during the faults and send SAFE and AGREED
+// messages, some fragmented across packets; GroupHistory records what each node's
+// application sees and its checkers work per group (total order, no creation or duplication,
+// self delivery, virtual synchrony between confchgs, a message delivered by its sender
+// alone, SAFE delivery), beside quorum exclusivity (CheckSplitBrain).
 package sim

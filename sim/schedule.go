@@ -252,9 +252,14 @@ func (c *CampaignSummary) Write(w io.Writer) {
 // Campaign runs schedules seed, seed+1, …, seed+n-1; progress (optional) is called after
 // each. Schedule i replays alone with RunSchedule(seed+i, o, …).
 func Campaign(seed uint64, n int, o ScheduleOptions, progress func(done int, sum *CampaignSummary)) (*CampaignSummary, error) {
+	return campaign(seed, n, progress, func(seed uint64) (Result, error) { return RunSchedule(seed, o, nil) })
+}
+
+// campaign runs schedules seed..seed+n-1 with run and adds them up.
+func campaign(seed uint64, n int, progress func(done int, sum *CampaignSummary), run func(seed uint64) (Result, error)) (*CampaignSummary, error) {
 	sum := &CampaignSummary{}
 	for i := 0; i < n; i++ {
-		res, err := RunSchedule(seed+uint64(i), o, nil)
+		res, err := run(seed + uint64(i))
 		if err != nil {
 			return sum, err
 		}

@@ -175,8 +175,10 @@ type Sim struct {
 	qlog  *QuorumLog
 	// linkEvents are the redundant-ring faults and recoveries StackProtocol nodes reported.
 	linkEvents []LinkEvent
-	stats      Stats
-	rings      map[srp.RingID]bool
+	// ghist is the process-group record of a full-stack campaign (nil otherwise).
+	ghist *GroupHistory
+	stats Stats
+	rings map[srp.RingID]bool
 
 	work    *Workload
 	stopped error // first violation found while running (progress, incremental checks)
@@ -675,6 +677,9 @@ func (s *Sim) start(n *Node) error {
 	n.timerAt = 0
 	n.pauseBuf, n.deferred = nil, nil
 	s.hist.AddStart(n.ID, s.step, s.now)
+	if s.ghist != nil {
+		s.ghist.AddStart(n.ID, s.step, s.now)
+	}
 	if s.opts.App != nil {
 		n.app = s.opts.App(n.ID, nodeSender{n: n, incarnation: n.incarnation})
 	}
@@ -692,6 +697,9 @@ func (s *Sim) crash(n *Node) {
 	n.timerAt = 0
 	n.pauseBuf, n.deferred = nil, nil
 	s.hist.AddCrash(n.ID, s.step, s.now)
+	if s.ghist != nil {
+		s.ghist.AddCrash(n.ID, s.step, s.now)
+	}
 	s.qlog.AddDown(n.ID, s.now)
 }
 

@@ -23,6 +23,12 @@ type StackOptions struct {
 	// RRP configures the redundant ring when Links > 1; a zero Token takes the node's
 	// effective srp token, as corosync derives rrp_token_expired_timeout from it.
 	RRP *stack.RRPConfig
+	// Groups, when not empty, switches the node to process-group mode, the full-stack
+	// campaign's (RunStackSchedule): its process (pid 1) joins these CPG groups at every
+	// start, and every group event (confchgs and messages of any group, ring configurations,
+	// sync completions) is recorded in Sim.GroupHistory instead of the simulator's srp-level
+	// deliveries; the srp-level history keeps the ring configurations only.
+	Groups []string
 }
 
 // simGroup and simPID are the CPG group and process every simulated node joins at start: the
@@ -72,7 +78,7 @@ func NewStackProtocol(o StackOptions) func(cfg srp.Config) (Protocol, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sim: stack protocol: node %d: %w", cfg.NodeID, err)
 		}
-		return &StackProtocol{st: st, links: sc.Links}, nil
+		return &StackProtocol{st: st, links: sc.Links, groups: slices.Clone(o.Groups)}, nil
 	}
 }
 
@@ -94,6 +100,9 @@ type StackProtocol struct {
 	changes  []quorum.Change
 	faults   []rrp.Event
 	expected uint32 // votequorum's expected votes as last reported, to log every change
+
+	groups []string      // process-group mode: the groups joined at start (see StackOptions)
+	gev    []stack.Event // process-group mode: the events of this Ready, in order
 }
 
 // Stack is the node's stack, for inspection (quorum state, link status, counters).
@@ -107,7 +116,12 @@ func (p *StackProtocol) Start(now time.Duration) {
 	p.st.Start(now)
 	// A join cannot fail on a fresh stack (valid name, not yet joined); if it ever did, no
 	// message would be delivered at this node and the checkers would say so.
-	_ = p.st.Join(now, simGroup, simPID)
+	if len(p.groups) == 0 {
+		_ = p.st.Join(now, simGroup, simPID)
+	}
+	for _, g := range p.groups {
+		_ = p.st.Join(now, g, simPID)
+	}
 	p.collect()
 }
 
@@ -160,6 +174,32 @@ func (p *StackProtocol) Advance() {
 	p.rd = srp.Ready{NextTick: p.rd.NextTick}
 	p.msgLinks = p.msgLinks[:0]
 	p.changes, p.faults = nil, nil
+	p.gev = p.gev[:0]
+}
+
+// SendGroup multicasts payload to group from the process pid (process-group mode). The
+// stack's ErrBusy is reported as srp.ErrQueueFull, the backpressure the simulator counts.
+func (p *StackProtocol) SendGroup(now time.Duration, group string, pid uint32, payload []byte, g srp.Guarantee) error {
+	err := p.st.Send(now, group, pid, payload, g)
+	p.collect()
+	if errors.Is(err, stack.ErrBusy) {
+		return fmt.Errorf("%w (%w)", srp.ErrQueueFull, err)
+	}
+	return err
+}
+
+// JoinGroup joins the process pid to group (process-group mode).
+func (p *StackProtocol) JoinGroup(now time.Duration, group string, pid uint32) error {
+	err := p.st.Join(now, group, pid)
+	p.collect()
+	return err
+}
+
+// LeaveGroup removes the process pid from group (process-group mode).
+func (p *StackProtocol) LeaveGroup(now time.Duration, group string, pid uint32) error {
+	err := p.st.Leave(now, group, pid)
+	p.collect()
+	return err
 }
 
 func (p *StackProtocol) State() srp.State             { return p.st.SRP().State() }
@@ -176,6 +216,21 @@ func (p *StackProtocol) collect() {
 		p.msgLinks = append(p.msgLinks, d.Link)
 	}
 	for _, ev := range rd.Events {
+		if len(p.groups) > 0 {
+			switch {
+			case ev.Membership != nil:
+				c := *ev.Membership
+				p.rd.Deliveries = append(p.rd.Deliveries, srp.Delivery{Config: &c})
+				p.gev = append(p.gev, ev)
+			case ev.Message != nil, ev.Group != nil, ev.Synced != nil:
+				p.gev = append(p.gev, ev)
+			case ev.Quorum != nil:
+				p.changes = append(p.changes, *ev.Quorum)
+			case ev.Fault != nil:
+				p.faults = append(p.faults, *ev.Fault)
+			}
+			continue
+		}
 		switch {
 		case ev.Membership != nil:
 			c := *ev.Membership
@@ -234,10 +289,40 @@ func (s *Sim) stackEvents(n *Node, p *StackProtocol) {
 		p.expected = vq.ExpectedVotes()
 		s.qlog.AddExpected(ExpectedChange{Node: n.ID, At: s.now, Step: s.step, From: from, To: p.expected, Quorate: vq.Quorate()})
 	}
+	if s.ghist != nil {
+		for _, ev := range p.gev {
+			s.ghist.addStackEvent(n.ID, ev, s.step, s.now)
+			if ev.Message != nil {
+				s.stats.Delivered++
+			}
+			if s.opts.Trace != nil {
+				s.traceNode(n, "cpg", describeGroupEvent(ev))
+			}
+		}
+	}
 	for _, f := range p.faults {
 		s.linkEvents = append(s.linkEvents, LinkEvent{Node: n.ID, Event: f})
 		if s.opts.Trace != nil {
 			s.traceNode(n, "rrp", f.Text)
 		}
 	}
+}
+
+// describeGroupEvent is a trace line's text for a process-group mode event.
+func describeGroupEvent(ev stack.Event) string {
+	switch {
+	case ev.Membership != nil:
+		return fmt.Sprintf("%s ring %s %s", ev.Membership.Kind, ringStr(ev.Membership.RingID), fmtIDs(ev.Membership.Members))
+	case ev.Synced != nil:
+		return "synced " + ringStr(*ev.Synced)
+	case ev.Group != nil:
+		return confchgKey(ev.Group)[1:] + " in " + ev.Group.Group
+	case ev.Message != nil:
+		name := "untagged"
+		if id, ok := decodePayloadHeader(ev.Message.Payload); ok {
+			name = fmt.Sprintf("n%d#%d", id.Sender, id.Counter)
+		}
+		return fmt.Sprintf("deliver %s in %s (%dB)", name, ev.Message.Group, len(ev.Message.Payload))
+	}
+	return ""
 }

@@ -36,6 +36,14 @@ type Config struct {
 	// packer here. It may only call Send.
 	TokenCallback func()
 
+	// TransAck turns on corosync's trans-ack send queues (§7.3): from every ring
+	// installation until the layer above calls Processor.TransAck (corosync's
+	// totempg_trans_ack, once service synchronization is complete), Send queues to a
+	// separate "trans" queue and the token sends only from it, so messages queued before
+	// the change wait until the new ring's sync is done. Without it (a bare ring, nothing
+	// synchronizing above it) there is one queue.
+	TransAck bool
+
 	Logger *slog.Logger // nil: quiet
 }
 

@@ -176,7 +176,7 @@ func (p *Processor) fccAllowed() int {
 	}
 	switch p.state {
 	case Operational:
-		p.myCbl = uint32(p.newQueue.len())
+		p.myCbl = uint32(p.sendQueue().len())
 	case Recovery:
 		p.myCbl = uint32(p.retransQueueLen())
 	default:
@@ -227,8 +227,8 @@ func (p *Processor) sendQueued(now time.Duration, allowed int) int {
 	for ; sent < allowed; sent++ {
 		var buf []byte
 		switch {
-		case p.state == Operational && p.newQueue.len() > 0:
-			m := p.newQueue.pop()
+		case p.state == Operational && p.sendQueue().len() > 0:
+			m := p.sendQueue().pop()
 			buf = p.encodeMcast(t.Seq+1, NotEncapsulated, m.g, m.payload)
 			p.freeBuf(m.payload)
 		case p.state == Recovery && p.retransQueueLen() > 0:

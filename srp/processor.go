@@ -110,6 +110,13 @@ type Processor struct {
 	retransQueue      [][]byte // old-ring datagrams waiting to be re-sent encapsulated
 	retransHead       int
 
+	// transQueue takes Send while waitingTransAck (Config.TransAck): from a ring's
+	// installation until TransAck. Issue 12: a message queued in newQueue before a
+	// membership change was sent in the new ring ahead of the service sync, where members
+	// that had not yet learnt the sender's CPG processes dropped it and the sender did not.
+	transQueue      msgQueue
+	waitingTransAck bool
+
 	tokenTarget NodeID
 	lastToken   []byte // stored copy of the last token sent, for retransmission
 	hasToken    bool
@@ -226,6 +233,7 @@ func (p *Processor) Start(now time.Duration) {
 	p.myReceivedFlg = true
 	p.running = true
 	p.state = Operational
+	p.waitingTransAck = p.cfg.TransAck // corosync starts with it set
 	p.gatherEnter(now, "interface up")
 }
 
@@ -301,12 +309,13 @@ func (p *Processor) Send(now time.Duration, payload []byte, g Guarantee) error {
 	if len(payload) > p.netMTU {
 		return ErrMessageTooLarge
 	}
-	if p.newQueue.len() >= p.queueMax {
+	q := p.sendQueue()
+	if q.len() >= p.queueMax {
 		p.counters.QueueFullRejects++
 		return ErrQueueFull
 	}
 	buf := append(p.getBuf(len(payload)), payload...)
-	p.newQueue.push(queuedMsg{payload: buf, g: g})
+	q.push(queuedMsg{payload: buf, g: g})
 	if p.myTokenHeld {
 		p.myTokenHeld = false
 		p.sendHoldCancel()
@@ -316,11 +325,68 @@ func (p *Processor) Send(now time.Duration, payload []byte, g Guarantee) error {
 
 // QueueRoom is the number of messages Send would still accept.
 func (p *Processor) QueueRoom() int {
-	if r := p.queueMax - p.newQueue.len(); r > 0 {
+	if r := p.queueMax - p.sendQueue().len(); r > 0 {
 		return r
 	}
 	return 0
 }
+
+// sendQueue is the queue Send fills and the token empties: the trans queue while a new
+// ring waits for its trans-ack, the normal queue otherwise.
+func (p *Processor) sendQueue() *msgQueue {
+	if p.waitingTransAck {
+		return &p.transQueue
+	}
+	return &p.newQueue
+}
+
+// TransAck is corosync's totempg_trans_ack: the layer above has finished synchronizing
+// the ring, so Send and the token return to the normal queue, whose messages (queued
+// before the membership change) now go out after the sync's. A no-op without
+// Config.TransAck.
+func (p *Processor) TransAck() {
+	if p.waitingTransAck {
+		p.waitingTransAck = false
+		if p.newQueue.len() > 0 && p.myTokenHeld {
+			p.myTokenHeld = false
+			p.sendHoldCancel()
+		}
+	}
+}
+
+// QueuedMessage is a message waiting in the send queue, not yet given a seq.
+type QueuedMessage struct {
+	Payload   []byte
+	Guarantee Guarantee
+}
+
+// TakeQueued removes and returns the messages waiting in the normal send queue (not the
+// trans queue), oldest first. The layer above uses it, with Requeue, to rewrite what a
+// membership change cut in two: totempg must not continue in a new ring a message whose
+// first fragments the new ring's other members never saw.
+func (p *Processor) TakeQueued() []QueuedMessage {
+	out := make([]QueuedMessage, 0, p.newQueue.len())
+	for p.newQueue.len() > 0 {
+		m := p.newQueue.pop()
+		out = append(out, QueuedMessage{Payload: m.payload, Guarantee: m.g})
+	}
+	return out
+}
+
+// Requeue puts msgs at the front of the normal send queue, in order (payloads copied). It
+// may pass the queue's bound by what TakeQueued took out and a few messages more.
+func (p *Processor) Requeue(msgs []QueuedMessage) {
+	rest := p.newQueue.items[p.newQueue.head:]
+	items := make([]queuedMsg, 0, len(msgs)+len(rest))
+	for _, m := range msgs {
+		items = append(items, queuedMsg{payload: append(p.getBuf(len(m.Payload)), m.Payload...), g: m.Guarantee})
+	}
+	p.newQueue.items, p.newQueue.head = append(items, rest...), 0
+}
+
+// WaitingTransAck reports whether the ring is waiting for TransAck (totempg switches to
+// its second set of packing and reassembly state meanwhile).
+func (p *Processor) WaitingTransAck() bool { return p.waitingTransAck }
 
 // Leave sends the LEAVE of a clean shutdown (§7.4: a JOIN with header nodeid 0, self
 // removed from proc and appended to failed) and stops the Processor: later inputs are

@@ -249,6 +249,7 @@ func (p *Processor) operationalEnter(now time.Duration) {
 	p.retransHead = 0
 
 	p.state = Operational
+	p.waitingTransAck = p.cfg.TransAck // §7.3: the sync of the new ring goes first
 	p.myReceivedFlg = true
 	p.oldRingID = p.ringID
 	p.counters.RingsFormed++

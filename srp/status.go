@@ -50,7 +50,7 @@ func (p *Processor) Status() Status {
 		SafeTo:            p.safeTo,
 		TokenSeq:          p.myTokenSeq,
 		TokenHeld:         p.myTokenHeld,
-		Queued:            p.newQueue.len(),
+		Queued:            p.newQueue.len() + p.transQueue.len(),
 		RecoveryQueued:    p.retransQueueLen(),
 		RetransFlgCount:   p.myRetransFlgCount,
 		RotationCounter:   p.myRotationCounter,

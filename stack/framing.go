@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -51,6 +52,72 @@ type framing struct {
 	senders map[srp.NodeID]*assembly
 	drops   FramingDrops
 	scratch []byte
+
+	// corosync keeps two of each (totempg's contexts and its two assembly lists): the
+	// normal ones, and those used from a ring's installation until its sync completes
+	// (trans-ack). The fields above are the set in use; these hold the other one.
+	packTrans    bool // the sender fields above are the trans context
+	otherPack    packContext
+	recvTrans    bool // senders above is the trans assembly set
+	otherSenders map[srp.NodeID]*assembly
+
+	// self and splits: this node's messages of the normal context that were cut across
+	// packets and whose last piece this node has not delivered yet, oldest first, with the
+	// fragment tag the last piece continues. A membership change can fall between the
+	// pieces (see straddle).
+	self   srp.NodeID
+	splits []split
+}
+
+type split struct {
+	framed  []byte
+	g       srp.Guarantee
+	lastTag uint8
+}
+
+// splitsMax bounds the split messages remembered: more are never in flight at once in srp's
+// queue (queue_max packets), so an overflow only drops the oldest, already lost, record.
+const splitsMax = 4096
+
+// packContext is one sender context: the packet being filled and its continuation tag.
+type packContext struct {
+	staged      []byte
+	stagedLens  []uint16
+	stagedG     srp.Guarantee
+	continueTag uint8
+}
+
+// usePack switches the sender fields to the trans context or back. Issue 12: a message
+// staged before a membership change must go out in the normal queue after the new ring's
+// sync, not packed into the sync's first packet, where members that had not yet learnt the
+// sender's processes dropped it.
+func (f *framing) usePack(trans bool) {
+	if trans == f.packTrans {
+		return
+	}
+	cur := packContext{f.staged, f.stagedLens, f.stagedG, f.continueTag}
+	f.staged, f.stagedLens, f.stagedG, f.continueTag = f.otherPack.staged, f.otherPack.stagedLens, f.otherPack.stagedG, f.otherPack.continueTag
+	f.otherPack = cur
+	f.packTrans = trans
+}
+
+// useRecv switches reassembly to the trans set (fresh: what it held belonged to an earlier
+// ring's sync) or back to the normal one, whose partial messages survive the sync.
+func (f *framing) useRecv(trans bool) {
+	if trans == f.recvTrans {
+		if trans {
+			clear(f.senders)
+		}
+		return
+	}
+	f.senders, f.otherSenders = f.otherSenders, f.senders
+	if f.senders == nil {
+		f.senders = map[srp.NodeID]*assembly{}
+	}
+	if trans {
+		clear(f.senders)
+	}
+	f.recvTrans = trans
 }
 
 type assembly struct {
@@ -74,11 +141,14 @@ type FramingDrops struct {
 	Overflow     uint64 // a sender's reassembly would pass 1 MiB + 64 KiB
 	Continuation uint64 // continuation tag mismatch: throw-away mode entered
 	Groups       uint64 // a reassembled message with a malformed group header
+	// Straddle: this node's own message cut by a membership change could not be matched to
+	// its record, so it was not queued again (it is then lost where the old ring was not).
+	Straddle uint64
 }
 
 func (f *framing) dropped() uint64 {
 	d := f.drops
-	return d.Short + d.Lengths + d.Overflow + d.Continuation + d.Groups
+	return d.Short + d.Lengths + d.Overflow + d.Continuation + d.Groups + d.Straddle
 }
 
 // frame prefixes body with the group header for one group.
@@ -162,6 +232,7 @@ func (f *framing) packetsFor(n int) int {
 
 // send frames and queues one message; errFramingBusy when srp cannot take all its packets.
 func (f *framing) send(p *srp.Processor, now time.Duration, group string, body []byte, g srp.Guarantee) error {
+	f.usePack(p.WaitingTransAck())
 	// Room is checked before framing: under a flood most attempts find the queue full, and
 	// building the frame first cost an allocation and a copy of the body per refusal.
 	if p.QueueRoom() < f.packetsFor(framedLen(group, body)) {
@@ -185,6 +256,7 @@ func (f *framing) addFramed(p *srp.Processor, now time.Duration, group string, b
 
 // sendAll queues several bodies for one group, all or nothing.
 func (f *framing) sendAll(p *srp.Processor, now time.Duration, group string, bodies [][]byte, g srp.Guarantee) error {
+	f.usePack(p.WaitingTransAck())
 	// Room first, frames after: a refused flood attempt then allocates nothing here.
 	need := 0
 	for _, b := range bodies {
@@ -204,6 +276,7 @@ func (f *framing) sendAll(p *srp.Processor, now time.Duration, group string, bod
 // sendPriority queues a service message that must not be refused: when srp's queue is full it
 // waits in the overflow list, which flush drains first.
 func (f *framing) sendPriority(p *srp.Processor, now time.Duration, group string, body []byte) error {
+	f.usePack(p.WaitingTransAck())
 	msg := frame(group, body)
 	if len(f.overflow) == 0 && p.QueueRoom() >= f.packetsFor(len(msg)) {
 		return f.add(p, now, msg, srp.Agreed)
@@ -223,6 +296,7 @@ func (f *framing) add(p *srp.Processor, now time.Duration, msg []byte, g srp.Gua
 
 // addParts is add for the message head followed by body.
 func (f *framing) addParts(p *srp.Processor, now time.Duration, head, body []byte, g srp.Guarantee) error {
+	origHead, origBody, cut := head, body, false
 	if len(f.stagedLens) > 0 && f.stagedG != g {
 		if err := f.emitStaged(p, now, 0); err != nil {
 			return err
@@ -254,6 +328,16 @@ func (f *framing) addParts(p *srp.Processor, now time.Duration, head, body []byt
 		f.fragTag++
 		if f.fragTag == 0 {
 			f.fragTag = 1
+		}
+		if !f.packTrans {
+			if !cut {
+				cut = true
+				if len(f.splits) >= splitsMax {
+					f.splits = f.splits[1:]
+				}
+				f.splits = append(f.splits, split{framed: append(slices.Clone(origHead), origBody...), g: g})
+			}
+			f.splits[len(f.splits)-1].lastTag = f.fragTag
 		}
 		if err := f.emitStaged(p, now, f.fragTag); err != nil {
 			return err
@@ -296,6 +380,7 @@ func (f *framing) buildStaged(fragmented uint8) []byte {
 // kick sends the staged packet at once when srp has nothing queued: packing only pays while
 // messages wait anyway, and on an idle ring the queued message is what cancels the token hold.
 func (f *framing) kick(p *srp.Processor, now time.Duration) (sent bool) {
+	f.usePack(p.WaitingTransAck())
 	if len(f.stagedLens) == 0 {
 		return false
 	}
@@ -311,6 +396,7 @@ func (f *framing) kick(p *srp.Processor, now time.Duration) (sent bool) {
 // flush runs from srp's token callback: overflowed service messages first, then the staged
 // packet, so nothing small waits longer than one token visit.
 func (f *framing) flush(p *srp.Processor, now time.Duration) {
+	f.usePack(p.WaitingTransAck())
 	n := 0
 	for _, o := range f.overflow {
 		if p.QueueRoom() < f.packetsFor(len(o.msg)) {
@@ -350,6 +436,10 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 	if total != len(data) || count == 0 {
 		f.drops.Lengths++
 		return
+	}
+	if m.Sender == f.self && !f.recvTrans && continuation != 0 && len(f.splits) > 0 &&
+		f.splits[0].lastTag == continuation && !(fragmented != 0 && count == 1) {
+		f.splits = f.splits[1:] // its last piece is here: no longer in flight
 	}
 	a := f.senders[m.Sender]
 	if a == nil {
@@ -431,4 +521,129 @@ func (f *framing) reset(c *srp.Configuration) {
 			delete(f.senders, id)
 		}
 	}
+	for id := range f.otherSenders {
+		if !slices.Contains(c.Members, id) {
+			delete(f.otherSenders, id)
+		}
+	}
+}
+
+// normalSenders is the normal reassembly set, whichever set is in use.
+func (f *framing) normalSenders() map[srp.NodeID]*assembly {
+	if f.recvTrans {
+		if f.otherSenders == nil {
+			f.otherSenders = map[srp.NodeID]*assembly{}
+		}
+		return f.otherSenders
+	}
+	return f.senders
+}
+
+// restartAssemblies runs at every regular configuration, after straddle: every member
+// forgets every sender's partial message of the normal stream, so all members of the new
+// ring read each sender's next packets from the same state. Without it, members that were
+// in the sender's previous ring went on reassembling a message cut by the change while
+// members new to the sender threw its next packets away, complete messages included (the
+// full-stack campaign, seed 61: n1 lost n2's next six messages after a merge, n3 and n5
+// delivered them).
+func (f *framing) restartAssemblies() {
+	for _, a := range f.normalSenders() {
+		a.buf, a.lastFrag, a.throwAway = a.buf[:0], 0, false
+	}
+}
+
+// straddle runs at every regular configuration, before restartAssemblies: when this node's
+// own normal stream has a message whose first pieces were delivered in the old ring and
+// whose rest waits in srp's queue (or in the packet being filled), the rest is taken out and
+// the whole message queued again in front, in fresh packets, so that every member of the new
+// ring delivers it, in its place, after the sync. corosync continues the cut message, which
+// only the members of the old ring can reassemble.
+func (f *framing) straddle(p *srp.Processor) {
+	a := f.normalSenders()[f.self]
+	if a == nil || a.throwAway || (len(a.buf) == 0 && a.lastFrag == 0) || len(f.splits) == 0 {
+		return
+	}
+	sp := f.splits[0]
+	if !bytes.HasPrefix(sp.framed, a.buf) {
+		f.drops.Straddle++
+		return
+	}
+	f.splits = f.splits[1:]
+	f.usePack(false)
+	tag := a.lastFrag
+	q := p.TakeQueued()
+	kept := q[:0]
+	for _, m := range q {
+		pkt := m.Payload
+		if tag == 0 || len(pkt) < pgHeaderSize || pkt[5] != tag {
+			kept = append(kept, m)
+			tag = 0
+			continue
+		}
+		fragmented, count := pkt[4], int(binary.LittleEndian.Uint16(pkt[6:]))
+		if count <= 1 {
+			// Nothing but the cut message's rest: the packet goes; a fragmented one passes
+			// the rest on to the next.
+			tag = fragmented
+			continue
+		}
+		m.Payload = dropFirstPiece(pkt)
+		kept = append(kept, m)
+		tag = 0
+	}
+	if tag != 0 && f.continueTag == tag && len(f.stagedLens) > 0 {
+		n := int(f.stagedLens[0])
+		f.staged = append(f.staged[:0], f.staged[n:]...)
+		f.stagedLens = append(f.stagedLens[:0], f.stagedLens[1:]...)
+		f.continueTag = 0
+	}
+	whole := f.wholePackets(sp.framed, sp.g)
+	if n := len(whole); n > 1 {
+		// The message is cut across packets again: the next change may fall between them
+		// too (full-stack campaign seed 2900), so it stays first among the splits.
+		sp.lastTag = whole[n-1].Payload[5]
+		f.splits = append([]split{sp}, f.splits...)
+	}
+	p.Requeue(append(whole, kept...))
+}
+
+// dropFirstPiece returns a copy of the totempg packet pkt without its first piece, which no
+// longer continues anything (continuation 0). pkt has at least two pieces.
+func dropFirstPiece(pkt []byte) []byte {
+	count := int(binary.LittleEndian.Uint16(pkt[6:]))
+	first := int(binary.LittleEndian.Uint16(pkt[pgHeaderSize:]))
+	out := make([]byte, 0, len(pkt)-2-first)
+	out = append(out, pkt[:5]...)
+	out = append(out, 0)
+	out = binary.LittleEndian.AppendUint16(out, uint16(count-1))
+	out = append(out, pkt[pgHeaderSize+2:pgHeaderSize+2*count]...)
+	return append(out, pkt[pgHeaderSize+2*count+first:]...)
+}
+
+// wholePackets cuts one framed message into self-contained packets: the first continues
+// nothing, the last ends it, fresh fragment tags between.
+func (f *framing) wholePackets(msg []byte, g srp.Guarantee) []srp.QueuedMessage {
+	var out []srp.QueuedMessage
+	cont := uint8(0)
+	for len(msg) > 0 {
+		n := min(len(msg), f.dataMax-2)
+		frag := uint8(0)
+		if n < len(msg) {
+			f.fragTag++
+			if f.fragTag == 0 {
+				f.fragTag = 1
+			}
+			frag = f.fragTag
+		}
+		pkt := make([]byte, 0, pgHeaderSize+2+n)
+		pkt = binary.LittleEndian.AppendUint16(pkt, 0)
+		pkt = binary.LittleEndian.AppendUint16(pkt, 0)
+		pkt = append(pkt, frag, cont)
+		pkt = binary.LittleEndian.AppendUint16(pkt, 1)
+		pkt = binary.LittleEndian.AppendUint16(pkt, uint16(n))
+		pkt = append(pkt, msg[:n]...)
+		out = append(out, srp.QueuedMessage{Payload: pkt, Guarantee: g})
+		msg, cont = msg[n:], frag
+	}
+	return out
 }

@@ -19,7 +19,7 @@ func init() {
 	})
 }
 
-const simUsage = `usage: gototem sim [--seed S] [--schedules N] [--nodes N|MIN-MAX] [--duration D]
+const simUsage = `usage: gototem sim [--stack] [--seed S] [--schedules N] [--nodes N|MIN-MAX] [--duration D]
                   [--fault-every D] [--faults LIST] [--token D] [--trace]
        gototem sim --scenario NAME [--seed S] [--trace]
        gototem sim --list
@@ -29,6 +29,12 @@ production srp under network faults and a workload, every EVS invariant checked,
 the network healed and liveness checked. Prints a summary ending in "violations: N" and
 exits 1 on any violation. The same flags give the same output, byte for byte; a failing
 seed replays alone with --seed SEED --schedules 1 --trace.
+
+--stack runs the full-stack campaign instead: every node runs what the daemon runs (totempg
+framing, service sync, CPG, votequorum), processes join and leave CPG groups and send SAFE
+and AGREED messages, some fragmented, under the same faults; the checkers are per group
+(order, no loss or creation, self delivery, virtual synchrony, sender alone, SAFE) plus
+quorum exclusivity. Its defaults: 3-5 nodes, 20s of faults every ~2s; flags given override.
 `
 
 func runSim(args []string, stdout, stderr io.Writer) int {
@@ -46,6 +52,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	trace := fs.Bool("trace", false, "print the timeline of each schedule (use with one schedule)")
 	scenario := fs.String("scenario", "", "run a named scenario instead of random schedules")
 	list := fs.Bool("list", false, "list the named scenarios")
+	stack := fs.Bool("stack", false, "run the full-stack campaign (CPG groups over stack.Stack) instead of bare srp")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -79,6 +86,24 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem sim: --schedules: must be at least 1, got %d\n", *schedules)
 		return 2
 	}
+	if *stack {
+		so := sim.DefaultStackScheduleOptions()
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "nodes":
+				so.MinNodes, so.MaxNodes = o.MinNodes, o.MaxNodes
+			case "duration":
+				so.Duration = o.Duration
+			case "fault-every":
+				so.FaultEvery = o.FaultEvery
+			case "faults":
+				so.Faults = o.Faults
+			case "token":
+				so.Token = o.Token
+			}
+		})
+		return runStackSim(*seed, *schedules, *trace, so, stdout, stderr)
+	}
 	if *trace {
 		return traceSchedules(*seed, *schedules, o, stdout, stderr)
 	}
@@ -107,6 +132,59 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\nlast events of seed %d (replay: gototem sim --seed %d --schedules 1 --nodes %s --duration %v --fault-every %v --faults %s --token %v --trace):\n%s",
 			v.Seed, v.Seed, *nodes, o.Duration, o.FaultEvery, strings.Join(o.Faults, ","), o.Token, tail)
 	}
+	return 1
+}
+
+// runStackSim runs the full-stack campaign. Progress goes to stdout: rewritten in place on a
+// terminal, otherwise one line per tenth of the schedules (none starts with "violations:",
+// which only the summary's last line does).
+func runStackSim(seed uint64, n int, trace bool, o sim.StackScheduleOptions, stdout, stderr io.Writer) int {
+	if trace {
+		violations := 0
+		for i := 0; i < n; i++ {
+			s := seed + uint64(i)
+			fmt.Fprintf(stdout, "schedule seed %d, %d nodes\n", s, o.NodesFor(s))
+			res, err := sim.RunStackSchedule(s, o, stdout)
+			if err != nil {
+				fmt.Fprintf(stderr, "gototem sim: %v\n", err)
+				return 2
+			}
+			if res.Violation != nil {
+				violations++
+				fmt.Fprintf(stdout, "VIOLATION: %v\n", res.Violation)
+			}
+		}
+		fmt.Fprintf(stdout, "violations: %d\n", violations)
+		if violations > 0 {
+			return 1
+		}
+		return 0
+	}
+	tty := isTerminal(stdout)
+	step := max(n/10, 1)
+	progress := func(done int, sum *sim.CampaignSummary) {
+		switch {
+		case tty:
+			fmt.Fprintf(stdout, "\r%d/%d full-stack schedules, %s virtual, %d violations ", done, n,
+				sum.VirtualTime.Round(time.Second), len(sum.Violations))
+		case done%step == 0 || done == n:
+			fmt.Fprintf(stdout, "progress: %d/%d full-stack schedules, %s virtual, %d violations so far\n", done, n,
+				sum.VirtualTime.Round(time.Second), len(sum.Violations))
+		}
+	}
+	sum, err := sim.StackCampaign(seed, n, o, progress)
+	if tty {
+		fmt.Fprint(stdout, "\r\033[K")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gototem sim: %v\n", err)
+		return 2
+	}
+	sum.Write(stdout)
+	if len(sum.Violations) == 0 {
+		return 0
+	}
+	fmt.Fprintf(stderr, "replay the first: gototem sim --stack --seed %d --schedules 1 --trace\n", sum.Violations[0].Seed)
 	return 1
 }
 

@@ -75,3 +75,35 @@ func TestSimBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestSimStack: --stack runs the full-stack campaign: the same flags give the same output,
+// a progress line per tenth of the schedules on a non-terminal, and a summary whose last
+// line is exactly "violations: N" (the before-stop hook greps '^violations: 0').
+func TestSimStack(t *testing.T) {
+	args := []string{"--stack", "--schedules", "4", "--seed", "5", "--duration", "8s"}
+	a, errA, codeA := runSimCmd(args...)
+	b, _, _ := runSimCmd(args...)
+	if a != b {
+		t.Fatalf("two runs differ:\n%s\n---\n%s", a, b)
+	}
+	lines := strings.Split(strings.TrimSuffix(a, "\n"), "\n")
+	if last := lines[len(lines)-1]; last != "violations: 0" || codeA != 0 {
+		t.Fatalf("exit %d, last line %q:\n%s%s", codeA, last, a, errA)
+	}
+	if strings.Count(a, "progress: ") != 4 || !strings.Contains(a, "progress: 4/4 full-stack schedules") {
+		t.Errorf("want one progress line per schedule of 4:\n%s", a)
+	}
+	for _, want := range []string{"schedules: 4\n", "membership changes: ", "messages delivered: "} {
+		if !strings.Contains(a, want) {
+			t.Errorf("summary lacks %q:\n%s", want, a)
+		}
+	}
+	// The full-stack trace shows the process-group events.
+	tr, _, code := runSimCmd("--stack", "--seed", "5", "--duration", "3s", "--trace")
+	if code != 0 || !strings.Contains(tr, " cpg deliver n") || !strings.Contains(tr, " cpg synced ") {
+		t.Fatalf("--stack --trace: exit %d, no cpg lines:\n%.1500s", code, tr)
+	}
+	if _, errs, code := runSimCmd("--stack", "--faults", "meteor"); code != 2 || errs == "" {
+		t.Errorf("--stack --faults meteor: exit %d, stderr %q", code, errs)
+	}
+}
