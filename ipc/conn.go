@@ -41,7 +41,7 @@ type Conn struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closing   atomic.Bool
-	inCall    atomic.Bool
+	inCall    atomic.Bool // a request is with the service and has no response yet
 	fc        atomic.Bool
 	fcWake    chan struct{}
 
@@ -418,6 +418,8 @@ func (c *Conn) RespondRaw(msg []byte) error {
 	if c.closing.Load() {
 		return ErrClosed
 	}
+	// Answered: the client's death from now on is not a death in the middle of a call.
+	c.inCall.Store(false)
 	if !c.respConnected {
 		if err := c.connectPeer(c.reqSock, "response"); err != nil {
 			c.srv.st.writeFailed.Add(1)
