@@ -2,7 +2,7 @@ package main
 
 // corosync's client IPC in the daemon: `gototem run` serves cmap (and the services that
 // follow) on libqb's abstract sockets, so corosync's tools and libraries find it where they
-// find corosync. This file only wires package ipc and ipc/corosvc to the node.
+// find corosync: cmap, quorum, votequorum and cfg. This file only wires package ipc and ipc/corosvc to the node.
 
 import (
 	"fmt"
@@ -17,16 +17,21 @@ import (
 
 // coroIPC is the daemon's IPC server and its services.
 type coroIPC struct {
-	srv  *ipc.Server
-	cmap *corosvc.Cmap
+	srv        *ipc.Server
+	cmap       *corosvc.Cmap
+	quorum     *corosvc.Quorum
+	votequorum *corosvc.Votequorum
 }
 
 // startCoroIPC publishes the services. An abstract socket already taken (a corosync, or
 // another gototem, in this network namespace) is an error: the caller decides whether the
 // daemon runs without them.
-func startCoroIPC(node *totem.Node, log *slog.Logger) (*coroIPC, error) {
+func startCoroIPC(node *totem.Node, rt *config.Runtime, reload func() error, log *slog.Logger) (*coroIPC, error) {
 	x := &coroIPC{}
 	x.cmap = corosvc.NewCmap(node, func() []config.KeyValue { return x.statsKeys(node) })
+	x.quorum = corosvc.NewQuorum(node)
+	x.votequorum = corosvc.NewVotequorum(node, node)
+	cfg := corosvc.NewCfg(node, corosvc.CfgOptions{NetMTU: uint32(rt.Totem.NetMTU), Reload: reload})
 	x.srv = ipc.NewServer(ipc.Options{
 		Allow:  x.cmap.Allowed,
 		Logger: log,
@@ -34,7 +39,7 @@ func startCoroIPC(node *totem.Node, log *slog.Logger) (*coroIPC, error) {
 	for _, s := range []struct {
 		name string
 		svc  ipc.Service
-	}{{"cmap", x.cmap}} {
+	}{{"cmap", x.cmap}, {"quorum", x.quorum}, {"votequorum", x.votequorum}, {"cfg", cfg}} {
 		if err := x.srv.Listen(s.name, s.svc); err != nil {
 			x.srv.Close()
 			return nil, err
@@ -47,6 +52,8 @@ func startCoroIPC(node *totem.Node, log *slog.Logger) (*coroIPC, error) {
 func (x *coroIPC) changed() {
 	if x != nil {
 		x.cmap.Refresh()
+		x.quorum.Refresh()
+		x.votequorum.Refresh()
 	}
 }
 

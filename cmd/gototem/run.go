@@ -119,7 +119,13 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if !*noIPC {
-		x, err := startCoroIPC(node, log.With("subsys", "ipc"))
+		// corosync-cfgtool -R: what SIGHUP does (gototem applies the logging section and
+		// reports the rest as needing a restart).
+		reloadFn := func() error {
+			reload(*file, addrs, rt, logs, log, stderr)
+			return nil
+		}
+		x, err := startCoroIPC(node, rt, reloadFn, log.With("subsys", "ipc"))
 		if err != nil {
 			// Without corosync's sockets the ring still runs and the control socket still
 			// answers; corosync's tools and libraries will not find this node.
