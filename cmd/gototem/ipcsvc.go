@@ -2,7 +2,7 @@ package main
 
 // corosync's client IPC in the daemon: `gototem run` serves cmap (and the services that
 // follow) on libqb's abstract sockets, so corosync's tools and libraries find it where they
-// find corosync: cmap, quorum, votequorum and cfg. This file only wires package ipc and ipc/corosvc to the node.
+// find corosync: cmap, quorum, votequorum, cfg and cpg. This file only wires package ipc and ipc/corosvc to the node.
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/ipc"
 	"github.com/gototem/gototem/ipc/corosvc"
+	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/totem"
 )
 
@@ -21,6 +22,7 @@ type coroIPC struct {
 	cmap       *corosvc.Cmap
 	quorum     *corosvc.Quorum
 	votequorum *corosvc.Votequorum
+	cpg        *corosvc.Cpg
 }
 
 // startCoroIPC publishes the services. An abstract socket already taken (a corosync, or
@@ -31,6 +33,7 @@ func startCoroIPC(node *totem.Node, rt *config.Runtime, reload func() error, log
 	x.cmap = corosvc.NewCmap(node, func() []config.KeyValue { return x.statsKeys(node) })
 	x.quorum = corosvc.NewQuorum(node)
 	x.votequorum = corosvc.NewVotequorum(node, node)
+	x.cpg = corosvc.NewCpg(node)
 	cfg := corosvc.NewCfg(node, corosvc.CfgOptions{NetMTU: uint32(rt.Totem.NetMTU), Reload: reload})
 	x.srv = ipc.NewServer(ipc.Options{
 		Allow:  x.cmap.Allowed,
@@ -39,13 +42,25 @@ func startCoroIPC(node *totem.Node, rt *config.Runtime, reload func() error, log
 	for _, s := range []struct {
 		name string
 		svc  ipc.Service
-	}{{"cmap", x.cmap}, {"quorum", x.quorum}, {"votequorum", x.votequorum}, {"cfg", cfg}} {
+	}{{"cmap", x.cmap}, {"quorum", x.quorum}, {"votequorum", x.votequorum}, {"cfg", cfg}, {"cpg", x.cpg}} {
 		if err := x.srv.Listen(s.name, s.svc); err != nil {
 			x.srv.Close()
 			return nil, err
 		}
 	}
 	return x, nil
+}
+
+// membership is called for every ring configuration: cpg clients get the regular ones as
+// their totem confchg, and the other services refresh.
+func (x *coroIPC) membership(m totem.Membership) {
+	if x == nil {
+		return
+	}
+	if m.Kind == srp.Regular {
+		x.cpg.Membership(m.RingID, m.Members)
+	}
+	x.changed()
 }
 
 // changed is called on membership and quorum changes: cmap's tracks see the new keys.

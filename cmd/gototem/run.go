@@ -86,7 +86,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			if srv := ctl.Load(); srv != nil {
 				srv.membership(m)
 			}
-			coro.Load().changed()
+			coro.Load().membership(m)
 			log.Info("membership", "kind", m.Kind.String(), "ring", fmt.Sprintf("%x.%x", uint32(m.RingID.Rep), m.RingID.Seq),
 				"members", fmt.Sprint(m.Members), "joined", fmt.Sprint(m.Joined), "left", fmt.Sprint(m.Left))
 		},

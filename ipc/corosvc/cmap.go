@@ -20,6 +20,7 @@ const (
 	csErrInvalid     = 7
 	csErrNoMemory    = 8
 	csErrBadHandle   = 9
+	csErrBusy        = 10
 	csErrAccess      = 11
 	csErrNotExist    = 12
 	csErrNameTooLong = 13
