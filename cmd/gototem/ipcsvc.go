@@ -7,7 +7,9 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
+	"syscall"
 
 	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/ipc"
@@ -34,7 +36,10 @@ func startCoroIPC(node *totem.Node, rt *config.Runtime, reload func() error, log
 	x.quorum = corosvc.NewQuorum(node)
 	x.votequorum = corosvc.NewVotequorum(node, node)
 	x.cpg = corosvc.NewCpg(node)
-	cfg := corosvc.NewCfg(node, corosvc.CfgOptions{NetMTU: uint32(rt.Totem.NetMTU), Reload: reload})
+	// An agreed cfg shutdown (corosync-cfgtool -H, Pacemaker) is SIGTERM: the daemon leaves
+	// the ring cleanly as on any other stop.
+	shutdown := func() { _ = syscall.Kill(os.Getpid(), syscall.SIGTERM) }
+	cfg := corosvc.NewCfg(node, corosvc.CfgOptions{NetMTU: uint32(rt.Totem.NetMTU), Reload: reload, Shutdown: shutdown})
 	x.srv = ipc.NewServer(ipc.Options{
 		Allow:  x.cmap.Allowed,
 		Logger: log,

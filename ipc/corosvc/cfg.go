@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gototem/gototem/ipc"
 	"github.com/gototem/gototem/srp"
@@ -39,6 +40,7 @@ const (
 	cfgResNodeStatusGet   = 16
 
 	csErrFailedOperation = 21
+	csErrTimeout         = 5
 )
 
 // CfgOptions are the daemon-side hooks of the cfg service.
@@ -49,24 +51,49 @@ type CfgOptions struct {
 	Reload func() error
 	// ReopenLogs is corosync-cfgtool -L; nil answers CS_OK (nothing to reopen).
 	ReopenLogs func() error
+	// Shutdown stops the daemon once a shutdown is agreed (corosync-cfgtool -H, or
+	// Pacemaker's clean stop); nil refuses shutdown requests with CS_ERR_NOT_SUPPORTED.
+	Shutdown func()
+	// ShutdownTimeout is how long trackers have to answer (cfg.shutdown_timeout, 5 s).
+	ShutdownTimeout time.Duration
 }
 
 // Cfg is the cfg service (exec/cfg.c): local node id, node addresses and link status,
-// reload. Shutdown tracking and kill node are answered CS_ERR_NOT_SUPPORTED for now.
+// reload, and shutdown tracking (trackstart, try_shutdown, replyto_shutdown: Pacemaker's
+// pacemakerd tracks and answers). Kill node is answered CS_ERR_NOT_SUPPORTED for now.
 type Cfg struct {
 	node StatusSource
 	opts CfgOptions
 
-	mu    sync.Mutex
-	conns map[*ipc.Conn]bool
+	mu       sync.Mutex
+	conns    map[*ipc.Conn]bool
+	trackers map[*ipc.Conn]int // shutdown reply: replyUnknown, replyYes, replyNo
+	// The shutdown being decided: who asked, with which flags, the replies so far.
+	shutdownConn      *ipc.Conn
+	shutdownFlags     uint32
+	yes, no, expected int
+	shutdownTimer     *time.Timer
 }
+
+const (
+	replyUnknown = iota
+	replyYes
+	replyNo
+
+	shutdownRegardless = 1 // CFG_SHUTDOWN_FLAG_REGARDLESS
+	shutdownImmediate  = 2 // CFG_SHUTDOWN_FLAG_IMMEDIATE
+	cfgResTestShutdown = 10
+)
 
 // NewCfg returns the cfg service.
 func NewCfg(node StatusSource, opts CfgOptions) *Cfg {
 	if opts.NetMTU == 0 {
 		opts.NetMTU = 1500
 	}
-	return &Cfg{node: node, opts: opts, conns: map[*ipc.Conn]bool{}}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 5 * time.Second
+	}
+	return &Cfg{node: node, opts: opts, conns: map[*ipc.Conn]bool{}, trackers: map[*ipc.Conn]int{}}
 }
 
 func (g *Cfg) Connect(c *ipc.Conn) error {
@@ -80,6 +107,105 @@ func (g *Cfg) Disconnect(c *ipc.Conn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.conns, c)
+	g.untrackLocked(c)
+	if g.shutdownConn == c {
+		g.shutdownConn = nil
+		if g.shutdownTimer != nil {
+			g.shutdownTimer.Stop()
+		}
+	}
+}
+
+// untrackLocked is remove_ci_from_shutdown: a tracker that goes away during a shutdown
+// no longer holds it up.
+func (g *Cfg) untrackLocked(c *ipc.Conn) {
+	r, ok := g.trackers[c]
+	if !ok {
+		return
+	}
+	delete(g.trackers, c)
+	if g.shutdownConn != nil && r == replyUnknown {
+		g.expected--
+		g.checkShutdownLocked()
+	}
+}
+
+func testShutdown(flags uint32, status int32) []byte {
+	b := header(cfgResTestShutdown, status, 32)
+	binary.LittleEndian.PutUint32(b[24:], flags)
+	return b
+}
+
+// checkShutdownLocked is check_shutdown_status: with every reply in, the requester learns
+// the verdict and, if it is yes, the daemon stops.
+func (g *Cfg) checkShutdownLocked() {
+	if g.shutdownConn == nil || g.yes+g.no < g.expected {
+		return
+	}
+	if g.shutdownTimer != nil {
+		g.shutdownTimer.Stop()
+	}
+	c := g.shutdownConn
+	g.shutdownConn = nil
+	if g.yes >= g.expected || g.shutdownFlags == shutdownRegardless {
+		c.RespondRaw(header(cfgResTryShutdown, csOK, 24))
+		go g.opts.Shutdown()
+		return
+	}
+	c.RespondRaw(header(cfgResTryShutdown, csErrBusy, 24))
+}
+
+// tryShutdown is message_handler_req_lib_cfg_tryshutdown; the answer waits for the
+// trackers' replies (or their timeout) unless nobody tracks.
+func (g *Cfg) tryShutdown(c *ipc.Conn, msg []byte) {
+	if g.opts.Shutdown == nil {
+		c.RespondRaw(header(cfgResTryShutdown, csErrNotSupp, 24))
+		return
+	}
+	if len(msg) < 20 {
+		c.RespondRaw(header(cfgResTryShutdown, csErrInvalid, 24))
+		return
+	}
+	flags := binary.LittleEndian.Uint32(msg[16:])
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if flags == shutdownImmediate {
+		c.RespondRaw(header(cfgResTryShutdown, csOK, 24))
+		go g.opts.Shutdown()
+		return
+	}
+	if g.shutdownConn != nil {
+		c.RespondRaw(header(cfgResTryShutdown, csErrExist, 24))
+		return
+	}
+	g.shutdownConn, g.shutdownFlags, g.yes, g.no, g.expected = c, flags, 0, 0, 0
+	for t := range g.trackers {
+		if t != c {
+			g.trackers[t] = replyUnknown
+			g.expected++
+		}
+	}
+	if g.expected == 0 {
+		g.checkShutdownLocked()
+		return
+	}
+	g.shutdownTimer = time.AfterFunc(g.opts.ShutdownTimeout, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.shutdownConn != c {
+			return
+		}
+		g.no = g.expected - g.yes // undecided counts as no
+		g.checkShutdownLocked()
+		for t := range g.trackers {
+			t.SendEventRaw(testShutdown(g.shutdownFlags, csErrTimeout))
+		}
+	})
+	for t := range g.trackers {
+		if t != c {
+			t.SendEventRaw(testShutdown(flags, csOK))
+		}
+	}
 }
 
 func (g *Cfg) Request(c *ipc.Conn, id int32, msg []byte) {
@@ -157,15 +283,46 @@ func (g *Cfg) Request(c *ipc.Conn, id int32, msg []byte) {
 		// corosync 3 has nothing to re-enable: links recover by themselves.
 		c.RespondRaw(header(cfgResRingReenable, csOK, 24))
 	case cfgTrackStart:
-		c.RespondRaw(header(cfgResTrackStart, csErrNotSupp, 24))
+		g.mu.Lock()
+		if _, ok := g.trackers[c]; !ok {
+			g.trackers[c] = replyUnknown
+			if g.shutdownConn != nil {
+				// A shutdown is being decided: ask the newcomer too.
+				g.expected++
+				c.SendEventRaw(testShutdown(g.shutdownFlags, csOK))
+			}
+		}
+		g.mu.Unlock()
+		c.RespondRaw(header(cfgResTrackStart, csOK, 24))
 	case cfgTrackStop:
-		c.RespondRaw(header(cfgResTrackStop, csErrNotSupp, 24))
+		g.mu.Lock()
+		g.untrackLocked(c)
+		g.mu.Unlock()
+		c.RespondRaw(header(cfgResTrackStop, csOK, 24))
 	case cfgKillNode:
 		c.RespondRaw(header(cfgResKillNode, csErrNotSupp, 24))
 	case cfgTryShutdown:
-		c.RespondRaw(header(cfgResTryShutdown, csErrNotSupp, 24))
+		g.tryShutdown(c, msg)
 	case cfgReplyToShutdown:
-		c.RespondRaw(header(cfgResReplyToShutdown, csErrNotSupp, 24))
+		err := int32(csOK)
+		g.mu.Lock()
+		switch {
+		case g.shutdownConn == nil:
+			err = csErrAccess
+		case len(msg) < 20:
+			err = csErrInvalid
+		default:
+			if binary.LittleEndian.Uint32(msg[16:]) != 0 {
+				g.yes++
+				g.trackers[c] = replyYes
+			} else {
+				g.no++
+				g.trackers[c] = replyNo
+			}
+		}
+		c.RespondRaw(header(cfgResReplyToShutdown, err, 24))
+		g.checkShutdownLocked()
+		g.mu.Unlock()
 	default:
 		c.RespondRaw(header(0, csErrInvalid, 24))
 	}
