@@ -134,6 +134,14 @@ func TestIPCToolsMatchCorosync(t *testing.T) {
 	compare("corosync-cmapctl", "-d", "nodelist.node.0.nodeid")
 	compare("corosync-quorumtool", "-e", "1") // below the votes present: refused by both
 	compare("corosync-cfgtool", "-R")
+	// A user that is neither root nor in uidgid is refused by both (libqb's EACCES), and the
+	// gototem node counts it in its stats map.
+	nobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups"}
+	compare("setpriv", append(nobody, "corosync-cmapctl", "-g", "totem.cluster_name")...)
+	compare("setpriv", append(nobody, "corosync-quorumtool", "-s")...)
+	if got := run(ours, "corosync-cmapctl", "-m", "stats", "stats.ipcs.global.refused_access"); got != "stats.ipcs.global.refused_access (u64) = 2\n" {
+		t.Errorf("gototem stats map after two refused clients: %q", got)
+	}
 	var keys []string
 	for k := range gaps {
 		keys = append(keys, k)
