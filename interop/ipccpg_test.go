@@ -234,3 +234,32 @@ func TestIPCCPGFloodMixed(t *testing.T) {
 	res := floodAll(t, c, bin, 1024, 2)
 	t.Logf("MEASURED: 2 corosync + 1 gototem via libcpg, 1 KiB: %s / %s / %s msgs/s delivered (nodes 1, 2, 3)", res[0]["rx_msgs_per_s"], res[1]["rx_msgs_per_s"], res[2]["rx_msgs_per_s"])
 }
+
+// TestIPCCPGBenchSideBySide is the benchmark (not a timed test; GOTOTEM_BENCH=1): the
+// same cpgbench binary floods three corosync nodes and three gototem nodes, each behind its
+// own IPC, one sender per node, at 64 B, 1 KiB and 8 KiB; corosync's debug logging is off.
+func TestIPCCPGBenchSideBySide(t *testing.T) {
+	needGate(t, "GOTOTEM_BENCH", "the side-by-side libcpg flood loads both cores for about a minute")
+	needCorosync(t)
+	bin := cpgbenchBin(t)
+	gototem := buildGototem(t)
+	sizes := []int{64, 1024, 8192}
+	rates := map[Engine][]string{}
+	for _, e := range []Engine{Corosync, Gototem} {
+		c := newCluster(t, Options{Engines: []Engine{e, e, e}, Transport: "udpu", Gototem: gototem, Quiet: true})
+		formRing(t, c)
+		for _, size := range sizes {
+			res := floodAll(t, c, bin, size, 3)
+			rates[e] = append(rates[e], res[0]["rx_msgs_per_s"])
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("MEASURED: cpgbench -m both on 3 nodes (3 senders), msgs/s delivered per node, 3 s:")
+	for i, size := range sizes {
+		cs, _ := strconv.ParseFloat(rates[Corosync][i], 64)
+		gs, _ := strconv.ParseFloat(rates[Gototem][i], 64)
+		t.Logf("MEASURED: %5d B  corosync %8.0f  gototem %8.0f  ratio %.2f", size, cs, gs, gs/max(cs, 1))
+	}
+}
