@@ -124,3 +124,12 @@ esac
 	}
 	return path
 }
+
+// needGate skips unless the environment variable is 1: for benchmarks too slow for the
+// default run. An opt-in, not a missing dependency: CI=true does not turn it into a failure.
+func needGate(t *testing.T, name, why string) {
+	t.Helper()
+	if os.Getenv(name) != "1" {
+		t.Skipf("set %s=1 to run: %s", name, why)
+	}
+}

@@ -27,9 +27,10 @@ func init() {
 	})
 }
 
-const runUsage = `usage: gototem run -c FILE [--socket PATH] [--state-dir DIR] [--local-addr IP]... [--log-level debug|info|warn]
+const runUsage = `usage: gototem run -c FILE [--socket PATH] [--state-dir DIR] [--local-addr IP]... [--log-level debug|info|warn] [--no-ipc]
 Runs a Totem node from an unchanged corosync.conf and serves the control socket
-(default ` + defaultSocket + `, or gototem.sock in --state-dir). SIGTERM/SIGINT leave the
+(default ` + defaultSocket + `, or gototem.sock in --state-dir) and corosync's client IPC
+(libqb abstract sockets "cmap" ..., in this network namespace). SIGTERM/SIGINT leave the
 ring cleanly and exit 0; SIGHUP re-reads FILE: the logging section is applied at once,
 other changes are reported as needing a restart.
 `
@@ -42,6 +43,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	sock := fs.String("socket", "", "control socket path")
 	stateDir := fs.String("state-dir", "", "state directory (overrides system.state_dir)")
 	level := fs.String("log-level", "", "debug, info or warn (overrides the logging section)")
+	noIPC := fs.Bool("no-ipc", false, "do not serve corosync's client IPC (cmap ...) on its abstract sockets")
 	var addrs addrList
 	fs.Var(&addrs, "local-addr", "this node's address (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +78,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	}
 	// The control server needs the node and the node's callbacks feed the server.
 	var ctl atomic.Pointer[controlServer]
+	var coro atomic.Pointer[coroIPC]
 	node, err := totem.New(totem.Options{
 		Config:   totem.FromRuntime(rt),
 		StateDir: *stateDir,
@@ -85,6 +88,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			if srv := ctl.Load(); srv != nil {
 				srv.membership(m)
 			}
+			coro.Load().membership(m)
+		},
+		OnQuorum: func(q totem.QuorumState) {
+			coro.Load().changed()
 		},
 	})
 	if err != nil {
@@ -109,6 +116,23 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		ln.Close()
 		fmt.Fprintf(stderr, "gototem: run: starting node %d: %v\n", rt.NodeID, err)
 		return 1
+	}
+	if !*noIPC {
+		// corosync-cfgtool -R: what SIGHUP does (gototem applies the logging section and
+		// reports the rest as needing a restart).
+		reloadFn := func() error {
+			reload(*file, addrs, rt, logs, log, stderr)
+			return nil
+		}
+		x, err := startCoroIPC(node, rt, reloadFn, log.With("subsys", "ipc"))
+		if err != nil {
+			// Without corosync's sockets the ring still runs and the control socket still
+			// answers; corosync's tools and libraries will not find this node.
+			log.Error("corosync IPC not served", "err", err)
+		} else {
+			coro.Store(x)
+			defer x.close()
+		}
 	}
 	srv := newControlServer(nodeAdapter{node}, log.With("subsys", "control"))
 	ctl.Store(srv)

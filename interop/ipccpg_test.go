@@ -1,0 +1,264 @@
+package interop
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Issue 13, cpg: libcpg programs, unchanged, on gototem nodes. The C client of testdata
+// (libcpg) runs on the corosync nodes and on the gototem node alike — two processes there —
+// and every process must deliver every message in one total order, with each message
+// attributed to the node and pid that sent it. Then the lab's cpgbench floods a ring of
+// gototem nodes and a mixed ring through their IPC.
+
+func TestIPCCPGMixedOneOrder(t *testing.T) {
+	c := mixedCluster(t, "udpu", Corosync, Corosync, Gototem)
+	bin, err := BuildCPGClient(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	formRing(t, c)
+	const group, per = "ipc-cpg", 40
+	type client struct {
+		p      *Proc
+		node   int
+		pid    int
+		prefix string
+	}
+	var clients []*client
+	for _, n := range []int{1, 2, 3, 3} { // two libcpg processes on the gototem node
+		p, err := c.Node(n).StartProc(bin, "-g", group, "-T", "120")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitFor(30*time.Second, "READY", func([]string) bool { _, _, ok := p.Ready(); return ok }); err != nil {
+			t.Fatal(err)
+		}
+		nodeid, pid, _ := p.Ready()
+		if nodeid != n {
+			t.Fatalf("client on node %d says local nodeid %d", n, nodeid)
+		}
+		cl := &client{p: p, node: n, pid: pid, prefix: fmt.Sprintf("m-n%d-p%d", n, len(clients))}
+		clients = append(clients, cl)
+	}
+	// All four processes are members, as every one of them sees it.
+	for _, cl := range clients {
+		err := cl.p.WaitFor(20*time.Second, "4 members", func([]string) bool {
+			ccs, _ := cl.p.Confchgs()
+			return len(ccs) > 0 && len(ccs[len(ccs)-1].Members) == len(clients)
+		})
+		if err != nil {
+			t.Fatalf("node %d pid %d: %v", cl.node, cl.pid, err)
+		}
+	}
+	ccs, _ := clients[0].p.Confchgs()
+	var members []string
+	for _, m := range ccs[len(ccs)-1].Members {
+		members = append(members, fmt.Sprintf("%d/%d", m.NodeID, m.PID))
+	}
+	for _, cl := range clients {
+		if !slices.Contains(members, fmt.Sprintf("%d/%d", cl.node, cl.pid)) {
+			t.Fatalf("corosync node 1's client does not list node %d pid %d: %v", cl.node, cl.pid, members)
+		}
+	}
+	want := map[string]bool{}
+	owner := map[string]*client{}
+	t0 := time.Now()
+	for i := 0; i < per; i++ {
+		for _, cl := range clients {
+			m := fmt.Sprintf("%s-%04d", cl.prefix, i)
+			want[m], owner[m] = true, cl
+			if err := cl.p.Send(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var ref []string
+	for k, cl := range clients {
+		if err := cl.p.WaitFor(60*time.Second, fmt.Sprintf("%d messages", len(want)), func(ls []string) bool {
+			return len(PayloadOrder(ls, want)) >= len(want)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		order := PayloadOrder(cl.p.Lines(), want)
+		if len(order) != len(want) {
+			t.Fatalf("node %d pid %d delivered %d messages, want %d", cl.node, cl.pid, len(order), len(want))
+		}
+		if k == 0 {
+			ref = order
+		} else if !slices.Equal(order, ref) {
+			i := 0
+			for order[i] == ref[i] {
+				i++
+			}
+			t.Fatalf("total order differs at delivery %d: node 1 %v, node %d pid %d %v", i, ref[i:min(i+4, len(ref))], cl.node, cl.pid, order[i:min(i+4, len(order))])
+		}
+		ds, err := cl.p.Deliveries()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if o := owner[d.Payload]; o != nil && (d.NodeID != o.node || d.PID != o.pid) {
+				t.Errorf("node %d pid %d got %q from %d/%d, sent by %d/%d", cl.node, cl.pid, d.Payload, d.NodeID, d.PID, o.node, o.pid)
+			}
+		}
+	}
+	t.Logf("MEASURED: %d messages from 4 libcpg processes (2 on corosync nodes, 2 on the gototem node) delivered in one order by all within %v",
+		len(want), time.Since(t0).Round(time.Millisecond))
+	// A process leaving is seen by the others with reason LEAVE (2).
+	last := clients[3]
+	if err := last.p.Stop(5 * time.Second); err != nil {
+		t.Logf("stopping node %d pid %d: %v", last.node, last.pid, err)
+	}
+	err = clients[0].p.WaitFor(20*time.Second, "the gototem process's leave", func([]string) bool {
+		ccs, _ := clients[0].p.Confchgs()
+		for _, cc := range ccs {
+			for _, l := range cc.Left {
+				if l.NodeID == last.node && l.PID == last.pid {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cpgbenchBin compiles the lab's cpgbench.c; under CI a missing source is a failure.
+func cpgbenchBin(t *testing.T) string {
+	t.Helper()
+	src := os.Getenv("GOTOTEM_CPGBENCH_SRC")
+	if src == "" {
+		src = filepath.Join("..", "..", "shared", "lab", "cpgbench.c")
+	}
+	if _, err := os.Stat(src); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cpgbench.c not found (%v): set GOTOTEM_CPGBENCH_SRC", err)
+		}
+		t.Skipf("cpgbench.c not found (%v): set GOTOTEM_CPGBENCH_SRC", err)
+	}
+	bin, err := BuildC(src, filepath.Join(t.TempDir(), "cpgbench"), "libcpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+var resultField = regexp.MustCompile(`(\w+)=(\S+)`)
+
+// floodAll runs cpgbench -m both on every node at once (one sender per node, so its
+// per-node order check is exact) and checks every process delivered every message of every
+// sender, in order and intact. It returns the RESULT lines' fields per node.
+func floodAll(t *testing.T, c *Cluster, bin string, size, secs int) []map[string]string {
+	t.Helper()
+	n := len(c.Nodes())
+	out := make([]map[string]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, nd := range c.Nodes() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := nd.c.run(t.Context(), nd.ID, time.Duration(secs+90)*time.Second, bin, "-m", "both", "-q",
+				"-s", strconv.Itoa(size), "-t", strconv.Itoa(secs), "-w", strconv.Itoa(n), "-S", strconv.Itoa(n),
+				"-T", strconv.Itoa(secs+60), "-g", fmt.Sprintf("ipc-flood-%d", size))
+			if err != nil {
+				errs[i] = fmt.Errorf("node %d cpgbench: %v: %s", nd.ID, err, b)
+				return
+			}
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "RESULT ") {
+					m := map[string]string{}
+					for _, f := range resultField.FindAllStringSubmatch(l, -1) {
+						m[f[1]] = f[2]
+					}
+					out[i] = m
+				}
+			}
+			if out[i] == nil {
+				errs[i] = fmt.Errorf("node %d: no RESULT line in %s", nd.ID, b)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total uint64
+	for _, m := range out {
+		s, _ := strconv.ParseUint(m["sent"], 10, 64)
+		total += s + 1 // and its END marker
+	}
+	for i, m := range out {
+		d, _ := strconv.ParseUint(m["delivered"], 10, 64)
+		if m["order_errors"] != "0" || m["content_errors"] != "0" {
+			t.Errorf("node %d: order_errors %s content_errors %s", i+1, m["order_errors"], m["content_errors"])
+		}
+		// delivered counts data messages: every sender's, without the END markers
+		if d+uint64(n) != total {
+			t.Errorf("node %d delivered %d data messages, the senders sent %d", i+1, d, total-uint64(n))
+		}
+	}
+	return out
+}
+
+func TestIPCCPGFloodGototem(t *testing.T) {
+	c := mixedCluster(t, "udpu", Gototem, Gototem, Gototem)
+	bin := cpgbenchBin(t)
+	formRing(t, c)
+	// 1 MiB is past one IPC message: libcpg sends it as partial mcasts and the gototem node
+	// delivers it back as partial deliver callbacks.
+	for _, size := range []int{64, 1024, 8192, 1 << 20} {
+		res := floodAll(t, c, bin, size, 2)
+		t.Logf("MEASURED: gototem x3 via libcpg, %d B: %s msgs/s delivered per node (node 1), %s sent by node 1", size, res[0]["rx_msgs_per_s"], res[0]["sent"])
+	}
+}
+
+func TestIPCCPGFloodMixed(t *testing.T) {
+	c := mixedCluster(t, "udpu", Corosync, Corosync, Gototem)
+	bin := cpgbenchBin(t)
+	formRing(t, c)
+	res := floodAll(t, c, bin, 1024, 2)
+	t.Logf("MEASURED: 2 corosync + 1 gototem via libcpg, 1 KiB: %s / %s / %s msgs/s delivered (nodes 1, 2, 3)", res[0]["rx_msgs_per_s"], res[1]["rx_msgs_per_s"], res[2]["rx_msgs_per_s"])
+}
+
+// TestIPCCPGBenchSideBySide is the issue's benchmark (not a timed test; GOTOTEM_BENCH=1): the
+// same cpgbench binary floods three corosync nodes and three gototem nodes, each behind its
+// own IPC, one sender per node, at 64 B, 1 KiB and 8 KiB; corosync's debug logging is off.
+func TestIPCCPGBenchSideBySide(t *testing.T) {
+	needGate(t, "GOTOTEM_BENCH", "the side-by-side libcpg flood loads both cores for about a minute")
+	needCorosync(t)
+	bin := cpgbenchBin(t)
+	gototem := buildGototem(t)
+	sizes := []int{64, 1024, 8192}
+	rates := map[Engine][]string{}
+	for _, e := range []Engine{Corosync, Gototem} {
+		c := newCluster(t, Options{Engines: []Engine{e, e, e}, Transport: "udpu", Gototem: gototem, Quiet: true})
+		formRing(t, c)
+		for _, size := range sizes {
+			res := floodAll(t, c, bin, size, 3)
+			rates[e] = append(rates[e], res[0]["rx_msgs_per_s"])
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("MEASURED: cpgbench -m both on 3 nodes (3 senders), msgs/s delivered per node, 3 s:")
+	for i, size := range sizes {
+		cs, _ := strconv.ParseFloat(rates[Corosync][i], 64)
+		gs, _ := strconv.ParseFloat(rates[Gototem][i], 64)
+		t.Logf("MEASURED: %5d B  corosync %8.0f  gototem %8.0f  ratio %.2f", size, cs, gs, gs/max(cs, 1))
+	}
+}

@@ -1,0 +1,176 @@
+package ipc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// testClient is a libqb socket-mode client written from the same facts as the server, so the
+// unit tests can misbehave in ways libqb never would. The cgo-free C test (libqb_test.go)
+// checks the server against the real libqb client.
+type testClient struct {
+	setup, req, ev int
+	ctl            []byte
+	resp           setupResponse
+}
+
+func dialTest(service string, maxMsg uint32) (*testClient, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	addr, _ := abstractAddr(service)
+	if err := connectAbstract(fd, addr); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	tv := unix.Timeval{Sec: 5}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	b := make([]byte, setupRequestSize)
+	binary.LittleEndian.PutUint32(b[0:], 0xffffffff)
+	binary.LittleEndian.PutUint32(b[8:], setupRequestSize)
+	binary.LittleEndian.PutUint32(b[16:], maxMsg)
+	if _, err := unix.Write(fd, b); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	rb := make([]byte, setupResponseSize)
+	for got := 0; got < len(rb); {
+		n, err := unix.Read(fd, rb[got:])
+		if err != nil || n == 0 {
+			unix.Close(fd)
+			return nil, fmt.Errorf("setup response: read %d: %v", n, err)
+		}
+		got += n
+	}
+	r, _ := decodeSetupResponse(rb)
+	if r.errno != 0 {
+		unix.Close(fd)
+		return nil, unix.Errno(-r.errno)
+	}
+	if r.connType != TypeSocket {
+		unix.Close(fd)
+		return nil, fmt.Errorf("connection type %d", r.connType)
+	}
+	c := &testClient{setup: fd, resp: r}
+	f, err := os.OpenFile(r.request, os.O_RDWR, 0)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	c.ctl, err = unix.Mmap(int(f.Fd()), 0, controlSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	f.Close()
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	if c.req, err = testDgram(r.response+"-response", r.response+"-request"); err != nil {
+		c.close()
+		return nil, err
+	}
+	if c.ev, err = testDgram(r.response+"-event", r.response+"-event-tx"); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func testDgram(local, remote string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	la, _ := abstractAddr(local)
+	ra, _ := abstractAddr(remote)
+	if err := bindAbstract(fd, la); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := connectAbstract(fd, ra); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	tv := unix.Timeval{Sec: 5}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	return fd, nil
+}
+
+func (c *testClient) close() {
+	for _, fd := range []int{c.setup, c.req, c.ev} {
+		if fd > 0 {
+			unix.Close(fd)
+		}
+	}
+	if c.ctl != nil {
+		unix.Munmap(c.ctl)
+		c.ctl = nil
+	}
+}
+
+func (c *testClient) word(off int) *int32 { return (*int32)(unsafe.Pointer(&c.ctl[off])) }
+
+var errFlowControl = errors.New("flow control on")
+
+// send sends one request the way qb_ipcc_send does: refused while flow control is on.
+func (c *testClient) send(id int32, body []byte) error {
+	if atomic.LoadInt32(c.word(ctlRequest+4)) != 0 {
+		return errFlowControl
+	}
+	m := make([]byte, RequestHeaderSize+len(body))
+	binary.LittleEndian.PutUint32(m[0:], uint32(id))
+	binary.LittleEndian.PutUint32(m[8:], uint32(len(m)))
+	copy(m[RequestHeaderSize:], body)
+	return c.sendRaw(m)
+}
+
+func (c *testClient) sendRaw(m []byte) error {
+	atomic.AddInt32(c.word(ctlRequest), 1)
+	_, err := unix.Write(c.req, m)
+	return err
+}
+
+type testMsg struct {
+	id, size, err int32
+	body          []byte
+}
+
+func readMsg(fd int) (testMsg, error) {
+	b := make([]byte, 1<<20)
+	n, err := unix.Read(fd, b)
+	if err != nil {
+		return testMsg{}, err
+	}
+	if n < ResponseHeaderSize {
+		return testMsg{}, fmt.Errorf("message of %d bytes", n)
+	}
+	le := binary.LittleEndian
+	return testMsg{id: int32(le.Uint32(b)), size: int32(le.Uint32(b[8:])), err: int32(le.Uint32(b[16:])), body: b[ResponseHeaderSize:n]}, nil
+}
+
+func (c *testClient) recv() (testMsg, error)      { return readMsg(c.req) }
+func (c *testClient) recvEvent() (testMsg, error) { return readMsg(c.ev) }
+
+func (c *testClient) call(id int32, body []byte) (testMsg, error) {
+	if err := c.send(id, body); err != nil {
+		return testMsg{}, err
+	}
+	return c.recv()
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(cond func() bool) bool {
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}

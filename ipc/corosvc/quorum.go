@@ -1,0 +1,443 @@
+package corosvc
+
+import (
+	"encoding/binary"
+	"slices"
+	"sync"
+
+	"github.com/gototem/gototem/ipc"
+	"github.com/gototem/gototem/quorum"
+	"github.com/gototem/gototem/totem"
+)
+
+// StatusSource is the running node as the quorum, votequorum and cfg services see it.
+type StatusSource interface {
+	Status() totem.Status
+}
+
+// VoteSetter is what votequorum's administrative calls change (corosync-quorumtool -e, -v).
+type VoteSetter interface {
+	SetExpectedVotes(v uint32) error
+	SetVotes(nodeid totem.NodeID, votes uint32) error
+}
+
+// Track flags of corotypes.h.
+const (
+	csTrackCurrent     = 1
+	csTrackChanges     = 2
+	csTrackChangesOnly = 4
+)
+
+// quorum service ids (ipc_quorum.h).
+const (
+	qGetQuorate  = 0
+	qTrackStart  = 1
+	qTrackStop   = 2
+	qGetType     = 3
+	qModelGetTyp = 4
+
+	qResNotification   = 3
+	qResModelGetType   = 5
+	qResV1Notification = 6
+	qResV1Nodelist     = 7
+)
+
+// quorumView is what a quorum notification carries.
+type quorumView struct {
+	quorate bool
+	ring    quorum.RingID
+	members []quorum.NodeID
+}
+
+func (a quorumView) equal(b quorumView) bool {
+	return a.quorate == b.quorate && a.ring == b.ring && slices.Equal(a.members, b.members)
+}
+
+func viewOf(st totem.Status) quorumView {
+	q := st.Quorum
+	return quorumView{quorate: q.Quorate, ring: q.RingID, members: slices.Clone(q.Members)}
+}
+
+// Quorum is the quorum service (exec/vsf_quorum.c): the quorate verdict and the member
+// list of the quorum provider, for libquorum's models v0 and v1.
+type Quorum struct {
+	node StatusSource
+
+	mu    sync.Mutex
+	conns map[*ipc.Conn]*quorumConn
+	last  *quorumView
+}
+
+type quorumConn struct {
+	model    uint32
+	tracking bool
+}
+
+// NewQuorum returns the quorum service.
+func NewQuorum(node StatusSource) *Quorum {
+	return &Quorum{node: node, conns: map[*ipc.Conn]*quorumConn{}}
+}
+
+func (q *Quorum) Connect(c *ipc.Conn) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.conns[c] = &quorumConn{}
+	return nil
+}
+
+func (q *Quorum) Disconnect(c *ipc.Conn) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.conns, c)
+}
+
+// quorumType is vsf_quorum's quorum_type: 1 when a provider (votequorum) is loaded.
+func quorumType(st totem.Status) uint32 {
+	if st.QuorumProvider != "" {
+		return 1
+	}
+	return 0
+}
+
+func (q *Quorum) Request(c *ipc.Conn, id int32, msg []byte) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qc := q.conns[c]
+	if qc == nil {
+		return
+	}
+	le := binary.LittleEndian
+	st := q.node.Status()
+	switch id {
+	case qGetQuorate:
+		b := header(qGetQuorate, csOK, 32)
+		if st.Quorum.Quorate {
+			le.PutUint32(b[24:], 1)
+		}
+		c.RespondRaw(b)
+	case qTrackStart:
+		if len(msg) < 20 {
+			c.RespondRaw(header(qTrackStart, csErrInvalid, 24))
+			return
+		}
+		flags := le.Uint32(msg[16:])
+		if flags&(csTrackCurrent|csTrackChanges) != 0 {
+			v := viewOf(st)
+			if qc.model == 1 {
+				c.SendEventRaw(nodelistV1(v))
+			}
+			c.SendEventRaw(quorumNotification(qc.model, v))
+		}
+		err := int32(csOK)
+		if qc.tracking {
+			err = csErrExist
+		} else if flags&(csTrackChanges|csTrackChangesOnly) != 0 {
+			qc.tracking = true
+			if q.last == nil {
+				v := viewOf(st)
+				q.last = &v
+			}
+		}
+		c.RespondRaw(header(qTrackStart, err, 24))
+	case qTrackStop:
+		// corosync answers CS_OK even when nothing was tracked.
+		qc.tracking = false
+		c.RespondRaw(header(qTrackStop, csOK, 24))
+	case qGetType:
+		b := header(4, csOK, 32) // MESSAGE_RES_QUORUM_GETTYPE
+		le.PutUint32(b[24:], quorumType(st))
+		c.RespondRaw(b)
+	case qModelGetTyp:
+		b := header(qResModelGetType, csOK, 32)
+		if len(msg) < 20 {
+			ipc.PutResponseHeader(b, qResModelGetType, 32, csErrInvalid)
+		} else if m := le.Uint32(msg[16:]); m > 1 {
+			ipc.PutResponseHeader(b, qResModelGetType, 32, csErrInvalid)
+		} else {
+			qc.model = m
+		}
+		le.PutUint32(b[24:], quorumType(st))
+		c.RespondRaw(b)
+	default:
+		c.RespondRaw(header(0, csErrInvalid, 24))
+	}
+}
+
+// Refresh sends the trackers the new view when it changed.
+func (q *Quorum) Refresh() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	v := viewOf(q.node.Status())
+	if q.last != nil && q.last.equal(v) {
+		return
+	}
+	old := q.last
+	q.last = &v
+	if old == nil {
+		return
+	}
+	for c, qc := range q.conns {
+		if !qc.tracking {
+			continue
+		}
+		if qc.model == 1 {
+			c.SendEventRaw(nodelistV1(v))
+		}
+		c.SendEventRaw(quorumNotification(qc.model, v))
+	}
+}
+
+// quorumNotification is res_lib_quorum_notification (v0) or its v1 form.
+func quorumNotification(model uint32, v quorumView) []byte {
+	le := binary.LittleEndian
+	q := uint32(0)
+	if v.quorate {
+		q = 1
+	}
+	if model == 1 {
+		b := make([]byte, 52+4*len(v.members))
+		le.PutUint32(b[24:], q)
+		le.PutUint32(b[32:], uint32(v.ring.Rep))
+		le.PutUint64(b[40:], v.ring.Seq)
+		le.PutUint32(b[48:], uint32(len(v.members)))
+		for i, m := range v.members {
+			le.PutUint32(b[52+4*i:], uint32(m))
+		}
+		ipc.PutResponseHeader(b, qResV1Notification, len(b), csOK)
+		return b
+	}
+	b := make([]byte, 44+4*len(v.members))
+	le.PutUint32(b[24:], q)
+	le.PutUint64(b[32:], v.ring.Seq)
+	le.PutUint32(b[40:], uint32(len(v.members)))
+	for i, m := range v.members {
+		le.PutUint32(b[44+4*i:], uint32(m))
+	}
+	ipc.PutResponseHeader(b, qResNotification, len(b), csOK)
+	return b
+}
+
+// nodelistV1 is res_lib_quorum_v1_nodelist_notification without joined and left lists, as
+// corosync sends it on trackstart.
+func nodelistV1(v quorumView) []byte {
+	le := binary.LittleEndian
+	b := make([]byte, 60+4*len(v.members))
+	le.PutUint32(b[24:], uint32(v.ring.Rep))
+	le.PutUint64(b[32:], v.ring.Seq)
+	le.PutUint32(b[40:], uint32(len(v.members)))
+	for i, m := range v.members {
+		le.PutUint32(b[60+4*i:], uint32(m))
+	}
+	ipc.PutResponseHeader(b, qResV1Nodelist, len(b), csOK)
+	return b
+}
+
+// votequorum ids (ipc_votequorum.h).
+const (
+	vqGetInfo     = 0
+	vqSetExpected = 1
+	vqSetVotes    = 2
+	vqTrackStart  = 3
+	vqTrackStop   = 4
+
+	vqResStatus       = 0
+	vqResGetInfo      = 1
+	vqResQuorumNotify = 3
+	vqResNodelist     = 5
+)
+
+// Votequorum is the votequorum service (exec/votequorum.c): getinfo, expected votes and
+// votes, tracking. The quorum device calls are answered CS_ERR_NOT_SUPPORTED for now.
+type Votequorum struct {
+	node StatusSource
+	set  VoteSetter
+
+	mu    sync.Mutex
+	conns map[*ipc.Conn]*vqConn
+	last  *quorumView
+}
+
+type vqConn struct {
+	tracking bool
+	context  uint64
+}
+
+// NewVotequorum returns the votequorum service.
+func NewVotequorum(node StatusSource, set VoteSetter) *Votequorum {
+	return &Votequorum{node: node, set: set, conns: map[*ipc.Conn]*vqConn{}}
+}
+
+func (v *Votequorum) Connect(c *ipc.Conn) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.conns[c] = &vqConn{}
+	return nil
+}
+
+func (v *Votequorum) Disconnect(c *ipc.Conn) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.conns, c)
+}
+
+func (v *Votequorum) Request(c *ipc.Conn, id int32, msg []byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	vc := v.conns[c]
+	if vc == nil {
+		return
+	}
+	le := binary.LittleEndian
+	st := v.node.Status()
+	if st.QuorumProvider == "" {
+		// No votequorum: corosync does not even publish the service; a client that found
+		// the socket gets what corosync gives a call to a missing service.
+		c.RespondRaw(header(int32(vqResStatus), csErrNotExist, 24))
+		return
+	}
+	switch id {
+	case vqGetInfo:
+		b := header(vqResGetInfo, csOK, 320)
+		if len(msg) < 20 {
+			ipc.PutResponseHeader(b, vqResGetInfo, 320, csErrInvalid)
+			c.RespondRaw(b)
+			return
+		}
+		nodeid := quorum.NodeID(le.Uint32(msg[16:]))
+		q := st.Quorum
+		if nodeid == 0 { // VOTEQUORUM_QDEVICE_NODEID asks for this node
+			nodeid = q.NodeID
+		}
+		info, ok := q.Nodes[nodeid]
+		if nodeid == q.NodeID {
+			info, ok = q.Local, true
+		}
+		if !ok {
+			ipc.PutResponseHeader(b, vqResGetInfo, 320, csErrNotExist)
+			c.RespondRaw(b)
+			return
+		}
+		le.PutUint32(b[24:], uint32(info.NodeID))
+		le.PutUint32(b[28:], uint32(info.State))
+		le.PutUint32(b[32:], info.Votes)
+		le.PutUint32(b[36:], info.ExpectedVotes)
+		le.PutUint32(b[40:], info.HighestExpected)
+		le.PutUint32(b[44:], info.TotalVotes)
+		le.PutUint32(b[48:], info.Quorum)
+		le.PutUint32(b[52:], uint32(info.Flags))
+		le.PutUint32(b[56:], info.QdeviceVotes)
+		copy(b[60:60+254], info.QdeviceName)
+		c.RespondRaw(b)
+	case vqSetExpected:
+		err := int32(csOK)
+		if len(msg) < 20 {
+			err = csErrInvalid
+		} else if e := v.set.SetExpectedVotes(le.Uint32(msg[16:])); e != nil {
+			err = csErrInvalid
+		}
+		c.RespondRaw(header(vqResStatus, err, 24))
+	case vqSetVotes:
+		err := int32(csOK)
+		if len(msg) < 24 {
+			err = csErrInvalid
+		} else {
+			nodeid := totem.NodeID(le.Uint32(msg[20:]))
+			if nodeid == 0 {
+				nodeid = totem.NodeID(st.Quorum.NodeID)
+			}
+			if e := v.set.SetVotes(nodeid, le.Uint32(msg[16:])); e != nil {
+				err = csErrInvalid
+			}
+		}
+		c.RespondRaw(header(vqResStatus, err, 24))
+	case vqTrackStart:
+		if len(msg) < 28 {
+			c.RespondRaw(header(vqResStatus, csErrInvalid, 24))
+			return
+		}
+		ctx := le.Uint64(msg[16:])
+		flags := le.Uint32(msg[24:])
+		if flags&(csTrackCurrent|csTrackChanges) != 0 {
+			c.SendEventRaw(vqNodelist(ctx, st))
+			c.SendEventRaw(vqQuorum(ctx, st))
+		}
+		err := int32(csOK)
+		if vc.tracking {
+			err = csErrExist
+		} else if flags&(csTrackChanges|csTrackChangesOnly) != 0 {
+			vc.tracking, vc.context = true, ctx
+			if v.last == nil {
+				w := viewOf(st)
+				v.last = &w
+			}
+		}
+		c.RespondRaw(header(vqResStatus, err, 24))
+	case vqTrackStop:
+		err := int32(csOK)
+		if !vc.tracking {
+			err = csErrNotExist
+		}
+		vc.tracking = false
+		c.RespondRaw(header(vqResStatus, err, 24))
+	case 5, 6, 7, 8, 9: // the qdevice calls
+		c.RespondRaw(header(vqResStatus, csErrNotSupp, 24))
+	default:
+		c.RespondRaw(header(0, csErrInvalid, 24))
+	}
+}
+
+// Refresh sends trackers the new node list and verdict when they changed.
+func (v *Votequorum) Refresh() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	st := v.node.Status()
+	w := viewOf(st)
+	if v.last != nil && v.last.equal(w) {
+		return
+	}
+	old := v.last
+	v.last = &w
+	if old == nil {
+		return
+	}
+	for c, vc := range v.conns {
+		if vc.tracking {
+			c.SendEventRaw(vqNodelist(vc.context, st))
+			c.SendEventRaw(vqQuorum(vc.context, st))
+		}
+	}
+}
+
+// vqQuorum is res_lib_votequorum_quorum_notification: the verdict and each member's state.
+func vqQuorum(ctx uint64, st totem.Status) []byte {
+	le := binary.LittleEndian
+	q := st.Quorum
+	b := make([]byte, 48+8*len(q.Members))
+	if q.Quorate {
+		le.PutUint32(b[24:], 1)
+	}
+	le.PutUint64(b[32:], ctx)
+	le.PutUint32(b[40:], uint32(len(q.Members)))
+	for i, m := range q.Members {
+		le.PutUint32(b[48+8*i:], uint32(m))
+		le.PutUint32(b[52+8*i:], uint32(quorum.StateMember))
+	}
+	ipc.PutResponseHeader(b, vqResQuorumNotify, len(b), csOK)
+	return b
+}
+
+// vqNodelist is res_lib_votequorum_nodelist_notification.
+func vqNodelist(ctx uint64, st totem.Status) []byte {
+	le := binary.LittleEndian
+	q := st.Quorum
+	b := make([]byte, 56+4*len(q.Members))
+	le.PutUint64(b[24:], ctx)
+	le.PutUint32(b[32:], uint32(q.RingID.Rep))
+	le.PutUint64(b[40:], q.RingID.Seq)
+	le.PutUint32(b[48:], uint32(len(q.Members)))
+	for i, m := range q.Members {
+		le.PutUint32(b[56+4*i:], uint32(m))
+	}
+	ipc.PutResponseHeader(b, vqResNodelist, len(b), csOK)
+	return b
+}
