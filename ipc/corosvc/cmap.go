@@ -223,10 +223,14 @@ func (m *Cmap) Disconnect(c *ipc.Conn) {
 	delete(m.conns, c)
 }
 
-// current is the effective default map. Caller holds mu.
+// current is the effective default map. Caller holds mu. The node's stats.* keys belong to
+// the stats map (corosync-cmapctl -m stats), as corosync keeps them apart from icmap.
 func (m *Cmap) current() map[string]Value {
 	out := map[string]Value{}
 	for _, kv := range m.node.CmapKeys() {
+		if strings.HasPrefix(kv.Key, "stats.") {
+			continue
+		}
 		v := valueOf(kv)
 		if d, ok := m.deleted[kv.Key]; ok {
 			if d.equal(v) {
@@ -244,6 +248,11 @@ func (m *Cmap) current() map[string]Value {
 
 func (m *Cmap) statsMap() map[string]Value {
 	out := map[string]Value{}
+	for _, kv := range m.node.CmapKeys() {
+		if strings.HasPrefix(kv.Key, "stats.") {
+			out[kv.Key] = valueOf(kv)
+		}
+	}
 	if m.stats != nil {
 		for _, kv := range m.stats() {
 			out[kv.Key] = valueOf(kv)

@@ -48,6 +48,7 @@ func helperMain() int {
 		{Key: "totem.version", Type: config.TypeU32, Value: "2"},
 		{Key: "nodelist.node.0.nodeid", Type: config.TypeU32, Value: "1"},
 		{Key: "runtime.members.1.status", Type: config.TypeStr, Value: "joined"},
+		{Key: "stats.srp.orf_token_rx", Type: config.TypeU64, Value: "85"}, // the node's stats: -m stats only
 		{Key: "runtime.votequorum.quorate", Type: config.TypeU8, Value: "1"},
 		{Key: "resources.watchdog_timeout", Type: config.TypeU32, Value: "6"},
 	}}
@@ -216,7 +217,10 @@ totem.version (u32) = 2
 	if got := run("resources."); got != "" {
 		t.Fatalf("deleted node key still listed: %q", got)
 	}
-	if got := run("-m", "stats"); got != "stats.ipcs.global.active (u64) = 1\n" {
+	if got := run("stats."); got != "" {
+		t.Fatalf("the node's stats.* keys listed in the default map: %q", got)
+	}
+	if got := run("-m", "stats"); got != "stats.ipcs.global.active (u64) = 1\nstats.srp.orf_token_rx (u64) = 85\n" {
 		t.Fatalf("-m stats: %q", got)
 	}
 }
