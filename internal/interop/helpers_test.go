@@ -70,7 +70,7 @@ func buildGototem(t *testing.T) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/gototem")
-	cmd.Dir = ".."
+	cmd.Dir = testenv.Root()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/gototem: %v\n%s", err, b)
 	}

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -134,19 +135,15 @@ func TestIPCCPGMixedOneOrder(t *testing.T) {
 	}
 }
 
-// cpgbenchBin compiles the lab's cpgbench.c; under CI a missing source is a failure.
+// cpgbenchBin compiles the lab's cpgbench.c (testdata/cpgbench.c); under CI a missing source is a failure.
 func cpgbenchBin(t *testing.T) string {
 	t.Helper()
 	src := os.Getenv("GOTOTEM_CPGBENCH_SRC")
 	if src == "" {
-		src = filepath.Join("..", "..", "shared", "lab", "cpgbench.c")
+		src = filepath.Join("testdata", "cpgbench.c")
 	}
-	if _, err := os.Stat(src); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cpgbench.c not found (%v): set GOTOTEM_CPGBENCH_SRC", err)
-		}
-		t.Skipf("cpgbench.c not found (%v): set GOTOTEM_CPGBENCH_SRC", err)
-	}
+	_, err := os.Stat(src)
+	testenv.Need(t, "cpgbench.c (GOTOTEM_CPGBENCH_SRC)", err)
 	bin, err := BuildC(src, filepath.Join(t.TempDir(), "cpgbench"), "libcpg")
 	if err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gototem/gototem/netlab"
+	"github.com/gototem/gototem/internal/netlab"
 )
 
 // Engine is what a node runs.
