@@ -117,6 +117,12 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	switch sub {
 	case "check":
+		if rt.Totem.Transport == config.TransportKnet {
+			// The verdict must be what `gototem run` does with the file (issue 15): corosync
+			// 3.1 accepts it, gototem cannot run knet yet (it only decodes it: gototem pcap).
+			fmt.Fprintf(stderr, "%s: valid for corosync 3.1, but gototem run cannot run transport knet yet (corosync 3's default when the file has no transport line); use transport udpu\n", file)
+			return 1
+		}
 		fmt.Fprintf(stdout, "%s: valid: transport %s, %d ring(s) (rrp_mode %s), %d node(s), nodeid %d, token %d ms\n",
 			file, rt.Totem.Transport, len(rt.Rings), rt.Totem.RRPMode, len(rt.Nodes), rt.NodeID, rt.Totem.Token.Milliseconds())
 	case "dump":

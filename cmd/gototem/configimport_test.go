@@ -46,3 +46,20 @@ func TestEverySubcommandHelp(t *testing.T) {
 		}
 	}
 }
+
+// `config check` says what `run` would do: a knet file (corosync 3's default transport) is
+// valid for corosync but refused by gototem run today, so the check fails it too.
+func TestConfigCheckAgreesWithRunOnKnet(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "corosync.conf")
+	os.WriteFile(conf, []byte("totem {\n\tversion: 2\n\tcluster_name: k\n}\nnodelist {\n\tnode {\n\t\tring0_addr: 127.0.0.1\n\t\tnodeid: 1\n\t}\n}\n"), 0o600)
+	var out, errb bytes.Buffer
+	check := dispatch([]string{"config", "check", "--local-addr", "127.0.0.1", conf}, &out, &errb)
+	if check != 1 || !strings.Contains(errb.String(), "gototem run cannot run transport knet yet") {
+		t.Errorf("config check of a knet file: exit %d, %q", check, errb.String())
+	}
+	errb.Reset()
+	run := dispatch([]string{"run", "-c", conf, "--local-addr", "127.0.0.1", "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "s"), "--no-ipc"}, &out, &errb)
+	if run != 1 || !strings.Contains(errb.String(), "knet") {
+		t.Errorf("run of a knet file: exit %d, %q", run, errb.String())
+	}
+}
