@@ -48,7 +48,11 @@ type Config struct {
 	// That spares an allocation per datagram for a driver that is done with them by then
 	// (totem); one that keeps datagrams longer (the simulator's network) leaves it off.
 	ReuseDatagramBuffers bool
-	Logger               *slog.Logger
+	// ReuseEventBuffers makes the GroupMessages of Ready's Events (and their Payloads) valid
+	// only until Advance, which reuses their memory: a driver that copies what it keeps
+	// before Advance (totem's dispatcher) delivers without an allocation per message.
+	ReuseEventBuffers bool
+	Logger            *slog.Logger
 }
 
 // Datagram is one datagram to transmit on one link.
@@ -132,6 +136,9 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s := &Stack{cfg: cfg, self: cfg.SRP.NodeID, log: log}
 	s.cpg = services.NewCPG(s.self)
+	if cfg.ReuseEventBuffers {
+		s.cpg.ReuseBuffers()
+	}
 	ids := []int{services.ServiceCMAP, services.ServiceCPG, services.ServiceQuorum}
 	participants := map[int]services.Participant{services.ServiceCPG: s.cpg}
 	if cfg.Quorum != nil {
@@ -291,6 +298,26 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	s.now = now
 	if s.stopped {
 		return ErrStopped
+	}
+	if !s.sync.Synchronizing() && len(s.held) == 0 && len(payload) <= services.MaxMcastPayload {
+		// The common case, one MCAST straight into the packer: its group frame and CPG
+		// header are built in an array on the stack and the payload copied once, into the
+		// packet, where Mcast's body cost two allocations per message.
+		var hdr [4 + 1 + services.McastHeaderSize]byte
+		head := appendGroupHeader(hdr[:0], "a")
+		head, err := s.cpg.AppendMcastHeader(head, group, pid, len(payload))
+		if err != nil {
+			return err
+		}
+		if err := s.pg.sendHead(s.srp, now, head, payload, g); err != nil {
+			if errors.Is(err, errFramingBusy) {
+				return ErrBusy
+			}
+			return err
+		}
+		s.pg.kick(s.srp, now)
+		s.pump()
+		return nil
 	}
 	bodies, err := s.cpg.Mcast(group, pid, payload)
 	if err != nil {
@@ -623,6 +650,9 @@ func (s *Stack) Advance() {
 	if s.cfg.ReuseDatagramBuffers {
 		s.arena ^= 1
 		s.arenas[s.arena] = s.arenas[s.arena][:0]
+	}
+	if s.cfg.ReuseEventBuffers {
+		s.cpg.Recycle()
 	}
 }
 

@@ -124,7 +124,7 @@ func benchFlood(b *testing.B, nodes, size int) {
 	b.ReportMetric(float64((after.cpu-before.cpu).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/msg")
 }
 
-func startClusterB(b *testing.B, n int) []*member {
+func startClusterB(b testing.TB, n int) []*member {
 	b.Helper()
 	ms := startCluster(b, "udpu", n)
 	var ids []NodeID

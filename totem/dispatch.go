@@ -13,12 +13,17 @@ import (
 // waits for room) delays later callbacks, never the token. The queue is unbounded because the
 // protocol must not stall on a slow reader; its length is reported in Status so an operator can
 // see a handler falling behind.
+//
+// A message's payload is copied into the queue's own arena when it is queued (the stack's
+// copy lasts only until its Advance), and that arena is reused once the batch is delivered:
+// the handler's Payload is valid until Deliver returns, as corosync's deliver callback's
+// buffer is, and a flood delivers without an allocation per message.
 type dispatcher struct {
 	n        *Node
 	mu       sync.Mutex
 	cond     *sync.Cond
-	queue    []stack.Event
-	spare    []stack.Event // the array run delivered from last, reused for the next queue
+	queue    dispatchBatch
+	spare    dispatchBatch // the batch run delivered from last, reused for the next queue
 	handlers map[string]GroupHandler
 	closed   bool
 	pending  bool // events queued whose wake-up waits for wake
@@ -29,6 +34,24 @@ type dispatcher struct {
 	// Left; used by run only.
 	lastRegular []NodeID
 }
+
+// dispatchBatch is a run of queued events with the payload bytes of its messages.
+type dispatchBatch struct {
+	items []dispatchItem
+	arena []byte
+}
+
+// dispatchItem is one queued event: a message held by value (its Payload in the batch's
+// arena), or any other stack event.
+type dispatchItem struct {
+	msg   Message
+	isMsg bool
+	ev    stack.Event
+}
+
+// arenaKeep bounds the arena a delivered batch hands back for reuse: a burst that grew it
+// past this (a handler far behind) gives its memory back instead of holding it for ever.
+const arenaKeep = 8 << 20
 
 func newDispatcher(n *Node) *dispatcher {
 	d := &dispatcher{n: n, handlers: map[string]GroupHandler{}, events: eventLog{log: n.log}}
@@ -52,9 +75,21 @@ const deferMax = 256
 // costs one goroutine wake-up instead of one per batch.
 func (d *dispatcher) push(evs []stack.Event, later bool) {
 	d.mu.Lock()
-	d.queue = append(d.queue, evs...)
-	d.maxQueue = max(d.maxQueue, len(d.queue))
-	d.pending = later && len(d.queue) < deferMax
+	q := &d.queue
+	for _, ev := range evs {
+		if ev.Message == nil {
+			q.items = append(q.items, dispatchItem{ev: ev})
+			continue
+		}
+		start := len(q.arena)
+		// A reallocation leaves the payloads queued earlier where they were, still valid.
+		q.arena = append(q.arena, ev.Message.Payload...)
+		m := message(ev.Message)
+		m.Payload = q.arena[start:len(q.arena):len(q.arena)]
+		q.items = append(q.items, dispatchItem{msg: m, isMsg: true})
+	}
+	d.maxQueue = max(d.maxQueue, len(q.items))
+	d.pending = later && len(q.items) < deferMax
 	wakeNow := !d.pending
 	d.mu.Unlock()
 	if wakeNow {
@@ -83,7 +118,7 @@ func (d *dispatcher) close() {
 func (d *dispatcher) backlog() (now, peak int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.queue), d.maxQueue
+	return len(d.queue.items), d.maxQueue
 }
 
 // run delivers until closed and drained.
@@ -91,22 +126,30 @@ func (d *dispatcher) run(wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
 		d.mu.Lock()
-		for len(d.queue) == 0 && !d.closed {
+		for len(d.queue.items) == 0 && !d.closed {
 			d.waiting = true
 			d.cond.Wait()
 			d.waiting = false
 		}
-		if len(d.queue) == 0 && d.closed {
+		if len(d.queue.items) == 0 && d.closed {
 			d.mu.Unlock()
 			return
 		}
 		batch := d.queue
-		d.queue, d.spare = d.spare[:0], nil
+		d.queue = dispatchBatch{items: d.spare.items[:0], arena: d.spare.arena[:0]}
+		d.spare = dispatchBatch{}
 		d.mu.Unlock()
-		for _, ev := range batch {
-			d.deliver(ev)
+		for i := range batch.items {
+			if it := &batch.items[i]; it.isMsg {
+				d.deliverMessage(it.msg)
+			} else {
+				d.deliver(it.ev)
+			}
 		}
-		clear(batch)
+		clear(batch.items)
+		if cap(batch.arena) > arenaKeep {
+			batch.arena = nil
+		}
 		d.mu.Lock()
 		d.spare = batch
 		d.mu.Unlock()
@@ -139,13 +182,17 @@ func (d *dispatcher) deliver(ev stack.Event) {
 			h.ConfigChange(groupChange(ev.Group))
 		}
 	case ev.Message != nil:
-		if h := d.handler(ev.Message.Group); h != nil {
-			h.Deliver(message(ev.Message))
-		}
+		d.deliverMessage(message(ev.Message))
 	case ev.Synced != nil:
 		d.events.synced()
 	case ev.Fault != nil:
 		d.events.fault(ev.Fault.Link, ev.Fault.Faulty, ev.Fault.Text)
+	}
+}
+
+func (d *dispatcher) deliverMessage(m Message) {
+	if h := d.handler(m.Group); h != nil {
+		h.Deliver(m)
 	}
 }
 

@@ -308,6 +308,8 @@ func (n *Node) stackConfig() (stack.Config, error) {
 		// flush is done with a Ready's datagrams before the Advance after next: the own
 		// copies it loops back are the only ones it keeps past one Advance.
 		ReuseDatagramBuffers: true,
+		// The dispatcher copies each message before the Advance that ends it (push).
+		ReuseEventBuffers: true,
 	}
 	if len(n.links) > 1 {
 		mode, err := rrp.ParseMode(t.RRPMode)
