@@ -64,6 +64,7 @@ func TestBenchCPGFlood(t *testing.T) {
 		rate              float64
 		corosync, gototem benchRow
 	}
+	var raw benchRow // the lab's raw UDP capacity, 3 nodes, measured with the gototem rows
 	rows := []*row{
 		{name: "flood", nodes: 3, size: 64}, {name: "flood", nodes: 3, size: 1024}, {name: "flood", nodes: 3, size: 8192},
 		{name: "flood", nodes: 5, size: 1024}, {name: "latency", nodes: 3, size: 1024, rate: 100},
@@ -95,6 +96,9 @@ func TestBenchCPGFlood(t *testing.T) {
 				if r.nodes != nodes {
 					continue
 				}
+				if eng == Gototem && nodes == 3 && raw.msgs == 0 {
+					raw = rawFlood(t, c, gototem, secs)
+				}
 				if eng == Corosync {
 					r.corosync = corosyncFlood(t, c, bin, transport, r.size, secs, r.rate)
 				} else {
@@ -122,6 +126,54 @@ func TestBenchCPGFlood(t *testing.T) {
 			r.name, r.nodes, r.size, r.corosync.msgs, r.corosync.mb, r.gototem.msgs, r.gototem.mb, ratio,
 			r.corosync.p50ms, r.corosync.p99ms, r.gototem.p50ms, r.gototem.p99ms, transport, secs)
 	}
+	// Goodput (application bytes at the slowest receiver) as a fraction of what the same
+	// namespaces carry as bare full-size datagrams: issue 14 asks for at least 70%.
+	t.Logf("MEASURED: raw UDP  3 nodes: %.0f datagrams/s of %d bytes, %.2f MB/s at the slowest receiver (gototem bench --raw, %d s, no flow control)",
+		raw.msgs, raw.size, raw.mb, secs)
+	for _, r := range rows {
+		if r.name != "flood" || r.nodes != 3 || raw.mb <= 0 {
+			continue
+		}
+		t.Logf("MEASURED: goodput  3 nodes %6d B: gototem %.2f MB/s = %.0f%% of raw, corosync %.2f MB/s = %.0f%% of raw",
+			r.size, r.gototem.mb, 100*r.gototem.mb/raw.mb, r.corosync.mb, 100*r.corosync.mb/raw.mb)
+	}
+	if raw.mb <= 0 {
+		t.Errorf("the raw UDP run measured nothing")
+	}
+}
+
+// rawFlood runs `gototem bench --raw` in every namespace of a cluster whose daemons are not
+// started: node 1 blasts full-size MCAST datagrams through the transport's Link (GSO,
+// max_messages per batch, no flow control), the others count. It returns the slowest
+// receiver's datagrams/s (msgs) and MB/s; size is the datagram size.
+func rawFlood(t *testing.T, c *Cluster, gototem string, secs int) benchRow {
+	t.Helper()
+	var procs []*Proc
+	for _, n := range c.Nodes() {
+		p, err := n.StartProc(gototem, "bench", "--raw", "-c", n.Conf, "--seconds", fmt.Sprint(secs), "--senders", "one")
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+	}
+	row := benchRow{msgs: -1}
+	for i, p := range procs {
+		r := waitResult(t, p, "raw: ", secs+60)
+		t.Logf("BENCH engine=raw node=%d %s", i+1, strings.Join(p.Lines(), " | "))
+		if i == 0 {
+			continue
+		}
+		rx, _ := strconv.ParseFloat(r["datagrams/s"], 64)
+		mb, _ := strconv.ParseFloat(r["MB/s"], 64)
+		row.size, _ = strconv.Atoi(r["datagram"])
+		if row.msgs < 0 || rx < row.msgs {
+			row.msgs, row.mb = rx, mb
+		}
+	}
+	for _, p := range procs {
+		_ = p.Stop(15 * time.Second)
+	}
+	return row
 }
 
 // benchRow is one engine's figures for one run: the slowest receiver's rate and the sender's
@@ -129,6 +181,7 @@ func TestBenchCPGFlood(t *testing.T) {
 type benchRow struct {
 	msgs, mb     float64
 	p50ms, p99ms float64
+	size         int // raw rows: the datagram size
 }
 
 // corosyncFlood runs cpgbench on a started corosync cluster: node 1 sends, every other node

@@ -314,6 +314,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	safe := fs.Bool("safe", false, "safe delivery")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the flood to this file")
+	// Hidden: the lab's raw UDP capacity through the same sockets (benchraw.go).
+	raw := fs.Bool("raw", false, "measure raw UDP capacity instead (no Totem)")
 	var addrs addrList
 	fs.Var(&addrs, "local-addr", "this node's address (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -348,6 +350,13 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		*want = len(rt.Nodes)
 	}
 	self := totem.NodeID(rt.NodeID)
+	if *raw {
+		lowest := self
+		for _, n := range rt.Nodes {
+			lowest = min(lowest, totem.NodeID(n.NodeID))
+		}
+		return runRawBench(rt, *senders == "one" && self == lowest, *seconds, stdout, stderr)
+	}
 	gu := totem.Agreed
 	if *safe {
 		gu = totem.Safe
