@@ -224,6 +224,7 @@ func percentile(samples []int64, q float64) float64 {
 type benchResult struct {
 	NodeID      uint32  `json:"nodeid"`
 	Size        int     `json:"size"`
+	Guarantee   string  `json:"guarantee"` // agreed or safe: what the latencies measure
 	Sent        uint64  `json:"sent"`
 	Delivered   uint64  `json:"delivered"`
 	Seconds     float64 `json:"seconds"`
@@ -256,8 +257,8 @@ func (c *benchChecker) result(self totem.NodeID, sent uint64, cpu float64) bench
 }
 
 func (r benchResult) String() string {
-	s := fmt.Sprintf("bench: node=%d size=%d sent=%d delivered=%d seconds=%.3f msgs/s=%.0f MB/s=%.2f order_errors=%d cpu_s=%.2f own_p50_ms=%.3f own_p99_ms=%.3f all_p50_ms=%.3f all_p99_ms=%.3f digest=%s",
-		r.NodeID, r.Size, r.Sent, r.Delivered, r.Seconds, r.MsgsPerSec, r.MBPerSec, r.OrderErrors, r.CPUSeconds,
+	s := fmt.Sprintf("bench: node=%d size=%d guarantee=%s sent=%d delivered=%d seconds=%.3f msgs/s=%.0f MB/s=%.2f order_errors=%d cpu_s=%.2f own_p50_ms=%.3f own_p99_ms=%.3f all_p50_ms=%.3f all_p99_ms=%.3f digest=%s",
+		r.NodeID, r.Size, r.Guarantee, r.Sent, r.Delivered, r.Seconds, r.MsgsPerSec, r.MBPerSec, r.OrderErrors, r.CPUSeconds,
 		r.OwnP50ms, r.OwnP99ms, r.AllP50ms, r.AllP99ms, r.Digest)
 	if r.Error != "" {
 		s += fmt.Sprintf(" error=%q", r.Error)
@@ -450,6 +451,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	res := chk.result(self, sent, cpuSeconds()-cpu0)
+	res.Guarantee = gu.String()
 	if res.OrderErrors > 0 {
 		code = 1
 	}
