@@ -315,10 +315,8 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	if s.stopped {
 		return ErrStopped
 	}
-	if !s.sync.Synchronizing() && len(s.held) == 0 && !s.appRoomFor(len(payload)) {
-		return ErrBusy
-	}
-	if !s.sync.Synchronizing() && len(s.held) == 0 && len(payload) <= services.MaxMcastPayload {
+	live := !s.sync.Synchronizing() && len(s.held) == 0 // not held back by a sync
+	if live && len(payload) <= services.MaxMcastPayload {
 		// The common case, one MCAST straight into the packer: its group frame and CPG
 		// header are built in an array on the stack and the payload copied once, into the
 		// packet, where Mcast's body cost two allocations per message.
@@ -327,6 +325,9 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 		head, err := s.cpg.AppendMcastHeader(head, group, pid, len(payload))
 		if err != nil {
 			return err
+		}
+		if !s.appRoomFor(len(payload)) {
+			return ErrBusy
 		}
 		if err := s.pg.sendHead(s.srp, now, head, payload, g); err != nil {
 			if errors.Is(err, errFramingBusy) {
@@ -342,7 +343,10 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	if err != nil {
 		return err
 	}
-	if s.sync.Synchronizing() || len(s.held) > 0 {
+	if live && !s.appRoomFor(len(payload)) {
+		return ErrBusy
+	}
+	if !live {
 		if len(s.held)+len(bodies) > heldMax {
 			return ErrBusy
 		}
