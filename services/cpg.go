@@ -211,6 +211,15 @@ func (c *CPG) Recycle() {
 	c.payload = c.payload[:0]
 }
 
+// SwapPayloads (with ReuseBuffers) hands the caller the memory that holds the payloads
+// delivered since the last Recycle, so they stay valid after it without a copy, and goes on
+// in spare (emptied), which the caller must be done with.
+func (c *CPG) SwapPayloads(spare []byte) []byte {
+	cur := c.payload
+	c.payload = spare[:0]
+	return cur
+}
+
 // newMessage returns a GroupMessage carrying a copy of payload.
 func (c *CPG) newMessage(group string, sender srp.NodeID, pid uint32, payload []byte) *GroupMessage {
 	if !c.reuse {

@@ -391,6 +391,11 @@ func (s *Stack) noteDrain() {
 	s.lastToken, s.lastSent = s.now, sent
 }
 
+// TakePayloads (with ReuseEventBuffers) hands the caller the memory that holds the payloads
+// of this Ready's messages, so they outlive Advance without a copy, and gives the Stack spare
+// to continue in; the caller must not hand spare over while it still reads it.
+func (s *Stack) TakePayloads(spare []byte) []byte { return s.cpg.SwapPayloads(spare) }
+
 // SendLimit is the most room SendRoom can report under the current limit (srp's queue, the
 // SendQueueDelay bound, or the messages held during a sync): a driver wakes refused senders
 // once a good part of it is free.

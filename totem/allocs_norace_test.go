@@ -4,8 +4,10 @@ package totem
 
 import (
 	"context"
+	"encoding/binary"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,9 +32,12 @@ func TestDeliveryAllocations(t *testing.T) {
 	const nodes, size, warm, msgs = 3, 1024, 10000, 40000
 	ms := startClusterB(t, nodes)
 	var cs []*counter
+	var checks []*seqCheck
 	for _, m := range ms {
 		c := &counter{want: warm, done: make(chan struct{})}
-		g, err := m.node.Join("allocs", c)
+		chk := &seqCheck{counter: c}
+		checks = append(checks, chk)
+		g, err := m.node.Join("allocs", chk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,9 +50,16 @@ func TestDeliveryAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	payload := make([]byte, size)
+	var seq uint64
 	flood := func(n int) {
 		t.Helper()
 		for i := 0; i < n; i++ {
+			// The sender reuses its buffer (Send copies it); each message carries its
+			// sequence number at both ends, so a receiver sees any payload overwritten by
+			// a later one before Deliver returned.
+			binary.LittleEndian.PutUint64(payload, seq)
+			binary.LittleEndian.PutUint64(payload[len(payload)-8:], seq)
+			seq++
 			if err := ms[0].group.Send(ctx, payload, Agreed); err != nil {
 				t.Fatal(err)
 			}
@@ -69,9 +81,31 @@ func TestDeliveryAllocations(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	flood(msgs)
 	runtime.ReadMemStats(&after)
+	for i, chk := range checks {
+		if chk.bad.Load() != 0 {
+			t.Fatalf("node %d: %d payloads did not carry their own sequence number while delivered", i+1, chk.bad.Load())
+		}
+	}
 	per := float64(after.Mallocs-before.Mallocs) / float64(nodes*msgs)
 	t.Logf("%d allocations for %d deliveries: %.4f per delivered message", after.Mallocs-before.Mallocs, nodes*msgs, per)
 	if per > maxAllocsPerDelivery {
 		t.Fatalf("%.4f allocations per delivered message, want at most %g", per, maxAllocsPerDelivery)
 	}
+}
+
+// seqCheck counts like counter and checks each payload's sequence numbers (one sender, so
+// every node delivers them in order).
+type seqCheck struct {
+	*counter
+	next uint64
+	bad  atomic.Int64
+}
+
+func (c *seqCheck) Deliver(m Message) {
+	p := m.Payload
+	if len(p) < 16 || binary.LittleEndian.Uint64(p) != c.next || binary.LittleEndian.Uint64(p[len(p)-8:]) != c.next {
+		c.bad.Add(1)
+	}
+	c.next++
+	c.counter.Deliver(m)
 }

@@ -14,16 +14,18 @@ import (
 // protocol must not stall on a slow reader; its length is reported in Status so an operator can
 // see a handler falling behind.
 //
-// A message's payload is copied into the queue's own arena when it is queued (the stack's
-// copy lasts only until its Advance), and that arena is reused once the batch is delivered:
-// the handler's Payload is valid until Deliver returns, as corosync's deliver callback's
-// buffer is, and a flood delivers without an allocation per message.
+// A message's payload stays where the stack's CPG put it: push takes that memory over from
+// the stack (Stack.TakePayloads) before the Advance that would reuse it, and hands it back
+// for reuse once the batch is delivered. The handler's Payload is valid until Deliver
+// returns, as corosync's deliver callback's buffer is, and a flood delivers without an
+// allocation or a copy per message.
 type dispatcher struct {
 	n        *Node
 	mu       sync.Mutex
 	cond     *sync.Cond
 	queue    dispatchBatch
 	spare    dispatchBatch // the batch run delivered from last, reused for the next queue
+	free     [][]byte      // payload memory delivered from, for the stack to reuse
 	handlers map[string]GroupHandler
 	closed   bool
 	pending  bool // events queued whose wake-up waits for wake
@@ -35,23 +37,27 @@ type dispatcher struct {
 	lastRegular []NodeID
 }
 
-// dispatchBatch is a run of queued events with the payload bytes of its messages.
+// dispatchBatch is a run of queued events with the memory that holds its messages' payloads.
 type dispatchBatch struct {
-	items []dispatchItem
-	arena []byte
+	items  []dispatchItem
+	arenas [][]byte
 }
 
-// dispatchItem is one queued event: a message held by value (its Payload in the batch's
-// arena), or any other stack event.
+// dispatchItem is one queued event: a message held by value (its Payload in one of the
+// batch's arenas), or any other stack event.
 type dispatchItem struct {
 	msg   Message
 	isMsg bool
 	ev    stack.Event
 }
 
-// arenaKeep bounds the arena a delivered batch hands back for reuse: a burst that grew it
-// past this (a handler far behind) gives its memory back instead of holding it for ever.
-const arenaKeep = 8 << 20
+// arenaKeep bounds an arena kept for reuse, and freeMax how many are kept: memory a burst
+// grew past these (a handler far behind) goes back to the garbage collector.
+const (
+	arenaKeep = 8 << 20
+	arenaMin  = 64 << 10
+	freeMax   = 1024
+)
 
 func newDispatcher(n *Node) *dispatcher {
 	d := &dispatcher{n: n, handlers: map[string]GroupHandler{}, events: eventLog{log: n.log}}
@@ -73,20 +79,31 @@ const deferMax = 256
 // waits for wake (a receive goroutine about to wait for its socket), unless deferMax events
 // are waiting: the token is forwarded before the callbacks run, and a burst of batches
 // costs one goroutine wake-up instead of one per batch.
-func (d *dispatcher) push(evs []stack.Event, later bool) {
+//
+// take, when not nil, is Stack.TakePayloads: push takes over the memory of the messages'
+// payloads with it. Without it the payloads must stay valid by themselves.
+func (d *dispatcher) push(evs []stack.Event, later bool, take func(spare []byte) []byte) {
 	d.mu.Lock()
 	q := &d.queue
+	msgs := false
 	for _, ev := range evs {
 		if ev.Message == nil {
 			q.items = append(q.items, dispatchItem{ev: ev})
 			continue
 		}
-		start := len(q.arena)
-		// A reallocation leaves the payloads queued earlier where they were, still valid.
-		q.arena = append(q.arena, ev.Message.Payload...)
-		m := message(ev.Message)
-		m.Payload = q.arena[start:len(q.arena):len(q.arena)]
-		q.items = append(q.items, dispatchItem{msg: m, isMsg: true})
+		q.items = append(q.items, dispatchItem{msg: message(ev.Message), isMsg: true})
+		msgs = true
+	}
+	if msgs && take != nil {
+		var spare []byte
+		if k := len(d.free); k > 0 {
+			spare, d.free = d.free[k-1], d.free[:k-1]
+		} else {
+			// A fresh arena starts at a size most flushes fit in, rather than growing
+			// by doubling through the stack's appends.
+			spare = make([]byte, 0, arenaMin)
+		}
+		q.arenas = append(q.arenas, take(spare))
 	}
 	d.maxQueue = max(d.maxQueue, len(q.items))
 	d.pending = later && len(q.items) < deferMax
@@ -136,7 +153,7 @@ func (d *dispatcher) run(wg *sync.WaitGroup) {
 			return
 		}
 		batch := d.queue
-		d.queue = dispatchBatch{items: d.spare.items[:0], arena: d.spare.arena[:0]}
+		d.queue = dispatchBatch{items: d.spare.items[:0], arenas: d.spare.arenas[:0]}
 		d.spare = dispatchBatch{}
 		d.mu.Unlock()
 		for i := range batch.items {
@@ -147,10 +164,13 @@ func (d *dispatcher) run(wg *sync.WaitGroup) {
 			}
 		}
 		clear(batch.items)
-		if cap(batch.arena) > arenaKeep {
-			batch.arena = nil
-		}
 		d.mu.Lock()
+		for _, a := range batch.arenas {
+			if cap(a) <= arenaKeep && len(d.free) < freeMax {
+				d.free = append(d.free, a[:0])
+			}
+		}
+		clear(batch.arenas)
 		d.spare = batch
 		d.mu.Unlock()
 	}

@@ -464,7 +464,7 @@ func (n *Node) flush() {
 			for _, ev := range rd.Events {
 				n.observe(ev)
 			}
-			n.disp.push(rd.Events, n.wakeLater)
+			n.disp.push(rd.Events, n.wakeLater, n.st.TakePayloads)
 		}
 		next = rd.NextTick
 		// The datagrams' data stay valid until the Advance after next
