@@ -55,6 +55,15 @@ func TestBenchCPGFlood(t *testing.T) {
 		}
 		secs = n
 	}
+	// GOTOTEM_BENCH_TOTEM adds totem lines to both engines' corosync.conf, separated by ";"
+	// (e.g. "window_size: 150;max_messages: 50"): the token window is the operator's to tune,
+	// and both engines get the same.
+	var totemExtra []string
+	for _, l := range strings.Split(os.Getenv("GOTOTEM_BENCH_TOTEM"), ";") {
+		if l = strings.TrimSpace(l); l != "" {
+			totemExtra = append(totemExtra, l)
+		}
+	}
 	transport := os.Getenv("GOTOTEM_BENCH_TRANSPORT")
 	if transport == "" {
 		transport = "udpu"
@@ -106,7 +115,7 @@ func TestBenchCPGFlood(t *testing.T) {
 				es[i] = eng
 			}
 			// debug logging off: at these rates it would measure the log file
-			c := newCluster(t, Options{Engines: es, Transport: transport, Quiet: true, Gototem: gototem})
+			c := newCluster(t, Options{Engines: es, Transport: transport, Quiet: true, Gototem: gototem, TotemExtra: totemExtra})
 			if eng == Corosync {
 				ctx := context.Background()
 				if err := c.StartAll(ctx); err != nil {
@@ -163,9 +172,9 @@ func TestBenchCPGFlood(t *testing.T) {
 		if r.rate > 0 || r.load > 0 {
 			rates = fmt.Sprintf(", offered msgs/s corosync %.0f gototem %.0f", r.corosync.rate, r.gototem.rate)
 		}
-		t.Logf("MEASURED: %-11s %5d %6d %12.0f %10.2f %12.0f %10.2f %7.2f   p50/p99 ms corosync %.3f/%.3f gototem %s %.3f/%.3f (transport %s, %d s, one sender%s)",
+		t.Logf("MEASURED: %-11s %5d %6d %12.0f %10.2f %12.0f %10.2f %7.2f   p50/p99 ms corosync %.3f/%.3f gototem %s %.3f/%.3f (transport %s, %d s, one sender%s, totem extra %q)",
 			name, r.nodes, r.size, r.corosync.msgs, r.corosync.mb, r.gototem.msgs, r.gototem.mb, ratio,
-			r.corosync.p50ms, r.corosync.p99ms, gu, r.gototem.p50ms, r.gototem.p99ms, transport, secs, rates)
+			r.corosync.p50ms, r.corosync.p99ms, gu, r.gototem.p50ms, r.gototem.p99ms, transport, secs, rates, totemExtra)
 	}
 	// Goodput (application bytes at the slowest receiver) as a fraction of what the same
 	// namespaces carry as bare full-size datagrams: issue 14 asks for at least 70%.
