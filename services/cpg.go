@@ -184,7 +184,60 @@ type CPG struct {
 	events  []CPGEvent
 	spare   []CPGEvent // the buffer Events returned last; reused by the next batch
 
+	// With reuse set (ReuseBuffers), delivered messages and their payloads live in memory
+	// the CPG reuses after Recycle, instead of one allocation each for the message and its
+	// payload: under a flood those were most of a node's allocations.
+	reuse   bool
+	slab    [][]GroupMessage // fixed-size blocks: a pointer into one never moves
+	slabN   int              // GroupMessages handed out since Recycle
+	payload []byte           // payload copies since Recycle
+
 	dropped uint64
+}
+
+// slabBlock is how many GroupMessages one block of the reuse slab holds.
+const slabBlock = 256
+
+// ReuseBuffers makes delivered GroupMessages and their Payloads valid only until the next
+// Recycle, which then reuses their memory. A driver that copies what it keeps before calling
+// Recycle (totem's dispatcher does) delivers without allocating; one that keeps messages for
+// ever (the simulator's history) leaves it off.
+func (c *CPG) ReuseBuffers() { c.reuse = true }
+
+// Recycle ends the validity of every GroupMessage delivered since the last Recycle (with
+// ReuseBuffers) and reuses their memory for the next ones.
+func (c *CPG) Recycle() {
+	for _, b := range c.slab[:min(len(c.slab), (c.slabN+slabBlock-1)/slabBlock)] {
+		clear(b) // drop group-name references
+	}
+	c.slabN = 0
+	c.payload = c.payload[:0]
+}
+
+// SwapPayloads (with ReuseBuffers) hands the caller the memory that holds the payloads
+// delivered since the last Recycle, so they stay valid after it without a copy, and goes on
+// in spare (emptied), which the caller must be done with.
+func (c *CPG) SwapPayloads(spare []byte) []byte {
+	cur := c.payload
+	c.payload = spare[:0]
+	return cur
+}
+
+// newMessage returns a GroupMessage carrying a copy of payload.
+func (c *CPG) newMessage(group string, sender srp.NodeID, pid uint32, payload []byte) *GroupMessage {
+	if !c.reuse {
+		return &GroupMessage{Group: group, Sender: sender, PID: pid, Payload: slices.Clone(payload)}
+	}
+	start := len(c.payload)
+	// A reallocation leaves the payloads handed out earlier where they were, still valid.
+	c.payload = append(c.payload, payload...)
+	if c.slabN/slabBlock == len(c.slab) {
+		c.slab = append(c.slab, make([]GroupMessage, slabBlock))
+	}
+	m := &c.slab[c.slabN/slabBlock][c.slabN%slabBlock]
+	c.slabN++
+	*m = GroupMessage{Group: group, Sender: sender, PID: pid, Payload: c.payload[start:len(c.payload):len(c.payload)]}
+	return m
 }
 
 // NewCPG returns the CPG service of node self.
@@ -286,6 +339,26 @@ func (c *CPG) Mcast(group string, pid uint32, payload []byte) ([][]byte, error) 
 	return out, nil
 }
 
+// McastHeaderSize is the size of the header AppendMcastHeader writes before a payload.
+const McastHeaderSize = cpgMcastHeader
+
+// AppendMcastHeader appends the header of the MCAST that carries a payload of n bytes to group
+// from the local process pid: the header followed by the payload is exactly Mcast's single
+// body, built without copying the payload. It refuses what Mcast refuses, and payloads that
+// need PARTIAL_MCAST fragments (n > MaxMcastPayload): those go through Mcast.
+func (c *CPG) AppendMcastHeader(dst []byte, group string, pid uint32, n int) ([]byte, error) {
+	if !validGroup(group) {
+		return dst, ErrBadGroupName
+	}
+	if st := c.local[localKey{group, pid}]; st == 0 {
+		return dst, ErrNotJoined
+	}
+	if n > MaxMcastPayload {
+		return dst, fmt.Errorf("cpg: payload of %d bytes needs PARTIAL_MCAST", n)
+	}
+	return appendMcastHeader(dst, group, pid, c.self, n), nil
+}
+
 // Deliver processes one CPG message (service 2 body) delivered in total order from sender.
 // swapped says the sender wrote big-endian.
 func (c *CPG) Deliver(sender srp.NodeID, body []byte, swapped bool) {
@@ -385,7 +458,10 @@ func (c *CPG) deliverMcast(sender srp.NodeID, b []byte, bo binary.ByteOrder) err
 	if len(b) < cpgMcastHeader {
 		return errShort
 	}
-	group, err := getName(b[16:], bo)
+	// The name is looked up among the local groups as bytes: a group without a local member
+	// is dropped without ever becoming a string, and one with a member takes that member's
+	// string, so a delivery allocates no name.
+	name, err := nameBytes(b[16:], bo)
 	if err != nil {
 		return err
 	}
@@ -393,7 +469,11 @@ func (c *CPG) deliverMcast(sender srp.NodeID, b []byte, bo binary.ByteOrder) err
 	if n > len(b)-cpgMcastHeader {
 		return fmt.Errorf("mcast msglen %d for %d bytes", n, len(b)-cpgMcastHeader)
 	}
-	c.deliverToGroup(group, sender, bo.Uint32(b[160:]), b[cpgMcastHeader:cpgMcastHeader+n])
+	group, ok := c.localGroup(name)
+	if !ok {
+		return nil
+	}
+	c.deliverLocal(group, sender, bo.Uint32(b[160:]), b[cpgMcastHeader:cpgMcastHeader+n])
 	return nil
 }
 
@@ -445,6 +525,11 @@ func (c *CPG) deliverToGroup(group string, sender srp.NodeID, pid uint32, payloa
 	if !c.hasLocalMember(group) {
 		return
 	}
+	c.deliverLocal(group, sender, pid, payload)
+}
+
+// deliverLocal is deliverToGroup for a group known to have a local member.
+func (c *CPG) deliverLocal(group string, sender srp.NodeID, pid uint32, payload []byte) {
 	// corosync drops a message from a node with no record in the group ("Unknown node").
 	known := false
 	for _, p := range c.records {
@@ -457,7 +542,7 @@ func (c *CPG) deliverToGroup(group string, sender srp.NodeID, pid uint32, payloa
 		c.dropped++
 		return
 	}
-	c.events = append(c.events, CPGEvent{Message: &GroupMessage{Group: group, Sender: sender, PID: pid, Payload: slices.Clone(payload)}})
+	c.events = append(c.events, CPGEvent{Message: c.newMessage(group, sender, pid, payload)})
 }
 
 func (c *CPG) hasLocalMember(group string) bool {
@@ -467,6 +552,17 @@ func (c *CPG) hasLocalMember(group string) bool {
 		}
 	}
 	return false
+}
+
+// localGroup finds group among the groups with a local member that delivers (joined, or
+// leaving), and returns that member's copy of the name.
+func (c *CPG) localGroup(group []byte) (string, bool) {
+	for k, st := range c.local {
+		if k.group == string(group) && (st == joinCompleted || st == leaveStarted) {
+			return k.group, true
+		}
+	}
+	return "", false
 }
 
 func (c *CPG) confchg(group string, joined, left []MemberChange) {
@@ -649,11 +745,17 @@ func putName(b []byte, name string) {
 }
 
 func getName(b []byte, bo binary.ByteOrder) (string, error) {
+	name, err := nameBytes(b, bo)
+	return string(name), err
+}
+
+// nameBytes is getName's name without copying it out of b.
+func nameBytes(b []byte, bo binary.ByteOrder) ([]byte, error) {
 	n := bo.Uint32(b)
 	if n < 1 || n > 128 {
-		return "", fmt.Errorf("cpg: group name length %d", n)
+		return nil, fmt.Errorf("cpg: group name length %d", n)
 	}
-	return string(b[8 : 8+n]), nil
+	return b[8 : 8+n], nil
 }
 
 func encodeProcMsg(id uint32, group string, pid uint32, reason Reason) []byte {
@@ -679,14 +781,21 @@ func encodeJoinList(ps []Process) []byte {
 }
 
 func encodeMcast(group string, pid uint32, self srp.NodeID, payload []byte) []byte {
-	b := make([]byte, cpgMcastHeader+len(payload))
-	putQBRequest(b, cpgMcast, len(b))
+	b := appendMcastHeader(make([]byte, 0, cpgMcastHeader+len(payload)), group, pid, self, len(payload))
+	return append(b, payload...)
+}
+
+// appendMcastHeader appends an MCAST's 184-byte header for a payload of n bytes.
+func appendMcastHeader(dst []byte, group string, pid uint32, self srp.NodeID, n int) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, cpgMcastHeader)...)
+	b := dst[start:]
+	putQBRequest(b, cpgMcast, cpgMcastHeader+n)
 	putName(b[16:], group)
-	binary.LittleEndian.PutUint32(b[152:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[152:], uint32(n))
 	binary.LittleEndian.PutUint32(b[160:], pid)
 	binary.LittleEndian.PutUint32(b[168:], uint32(self))
-	copy(b[cpgMcastHeader:], payload)
-	return b
+	return dst
 }
 
 func encodePartial(group string, pid uint32, self srp.NodeID, total, kind int, frag []byte) []byte {

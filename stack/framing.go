@@ -160,6 +160,13 @@ func frame(group string, body []byte) []byte {
 	return append(b, body...)
 }
 
+// appendGroupHeader appends the group header of a message sent to one group.
+func appendGroupHeader(dst []byte, group string) []byte {
+	dst = binary.LittleEndian.AppendUint16(dst, 1)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(group)))
+	return append(dst, group...)
+}
+
 // framedLen is len(frame(group, body)), known without building the frame.
 func framedLen(group string, body []byte) int { return 4 + len(group) + len(body) }
 
@@ -239,6 +246,15 @@ func (f *framing) send(p *srp.Processor, now time.Duration, group string, body [
 		return errFramingBusy
 	}
 	return f.addFramed(p, now, group, body, g)
+}
+
+// sendHead queues one message made of head (group header included) followed by body, without
+// joining them first; errFramingBusy when srp cannot take all its packets.
+func (f *framing) sendHead(p *srp.Processor, now time.Duration, head, body []byte, g srp.Guarantee) error {
+	if p.QueueRoom() < f.packetsFor(len(head)+len(body)) {
+		return errFramingBusy
+	}
+	return f.addParts(p, now, head, body, g)
 }
 
 // addFramed is add(frame(group, body)) without building the frame: the group header is laid

@@ -48,7 +48,19 @@ type Config struct {
 	// That spares an allocation per datagram for a driver that is done with them by then
 	// (totem); one that keeps datagrams longer (the simulator's network) leaves it off.
 	ReuseDatagramBuffers bool
-	Logger               *slog.Logger
+	// ReuseEventBuffers makes the GroupMessages of Ready's Events (and their Payloads) valid
+	// only until Advance, which reuses their memory: a driver that copies what it keeps
+	// before Advance (totem's dispatcher) delivers without an allocation per message.
+	ReuseEventBuffers bool
+	// SendQueueDelay, when set, bounds application messages waiting in srp's queue by the
+	// time this node needs to send them rather than by srp's count alone (4 MiB of packets,
+	// ~2,800 at netmtu 1500, which a flood kept full: every message then waited tens of
+	// milliseconds behind it). Send refuses with ErrBusy once the queue holds more packets
+	// than this node drains in SendQueueDelay at the rate it took them at recent token
+	// visits (never fewer than two visits' worth, 2×max_messages, so a flood still fills
+	// every visit). Service messages are not limited. Zero: srp's count only.
+	SendQueueDelay time.Duration
+	Logger         *slog.Logger
 }
 
 // Datagram is one datagram to transmit on one link.
@@ -119,6 +131,13 @@ type Stack struct {
 
 	arenas [2][]byte // ReuseDatagramBuffers: datagram data of this Ready and of the last
 	arena  int       // which arena this Ready's data go to
+
+	// SendQueueDelay: srp's queue size, and the rate (packets/s) this node's queue was
+	// drained at over recent token visits.
+	srpQueueMax int
+	drainRate   float64
+	lastToken   time.Duration
+	lastSent    uint64
 }
 
 // New builds a Stack.
@@ -132,6 +151,9 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s := &Stack{cfg: cfg, self: cfg.SRP.NodeID, log: log}
 	s.cpg = services.NewCPG(s.self)
+	if cfg.ReuseEventBuffers {
+		s.cpg.ReuseBuffers()
+	}
 	ids := []int{services.ServiceCMAP, services.ServiceCPG, services.ServiceQuorum}
 	participants := map[int]services.Participant{services.ServiceCPG: s.cpg}
 	if cfg.Quorum != nil {
@@ -168,6 +190,7 @@ func New(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s.srp = p
+	s.srpQueueMax = p.QueueRoom() // the queue is empty: its room is its size
 	if cfg.Links > 1 {
 		r, err := newRedundantRing(cfg.Links, cfg.RRP)
 		if err != nil {
@@ -296,11 +319,38 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	if s.stopped {
 		return ErrStopped
 	}
+	live := !s.sync.Synchronizing() && len(s.held) == 0 // not held back by a sync
+	if live && len(payload) <= services.MaxMcastPayload {
+		// The common case, one MCAST straight into the packer: its group frame and CPG
+		// header are built in an array on the stack and the payload copied once, into the
+		// packet, where Mcast's body cost two allocations per message.
+		var hdr [4 + 1 + services.McastHeaderSize]byte
+		head := appendGroupHeader(hdr[:0], "a")
+		head, err := s.cpg.AppendMcastHeader(head, group, pid, len(payload))
+		if err != nil {
+			return err
+		}
+		if !s.appRoomFor(len(payload)) {
+			return ErrBusy
+		}
+		if err := s.pg.sendHead(s.srp, now, head, payload, g); err != nil {
+			if errors.Is(err, errFramingBusy) {
+				return ErrBusy
+			}
+			return err
+		}
+		s.pg.kick(s.srp, now)
+		s.pump()
+		return nil
+	}
 	bodies, err := s.cpg.Mcast(group, pid, payload)
 	if err != nil {
 		return err
 	}
-	if s.sync.Synchronizing() || len(s.held) > 0 {
+	if live && !s.appRoomFor(len(payload)) {
+		return ErrBusy
+	}
+	if !live {
 		if len(s.held)+len(bodies) > heldMax {
 			return ErrBusy
 		}
@@ -318,6 +368,48 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	return nil
 }
 
+// appLimit is how many packets application messages may fill in srp's queue now.
+func (s *Stack) appLimit() int {
+	if s.cfg.SendQueueDelay <= 0 {
+		return s.srpQueueMax
+	}
+	limit := int(s.drainRate * s.cfg.SendQueueDelay.Seconds())
+	return min(max(limit, 2*s.cfg.SRP.MaxMessages), s.srpQueueMax)
+}
+
+// appRoomFor reports whether a payload of n bytes fits under appLimit. An empty queue takes
+// any message, however many packets it needs, or a large one would never go.
+func (s *Stack) appRoomFor(n int) bool {
+	queued := s.srpQueueMax - s.srp.QueueRoom()
+	return queued == 0 || queued+s.pg.packetsFor(n+services.McastHeaderSize+5) <= s.appLimit()
+}
+
+// noteDrain runs at every token visit, before this node takes from its queue: the messages
+// it sent since the last visit over the time since then is one sample of its drain rate.
+func (s *Stack) noteDrain() {
+	sent := s.srp.Counters().McastSent
+	if dt := s.now - s.lastToken; s.lastToken > 0 && dt > 0 {
+		sample := float64(sent-s.lastSent) / dt.Seconds()
+		s.drainRate += (sample - s.drainRate) / 4 // a few rotations of memory
+	}
+	s.lastToken, s.lastSent = s.now, sent
+}
+
+// TakePayloads (with ReuseEventBuffers) hands the caller the memory that holds the payloads
+// of this Ready's messages, so they outlive Advance without a copy, and gives the Stack spare
+// to continue in; the caller must not hand spare over while it still reads it.
+func (s *Stack) TakePayloads(spare []byte) []byte { return s.cpg.SwapPayloads(spare) }
+
+// SendLimit is the most room SendRoom can report under the current limit (srp's queue, the
+// SendQueueDelay bound, or the messages held during a sync): a driver wakes refused senders
+// once a good part of it is free.
+func (s *Stack) SendLimit() int {
+	if s.sync.Synchronizing() || len(s.held) > 0 {
+		return heldMax
+	}
+	return s.appLimit()
+}
+
 // SendRoom is how many more srp messages Send could queue now (a message needs one per
 // packet it fills): the room in srp's queue, or while a sync holds application messages
 // back, the room left among those. A driver uses it to decide when a refused sender should
@@ -329,7 +421,8 @@ func (s *Stack) SendRoom() int {
 	if s.sync.Synchronizing() || len(s.held) > 0 {
 		return max(heldMax-len(s.held), 0)
 	}
-	return s.srp.QueueRoom()
+	queued := s.srpQueueMax - s.srp.QueueRoom()
+	return min(s.srp.QueueRoom(), max(s.appLimit()-queued, 0))
 }
 
 // SetExpectedVotes is corosync-quorumtool -e.
@@ -408,7 +501,12 @@ func (s *Stack) sendApp(o services.Outbound, g srp.Guarantee, force bool) error 
 }
 
 // onToken runs inside srp when a token arrives, before srp takes messages from its queue.
-func (s *Stack) onToken() { s.pg.flush(s.srp, s.now) }
+func (s *Stack) onToken() {
+	if s.cfg.SendQueueDelay > 0 {
+		s.noteDrain()
+	}
+	s.pg.flush(s.srp, s.now)
+}
 
 // pump moves everything srp produced up through the layers, and everything the layers
 // produced down into srp, until nothing moves. It runs after every input.
@@ -641,6 +739,9 @@ func (s *Stack) Advance() {
 	if s.cfg.ReuseDatagramBuffers {
 		s.arena ^= 1
 		s.arenas[s.arena] = s.arenas[s.arena][:0]
+	}
+	if s.cfg.ReuseEventBuffers {
+		s.cpg.Recycle()
 	}
 }
 

@@ -40,7 +40,9 @@ type Options struct {
 // The same handler runs on a simulated node (package sim), so an application's logic can be
 // tested under partitions without sockets.
 type GroupHandler interface {
-	// Deliver is one message sent to the group. m.Payload is the handler's to keep.
+	// Deliver is one message sent to the group. m.Payload is valid until Deliver returns (its
+	// memory is reused for later messages, as corosync reuses its deliver callback's
+	// buffer): a handler that keeps the payload copies it.
 	Deliver(m Message)
 	// ConfigChange reports processes joining or leaving the group.
 	ConfigChange(c GroupChange)

@@ -13,12 +13,19 @@ import (
 // waits for room) delays later callbacks, never the token. The queue is unbounded because the
 // protocol must not stall on a slow reader; its length is reported in Status so an operator can
 // see a handler falling behind.
+//
+// A message's payload stays where the stack's CPG put it: push takes that memory over from
+// the stack (Stack.TakePayloads) before the Advance that would reuse it, and hands it back
+// for reuse once the batch is delivered. The handler's Payload is valid until Deliver
+// returns, as corosync's deliver callback's buffer is, and a flood delivers without an
+// allocation or a copy per message.
 type dispatcher struct {
 	n        *Node
 	mu       sync.Mutex
 	cond     *sync.Cond
-	queue    []stack.Event
-	spare    []stack.Event // the array run delivered from last, reused for the next queue
+	queue    dispatchBatch
+	spare    dispatchBatch // the batch run delivered from last, reused for the next queue
+	free     [][]byte      // payload memory delivered from, for the stack to reuse
 	handlers map[string]GroupHandler
 	closed   bool
 	pending  bool // events queued whose wake-up waits for wake
@@ -29,6 +36,28 @@ type dispatcher struct {
 	// Left; used by run only.
 	lastRegular []NodeID
 }
+
+// dispatchBatch is a run of queued events with the memory that holds its messages' payloads.
+type dispatchBatch struct {
+	items  []dispatchItem
+	arenas [][]byte
+}
+
+// dispatchItem is one queued event: a message held by value (its Payload in one of the
+// batch's arenas), or any other stack event.
+type dispatchItem struct {
+	msg   Message
+	isMsg bool
+	ev    stack.Event
+}
+
+// arenaKeep bounds an arena kept for reuse, and freeMax how many are kept: memory a burst
+// grew past these (a handler far behind) goes back to the garbage collector.
+const (
+	arenaKeep = 8 << 20
+	arenaMin  = 64 << 10
+	freeMax   = 1024
+)
 
 func newDispatcher(n *Node) *dispatcher {
 	d := &dispatcher{n: n, handlers: map[string]GroupHandler{}, events: eventLog{log: n.log}}
@@ -50,11 +79,34 @@ const deferMax = 256
 // waits for wake (a receive goroutine about to wait for its socket), unless deferMax events
 // are waiting: the token is forwarded before the callbacks run, and a burst of batches
 // costs one goroutine wake-up instead of one per batch.
-func (d *dispatcher) push(evs []stack.Event, later bool) {
+//
+// take, when not nil, is Stack.TakePayloads: push takes over the memory of the messages'
+// payloads with it. Without it the payloads must stay valid by themselves.
+func (d *dispatcher) push(evs []stack.Event, later bool, take func(spare []byte) []byte) {
 	d.mu.Lock()
-	d.queue = append(d.queue, evs...)
-	d.maxQueue = max(d.maxQueue, len(d.queue))
-	d.pending = later && len(d.queue) < deferMax
+	q := &d.queue
+	msgs := false
+	for _, ev := range evs {
+		if ev.Message == nil {
+			q.items = append(q.items, dispatchItem{ev: ev})
+			continue
+		}
+		q.items = append(q.items, dispatchItem{msg: message(ev.Message), isMsg: true})
+		msgs = true
+	}
+	if msgs && take != nil {
+		var spare []byte
+		if k := len(d.free); k > 0 {
+			spare, d.free = d.free[k-1], d.free[:k-1]
+		} else {
+			// A fresh arena starts at a size most flushes fit in, rather than growing
+			// by doubling through the stack's appends.
+			spare = make([]byte, 0, arenaMin)
+		}
+		q.arenas = append(q.arenas, take(spare))
+	}
+	d.maxQueue = max(d.maxQueue, len(q.items))
+	d.pending = later && len(q.items) < deferMax
 	wakeNow := !d.pending
 	d.mu.Unlock()
 	if wakeNow {
@@ -83,7 +135,7 @@ func (d *dispatcher) close() {
 func (d *dispatcher) backlog() (now, peak int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.queue), d.maxQueue
+	return len(d.queue.items), d.maxQueue
 }
 
 // run delivers until closed and drained.
@@ -91,23 +143,34 @@ func (d *dispatcher) run(wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
 		d.mu.Lock()
-		for len(d.queue) == 0 && !d.closed {
+		for len(d.queue.items) == 0 && !d.closed {
 			d.waiting = true
 			d.cond.Wait()
 			d.waiting = false
 		}
-		if len(d.queue) == 0 && d.closed {
+		if len(d.queue.items) == 0 && d.closed {
 			d.mu.Unlock()
 			return
 		}
 		batch := d.queue
-		d.queue, d.spare = d.spare[:0], nil
+		d.queue = dispatchBatch{items: d.spare.items[:0], arenas: d.spare.arenas[:0]}
+		d.spare = dispatchBatch{}
 		d.mu.Unlock()
-		for _, ev := range batch {
-			d.deliver(ev)
+		for i := range batch.items {
+			if it := &batch.items[i]; it.isMsg {
+				d.deliverMessage(it.msg)
+			} else {
+				d.deliver(it.ev)
+			}
 		}
-		clear(batch)
+		clear(batch.items)
 		d.mu.Lock()
+		for _, a := range batch.arenas {
+			if cap(a) <= arenaKeep && len(d.free) < freeMax {
+				d.free = append(d.free, a[:0])
+			}
+		}
+		clear(batch.arenas)
 		d.spare = batch
 		d.mu.Unlock()
 	}
@@ -139,13 +202,17 @@ func (d *dispatcher) deliver(ev stack.Event) {
 			h.ConfigChange(groupChange(ev.Group))
 		}
 	case ev.Message != nil:
-		if h := d.handler(ev.Message.Group); h != nil {
-			h.Deliver(message(ev.Message))
-		}
+		d.deliverMessage(message(ev.Message))
 	case ev.Synced != nil:
 		d.events.synced()
 	case ev.Fault != nil:
 		d.events.fault(ev.Fault.Link, ev.Fault.Faulty, ev.Fault.Text)
+	}
+}
+
+func (d *dispatcher) deliverMessage(m Message) {
+	if h := d.handler(m.Group); h != nil {
+		h.Deliver(m)
 	}
 }
 

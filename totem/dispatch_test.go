@@ -43,7 +43,7 @@ func TestDispatcherDeferredWake(t *testing.T) {
 
 	// Deferral only holds back a dispatcher that waits: let it deliver something first and
 	// go back to waiting.
-	d.push(ev(1), false)
+	d.push(ev(1), false, nil)
 	waitFor(1)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		d.mu.Lock()
@@ -57,7 +57,7 @@ func TestDispatcherDeferredWake(t *testing.T) {
 		}
 	}
 
-	d.push(ev(3), true)
+	d.push(ev(3), true, nil)
 	time.Sleep(20 * time.Millisecond) // a wrongly woken dispatcher would deliver meanwhile
 	if n := delivered(); n != 1 {
 		t.Fatalf("a deferred push was delivered (%d) before wake", n-1)
@@ -65,14 +65,14 @@ func TestDispatcherDeferredWake(t *testing.T) {
 	d.wake()
 	waitFor(4)
 
-	d.push(ev(deferMax), true) // too many to hold back
+	d.push(ev(deferMax), true, nil) // too many to hold back
 	waitFor(4 + deferMax)
 
-	d.push(ev(1), true)
-	d.push(ev(1), false) // an API call's flush wakes at once, for both
+	d.push(ev(1), true, nil)
+	d.push(ev(1), false, nil) // an API call's flush wakes at once, for both
 	waitFor(6 + deferMax)
 
-	d.push(ev(2), true)
+	d.push(ev(2), true, nil)
 	d.close()
 	wg.Wait()
 	if n := delivered(); n != 8+deferMax {

@@ -95,7 +95,7 @@ func (p Process) String() string {
 type Message struct {
 	Group   string
 	Sender  Process
-	Payload []byte // the handler's to keep
+	Payload []byte // valid until Deliver returns: copy it to keep it
 }
 
 // ChangeReason says why a process joined or left a group (corosync's CPG_REASON_*).
