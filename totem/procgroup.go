@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sync"
-
 )
 
 // Process groups for other local processes: corosync's IPC clients (libcpg programs) are
