@@ -67,6 +67,13 @@ type framing struct {
 	// pieces (see straddle).
 	self   srp.NodeID
 	splits []split
+	// splitsArr is splits' whole backing array (splits is a window on it that moves on as
+	// the oldest entries go), and spareSplits framed buffers of delivered splits for reuse:
+	// a flood cuts most 1 KiB messages, and a copy per cut message was an allocation per
+	// delivered message (TestDeliveryAllocations).
+	splitsArr   []split
+	spareSplits [][]byte
+	spareBytes  int // capacity held in spareSplits, at most spareSplitBytes
 }
 
 type split struct {
@@ -74,6 +81,46 @@ type split struct {
 	g       srp.Guarantee
 	lastTag uint8
 }
+
+// pushSplit appends s to splits, moving the live entries back to the start of the backing
+// array when the window reached its end, so the queue does not reallocate as it moves on.
+func (f *framing) pushSplit(s split) {
+	if len(f.splits) == cap(f.splits) && cap(f.splitsArr) >= 2*len(f.splits)+1 {
+		f.splits = f.splitsArr[:copy(f.splitsArr, f.splits)]
+	}
+	f.splits = append(f.splits, s)
+	// Every window on one array ends where the array ends; a different end is a new array,
+	// which append starts at its first element.
+	end := f.splits[:cap(f.splits)]
+	if len(f.splitsArr) == 0 || &end[len(end)-1] != &f.splitsArr[len(f.splitsArr)-1] {
+		f.splitsArr = end
+	}
+}
+
+// popSplit drops the oldest split; recycle hands its buffer back for the next cut message.
+func (f *framing) popSplit(recycle bool) {
+	if b := f.splits[0].framed; recycle && f.spareBytes+cap(b) <= spareSplitBytes {
+		f.spareSplits = append(f.spareSplits, b[:0])
+		f.spareBytes += cap(b)
+	}
+	f.splits[0] = split{}
+	f.splits = f.splits[1:]
+}
+
+// spareSplit is an empty buffer for a cut message's copy, reused when one is free.
+func (f *framing) spareSplit() []byte {
+	if n := len(f.spareSplits); n > 0 {
+		b := f.spareSplits[n-1]
+		f.spareSplits = f.spareSplits[:n-1]
+		f.spareBytes -= cap(b)
+		return b
+	}
+	return nil
+}
+
+// spareSplitBytes bounds the memory kept for reuse by cut messages' copies: a flood has a few
+// hundred 1 KiB messages cut and in flight at once.
+const spareSplitBytes = 4 << 20
 
 // splitsMax bounds the split messages remembered: more are never in flight at once in srp's
 // queue (queue_max packets), so an overflow only drops the oldest, already lost, record.
@@ -349,9 +396,9 @@ func (f *framing) addParts(p *srp.Processor, now time.Duration, head, body []byt
 			if !cut {
 				cut = true
 				if len(f.splits) >= splitsMax {
-					f.splits = f.splits[1:]
+					f.popSplit(true)
 				}
-				f.splits = append(f.splits, split{framed: append(slices.Clone(origHead), origBody...), g: g})
+				f.pushSplit(split{framed: append(append(f.spareSplit(), origHead...), origBody...), g: g})
 			}
 			f.splits[len(f.splits)-1].lastTag = f.fragTag
 		}
@@ -455,7 +502,7 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 	}
 	if m.Sender == f.self && !f.recvTrans && continuation != 0 && len(f.splits) > 0 &&
 		f.splits[0].lastTag == continuation && !(fragmented != 0 && count == 1) {
-		f.splits = f.splits[1:] // its last piece is here: no longer in flight
+		f.popSplit(true) // its last piece is here: no longer in flight
 	}
 	a := f.senders[m.Sender]
 	if a == nil {
@@ -584,7 +631,7 @@ func (f *framing) straddle(p *srp.Processor) {
 		f.drops.Straddle++
 		return
 	}
-	f.splits = f.splits[1:]
+	f.popSplit(false) // sp.framed lives on in the requeued packets' source below
 	f.usePack(false)
 	tag := a.lastFrag
 	q := p.TakeQueued()
