@@ -105,7 +105,9 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		return runStackSim(*seed, *schedules, *trace, so, stdout, stderr)
 	}
 	if *trace {
-		return traceSchedules(*seed, *schedules, o, stdout, stderr)
+		return traceSchedules(*seed, *schedules, o.NodesFor, func(s uint64, w io.Writer) (sim.Result, error) {
+			return sim.RunSchedule(s, o, w)
+		}, stdout, stderr)
 	}
 	tty := isTerminal(stdout)
 	progress := func(done int, sum *sim.CampaignSummary) {
@@ -140,25 +142,9 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 // which only the summary's last line does).
 func runStackSim(seed uint64, n int, trace bool, o sim.StackScheduleOptions, stdout, stderr io.Writer) int {
 	if trace {
-		violations := 0
-		for i := 0; i < n; i++ {
-			s := seed + uint64(i)
-			fmt.Fprintf(stdout, "schedule seed %d, %d nodes\n", s, o.NodesFor(s))
-			res, err := sim.RunStackSchedule(s, o, stdout)
-			if err != nil {
-				fmt.Fprintf(stderr, "gototem sim: %v\n", err)
-				return 2
-			}
-			if res.Violation != nil {
-				violations++
-				fmt.Fprintf(stdout, "VIOLATION: %v\n", res.Violation)
-			}
-		}
-		fmt.Fprintf(stdout, "violations: %d\n", violations)
-		if violations > 0 {
-			return 1
-		}
-		return 0
+		return traceSchedules(seed, n, o.NodesFor, func(s uint64, w io.Writer) (sim.Result, error) {
+			return sim.RunStackSchedule(s, o, w)
+		}, stdout, stderr)
 	}
 	tty := isTerminal(stdout)
 	step := max(n/10, 1)
@@ -188,12 +174,14 @@ func runStackSim(seed uint64, n int, trace bool, o sim.StackScheduleOptions, std
 	return 1
 }
 
-func traceSchedules(seed uint64, n int, o sim.ScheduleOptions, stdout, stderr io.Writer) int {
+// traceSchedules runs n schedules from seed one by one with their traces (bare srp or the full
+// stack, as run does), and ends with the summary's "violations: N" line.
+func traceSchedules(seed uint64, n int, nodesFor func(uint64) int, run func(uint64, io.Writer) (sim.Result, error), stdout, stderr io.Writer) int {
 	violations := 0
 	for i := 0; i < n; i++ {
 		s := seed + uint64(i)
-		fmt.Fprintf(stdout, "schedule seed %d, %d nodes\n", s, o.NodesFor(s))
-		res, err := sim.RunSchedule(s, o, stdout)
+		fmt.Fprintf(stdout, "schedule seed %d, %d nodes\n", s, nodesFor(s))
+		res, err := run(s, stdout)
 		if err != nil {
 			fmt.Fprintf(stderr, "gototem sim: %v\n", err)
 			return 2
