@@ -78,7 +78,7 @@ func newVethPair(t *testing.T) vethPair {
 }
 
 func addrReady(a netip.Addr) bool {
-	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: a.AsSlice()})
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: a.AsSlice(), Zone: a.Zone()})
 	if err != nil {
 		return false
 	}
@@ -220,6 +220,17 @@ func TestIPv6LinkLocalUDPU(t *testing.T) {
 	for i, dev := range []string{v.a, v.b} {
 		if err := ipCmd("-6", "addr", "add", ll(i+1).String()+"/64", "dev", dev, "nodad"); err != nil {
 			t.Skipf("cannot add link-local test addresses: %v", err)
+		}
+	}
+	// Like the global addresses, each link-local one must take local delivery before the test
+	// sends (a JOIN to itself was once lost right after the address was added, under CI load).
+	deadline := time.Now().Add(3 * time.Second)
+	for i, dev := range []string{v.a, v.b} {
+		for !addrReady(ll(i + 1).WithZone(dev)) {
+			if time.Now().After(deadline) {
+				testenv.Need(t, "a usable link-local test address", fmt.Errorf("%s never became usable", ll(i+1)))
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	m := map[srp.NodeID]netip.Addr{1: ll(1), 2: ll(2)}
