@@ -64,10 +64,19 @@ func changeTo(t *testing.T, c *Cluster, prev RingID, members []int, what string)
 	t.Helper()
 	ctx := context.Background()
 	var r RingID
+	// A corosync node marks a member left (cmap runtime.members) at the transitional
+	// configuration, before the new ring's id is there: the members can match while the ring
+	// is still the old one, so wait for a ring that follows prev (bounded).
+	deadline := time.Now().Add(30 * time.Second)
 	d, err := timed(func() error {
-		var err error
-		r, err = c.WaitRing(ctx, members, members, 30*time.Second)
-		return err
+		for {
+			var err error
+			r, err = c.WaitRing(ctx, members, members, max(time.Until(deadline), time.Second))
+			if err != nil || r.Seq > prev.Seq || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
