@@ -38,6 +38,7 @@ type Conn struct {
 	respConnected bool
 
 	evq       chan []byte
+	evBytes   atomic.Int64 // bytes waiting in evq, at most Options.EventBytes
 	done      chan struct{}
 	closeOnce sync.Once
 	closing   atomic.Bool
@@ -466,10 +467,18 @@ func (c *Conn) SendEventRaw(msg []byte) error {
 	if c.closing.Load() {
 		return ErrClosed
 	}
+	if c.evBytes.Add(int64(len(msg))) > c.srv.opts.EventBytes {
+		c.evBytes.Add(-int64(len(msg)))
+		c.srv.st.eventOverflow.Add(1)
+		c.srv.log.Warn("ipc: client does not read its events, disconnecting", "service", c.service, "pid", c.pid, "queued_bytes", c.evBytes.Load())
+		c.Close()
+		return ErrClosed
+	}
 	select {
 	case c.evq <- msg:
 		return nil
 	default:
+		c.evBytes.Add(-int64(len(msg)))
 		c.srv.st.eventOverflow.Add(1)
 		c.srv.log.Warn("ipc: client does not read its events, disconnecting", "service", c.service, "pid", c.pid, "queued", len(c.evq))
 		c.Close()
@@ -484,6 +493,7 @@ func (c *Conn) writeEvents() {
 		case <-c.done:
 			return
 		case msg := <-c.evq:
+			c.evBytes.Add(-int64(len(msg)))
 			if !connected {
 				if err := c.connectPeer(c.evSock, "event"); err != nil {
 					if !c.closing.Load() {

@@ -41,9 +41,13 @@ type Options struct {
 	MaxMsgSize uint32
 	// MinMsgSize (default 8 KiB).
 	MinMsgSize uint32
-	// EventQueue is how many events may wait for a client that is not reading (default 4096);
-	// past it the client is disconnected and counted in EventOverflow.
+	// EventQueue is how many events may wait for a client that is not reading (default
+	// 65536), and EventBytes how many bytes (default 64 MiB); past either the client is
+	// disconnected and counted in EventOverflow. A CPG flood delivers tens of thousands of
+	// messages a second, so a client descheduled for a moment must not be taken for a dead
+	// one (4096 events were 45 ms of a 1 KiB flood: a libcpg client was dropped under CI load).
 	EventQueue int
+	EventBytes int64
 	// SetupTimeout bounds the handshake and every write to a client (default 5 s): a client
 	// that stops reading its responses is disconnected, not waited for.
 	SetupTimeout time.Duration
@@ -111,7 +115,10 @@ func NewServer(opts Options) *Server {
 		opts.MinMsgSize = opts.MaxMsgSize
 	}
 	if opts.EventQueue <= 0 {
-		opts.EventQueue = 4096
+		opts.EventQueue = 65536
+	}
+	if opts.EventBytes <= 0 {
+		opts.EventBytes = 64 << 20
 	}
 	if opts.SetupTimeout <= 0 {
 		opts.SetupTimeout = 5 * time.Second
