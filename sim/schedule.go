@@ -147,18 +147,8 @@ func RunSchedule(seed uint64, o ScheduleOptions, trace io.Writer) (Result, error
 	if err := s.StartWorkload(o.Workload); err != nil {
 		return Result{}, err
 	}
-	tok := s.nodes[0].cfg.Token
-	for {
-		gap := time.Duration(s.rng.ExpFloat64() * float64(o.FaultEvery))
-		if s.now+gap > o.Duration {
-			break
-		}
-		if err := s.RunFor(gap); err != nil {
-			return finish(err)
-		}
-		if err := s.randomFault(o.Faults, tok); err != nil {
-			return finish(err)
-		}
+	if err := s.faultPhase(o.FaultEvery, o.Duration, o.Faults); err != nil {
+		return finish(err)
 	}
 	if err := s.RunUntil(o.Duration); err != nil {
 		return finish(err)
@@ -324,4 +314,22 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 		defer func() { t.lines = t.lines[len(t.lines)-t.keep:] }()
 	}
 	return len(p), nil
+}
+
+// faultPhase injects random faults from kinds at exponentially distributed gaps of mean every
+// until the next one would fall after until: the fault phase of both random campaigns.
+func (s *Sim) faultPhase(every, until time.Duration, kinds []string) error {
+	tok := s.nodes[0].cfg.Token
+	for {
+		gap := time.Duration(s.rng.ExpFloat64() * float64(every))
+		if s.now+gap > until {
+			return nil
+		}
+		if err := s.RunFor(gap); err != nil {
+			return err
+		}
+		if err := s.randomFault(kinds, tok); err != nil {
+			return err
+		}
+	}
 }

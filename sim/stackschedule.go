@@ -110,18 +110,8 @@ func RunStackSchedule(seed uint64, o StackScheduleOptions, trace io.Writer) (Res
 		r.scheduleSend(n)
 		r.scheduleMembership(n)
 	}
-	tok := s.nodes[0].cfg.Token
-	for {
-		gap := time.Duration(s.rng.ExpFloat64() * float64(o.FaultEvery))
-		if s.now+gap > o.Duration {
-			break
-		}
-		if err := s.RunFor(gap); err != nil {
-			return finish(err)
-		}
-		if err := s.randomFault(o.Faults, tok); err != nil {
-			return finish(err)
-		}
+	if err := s.faultPhase(o.FaultEvery, o.Duration, o.Faults); err != nil {
+		return finish(err)
 	}
 	if err := s.RunUntil(o.Duration); err != nil {
 		return finish(err)
