@@ -7,24 +7,65 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gototem/gototem/srp"
 )
 
 // IPv6 on this kind of host: ::1 is the only loopback address and lo carries no IPv6
 // multicast route (a send to ff15::x fails with ENETUNREACH), so the multi-node IPv6 tests
-// build their own network: a veth pair created and removed by the test, with ULA /128
-// addresses (no DAD). Unicast between local addresses still runs over lo; group traffic
-// leaves one veth end and enters the other, which is what a real NIC segment does. Tests
-// skip with the reason when the host does not allow this (not root, no ip(8), no IPv6).
+// build their own network: a network namespace and a veth pair inside it, created and
+// removed by the test, with ULA /128 addresses (no DAD). Unicast between local addresses
+// runs over the namespace's lo; group traffic leaves one veth end and enters the other,
+// which is what a real NIC segment does. Nothing is added to the host's own namespace: the
+// test's sockets are opened from an OS thread that has entered the namespace (a socket stays
+// in the namespace it was created in, whichever thread later uses it). Tests skip with the
+// reason when the host does not allow this (not root, no ip(8), no IPv6); under CI=true
+// testenv.Need turns that into a failure.
 
 type vethPair struct {
-	a, b   string     // interface names
+	ns     string     // the test's network namespace
+	a, b   string     // interface names inside ns
 	prefix netip.Addr // fd6a:7474:<r>:: ; node i lives at prefix+i
+}
+
+// in runs f on an OS thread inside the pair's namespace and returns to the original
+// namespace afterwards. If the thread cannot return it stays locked, and the runtime ends it
+// with the goroutine instead of reusing a thread in the wrong namespace.
+func (v vethPair) in(t *testing.T, f func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("own network namespace: %v", err)
+	}
+	defer orig.Close()
+	target, err := os.Open("/run/netns/" + v.ns)
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("test namespace: %v", err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("entering %s: %v", v.ns, err)
+	}
+	defer func() {
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			t.Errorf("leaving %s: %v (thread retired)", v.ns, err)
+			return
+		}
+		runtime.UnlockOSThread()
+	}()
+	f()
 }
 
 func (v vethPair) addr(i int) netip.Addr {
@@ -41,33 +82,36 @@ func ipCmd(args ...string) error {
 	return nil
 }
 
-// newVethPair creates the pair with node addresses 1 and 3 on end a and 2 on end b.
+// newVethPair creates the namespace and the pair in it, with node addresses 1 and 3 on end
+// a and 2 on end b.
 func newVethPair(t *testing.T) vethPair {
 	t.Helper()
 	_, err := exec.LookPath("ip")
 	testenv.Need(t, "ip(8) for an IPv6 test network", err)
-	r := rand.Uint32()
-	v := vethPair{a: fmt.Sprintf("gtt%05xa", r&0xfffff), b: fmt.Sprintf("gtt%05xb", r&0xfffff)}
+	r := rand.Uint32() // names only: nothing a test asserts depends on it
+	v := vethPair{ns: fmt.Sprintf("gtt%05x", r&0xfffff), a: fmt.Sprintf("gtt%05xa", r&0xfffff), b: fmt.Sprintf("gtt%05xb", r&0xfffff)}
 	v.prefix = netip.AddrFrom16([16]byte{0xfd, 0x6a, 0x74, 0x74, byte(r >> 8), byte(r)})
-	testenv.Need(t, "a veth pair for the IPv6 tests (needs root)", ipCmd("link", "add", v.a, "type", "veth", "peer", "name", v.b))
+	testenv.Need(t, "a network namespace for the IPv6 tests (needs root)", ipCmd("netns", "add", v.ns))
 	t.Cleanup(func() {
-		if err := ipCmd("link", "del", v.a); err != nil {
-			t.Errorf("removing test veth pair: %v", err)
+		if err := ipCmd("netns", "del", v.ns); err != nil {
+			t.Errorf("removing test namespace: %v", err)
 		}
 	})
 	for _, step := range [][]string{
+		{"link", "set", "lo", "up"},
+		{"link", "add", v.a, "type", "veth", "peer", "name", v.b},
 		{"link", "set", v.a, "up"}, {"link", "set", v.b, "up"},
 		{"-6", "addr", "add", v.addr(1).String() + "/128", "dev", v.a, "nodad"},
 		{"-6", "addr", "add", v.addr(3).String() + "/128", "dev", v.a, "nodad"},
 		{"-6", "addr", "add", v.addr(2).String() + "/128", "dev", v.b, "nodad"},
 	} {
-		testenv.Need(t, "a configured IPv6 test network", ipCmd(step...))
+		testenv.Need(t, "a configured IPv6 test network", ipCmd(append([]string{"-n", v.ns}, step...)...))
 	}
 	// Both ends need their carrier, and each address must take local delivery, before a
 	// test starts: probe every address with a datagram to itself (bounded).
 	deadline := time.Now().Add(3 * time.Second)
 	for _, id := range []int{1, 2, 3} {
-		for !addrReady(v.addr(id)) {
+		for !v.addrReady(t, v.addr(id)) {
 			if time.Now().After(deadline) {
 				testenv.Need(t, "a usable IPv6 test address", fmt.Errorf("%s never became usable", v.addr(id)))
 			}
@@ -75,6 +119,18 @@ func newVethPair(t *testing.T) vethPair {
 		}
 	}
 	return v
+}
+
+// open opens the test's links from inside the namespace.
+func (v vethPair) open(t *testing.T, build func(tn testNet) []Config) (nodes []*node, tn testNet) {
+	t.Helper()
+	v.in(t, func() { nodes, tn = openRetrying(t, build) })
+	return nodes, tn
+}
+
+func (v vethPair) addrReady(t *testing.T, a netip.Addr) (ok bool) {
+	v.in(t, func() { ok = addrReady(a) })
+	return ok
 }
 
 func addrReady(a netip.Addr) bool {
@@ -123,7 +179,7 @@ func TestIPv6SingleNodeLoopback(t *testing.T) {
 func TestIPv6UDPU(t *testing.T) {
 	v := newVethPair(t)
 	m := map[srp.NodeID]netip.Addr{1: v.addr(1), 2: v.addr(2), 3: v.addr(3)}
-	nodes, tn := openRetrying(t, func(tn testNet) []Config {
+	nodes, tn := v.open(t, func(tn testNet) []Config {
 		return []Config{v6Config(UDPU, v, tn.port, netip.Addr{}, 1, m), v6Config(UDPU, v, tn.port, netip.Addr{}, 2, m),
 			v6Config(UDPU, v, tn.port, netip.Addr{}, 3, m)}
 	})
@@ -145,7 +201,7 @@ func TestIPv6UDPU(t *testing.T) {
 func TestIPv6Multicast(t *testing.T) {
 	v := newVethPair(t)
 	var group netip.Addr
-	nodes, tn := openRetrying(t, func(tn testNet) []Config {
+	nodes, tn := v.open(t, func(tn testNet) []Config {
 		g := tn.group.As4()
 		group = netip.AddrFrom16([16]byte{0xff, 0x15, 14: g[2], 15: g[3]})
 		return []Config{v6Config(UDP, v, tn.port, group, 1, nil), v6Config(UDP, v, tn.port, group, 2, nil)}
@@ -218,7 +274,7 @@ func TestIPv6LinkLocalUDPU(t *testing.T) {
 		return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: 0x74, 9: 0x74, 10: r[4], 11: r[5], 15: byte(i)})
 	}
 	for i, dev := range []string{v.a, v.b} {
-		if err := ipCmd("-6", "addr", "add", ll(i+1).String()+"/64", "dev", dev, "nodad"); err != nil {
+		if err := ipCmd("-n", v.ns, "-6", "addr", "add", ll(i+1).String()+"/64", "dev", dev, "nodad"); err != nil {
 			t.Skipf("cannot add link-local test addresses: %v", err)
 		}
 	}
@@ -226,7 +282,7 @@ func TestIPv6LinkLocalUDPU(t *testing.T) {
 	// sends (a JOIN to itself was once lost right after the address was added, under CI load).
 	deadline := time.Now().Add(3 * time.Second)
 	for i, dev := range []string{v.a, v.b} {
-		for !addrReady(ll(i + 1).WithZone(dev)) {
+		for !v.addrReady(t, ll(i+1).WithZone(dev)) {
 			if time.Now().After(deadline) {
 				testenv.Need(t, "a usable link-local test address", fmt.Errorf("%s never became usable", ll(i+1)))
 			}
@@ -234,7 +290,7 @@ func TestIPv6LinkLocalUDPU(t *testing.T) {
 		}
 	}
 	m := map[srp.NodeID]netip.Addr{1: ll(1), 2: ll(2)}
-	nodes, _ := openRetrying(t, func(tn testNet) []Config {
+	nodes, _ := v.open(t, func(tn testNet) []Config {
 		var cs []Config
 		for id := 1; id <= 2; id++ {
 			c := DefaultConfig(UDPU)
