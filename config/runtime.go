@@ -58,6 +58,8 @@ type Runtime struct {
 	// Rings are the rings (links) this node runs, by link number: 1 ring, or 2 for a
 	// redundant ring (Totem.RRPMode active or passive).
 	Rings []Ring
+
+	local Local // how the local node was found, for Reload
 }
 
 // ResolvedNode is a nodelist entry with addresses and node id settled.
@@ -92,7 +94,7 @@ type Ring struct {
 // families, bind addresses, multicast addresses and ports.
 func (c *Config) Resolve(local Local) (*Runtime, Warnings, error) {
 	d := &diag{file: c.File}
-	rt := &Runtime{Config: c, LocalPos: -1}
+	rt := &Runtime{Config: c, LocalPos: -1, local: local}
 	rt.resolveNodes(d, local)
 	if len(rt.Nodes) > 0 {
 		rt.findLocalNode(d, local)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -242,12 +241,7 @@ func (n *Node) openLinks() ([]*transport.Link, error) {
 		tc.NetMTU = n.rt.Totem.NetMTU
 		tc.LoopInProcess = true // flush feeds our own multicasts back into the stack
 		tc.Logger = n.log
-		tc.Members = map[srp.NodeID]netip.Addr{}
-		for _, node := range n.rt.Nodes {
-			if a := node.IPs[ring.Link]; a.IsValid() {
-				tc.Members[srp.NodeID(node.NodeID)] = a
-			}
-		}
+		tc.Members = n.linkMembers(ring.Link)
 		if key != nil {
 			tc.Crypto = &transport.CryptoConfig{Key: key, Cipher: cipher, Epoch: uint64(n.epoch.UnixNano())}
 		}

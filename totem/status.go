@@ -163,7 +163,11 @@ func (n *Node) statusLocked() Status {
 // configuration keys, runtime.config.totem.*, runtime.members.* and runtime.votequorum.*,
 // sorted bytewise.
 func (n *Node) CmapKeys() []config.KeyValue {
-	keys := n.rt.Keys()
+	var rt *config.Runtime
+	if n.do(func() { rt = n.rt }) != nil { // Reload replaces rt with mu held
+		rt = n.rt // stopped: no reload runs any more
+	}
+	keys := rt.Keys()
 	st := n.Status()
 	add := func(key string, t config.Type, v string) {
 		keys = append(keys, config.KeyValue{Key: key, Type: t, Value: v})
@@ -177,7 +181,7 @@ func (n *Node) CmapKeys() []config.KeyValue {
 		var ip strings.Builder
 		for i, a := range ns.Addrs {
 			if a != "" {
-				fmt.Fprintf(&ip, "r(%d) ip(%s) ", n.rt.Rings[i].Link, a)
+				fmt.Fprintf(&ip, "r(%d) ip(%s) ", rt.Rings[i].Link, a)
 			}
 		}
 		add(prefix+"ip", config.TypeStr, ip.String())
@@ -188,7 +192,7 @@ func (n *Node) CmapKeys() []config.KeyValue {
 		}
 		add(prefix+"status", config.TypeStr, status)
 	}
-	if n.rt.Quorum.Provider != "" {
+	if rt.Quorum.Provider != "" {
 		q := st.Quorum
 		add("runtime.votequorum.this_node_id", config.TypeU32, strconv.FormatUint(uint64(n.self), 10))
 		add("runtime.votequorum.two_node", config.TypeU8, boolDigit(q.Local.Flags&quorum.InfoTwoNode != 0))

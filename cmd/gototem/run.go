@@ -118,11 +118,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if !*noIPC {
-		// corosync-cfgtool -R: what SIGHUP does (gototem applies the logging section and
-		// reports the rest as needing a restart).
+		// corosync-cfgtool -R: what SIGHUP does.
 		reloadFn := func() error {
-			reload(*file, addrs, rt, logs, log, stderr)
-			return nil
+			return reload(*file, addrs, node, logs, log, stderr)
 		}
 		x, err := startCoroIPC(node, rt, reloadFn, log.With("subsys", "ipc"))
 		if err != nil {
@@ -156,7 +154,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		select {
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				reload(*file, addrs, rt, logs, log, stderr)
+				_ = reload(*file, addrs, node, logs, log, stderr) // logged there
 				continue
 			}
 			log.Info("signal, leaving the ring", "signal", s.String())
@@ -198,50 +196,26 @@ func loadRuntime(file string, addrs addrList, starting bool, stderr io.Writer) (
 	return rt, nil
 }
 
-// reload is SIGHUP. corosync applies a reload of the logging section and of a few totem
-// timers and the nodelist on a running ring; gototem's Node takes its configuration once,
-// so only logging (which is ours) is applied and every other change is logged as needing
-// a restart. An invalid file changes nothing.
-func reload(file string, addrs addrList, running *config.Runtime, logs *logSwitch, log *slog.Logger, stderr io.Writer) {
+// reload is SIGHUP and corosync-cfgtool -R: the file is read again, the logging section
+// applied (it is the daemon's), and the rest handed to the node, which applies what corosync
+// applies at run time (timers, nodelist, votequorum's reloadable options) and keeps the rest
+// at its running value. An unusable file changes nothing and is the error.
+func reload(file string, addrs addrList, node *totem.Node, logs *logSwitch, log *slog.Logger, stderr io.Writer) error {
 	rt, err := loadRuntime(file, addrs, false, stderr)
 	if err != nil {
 		log.Error("reload: configuration not usable, keeping the running one", "config", file, "err", err)
-		return
+		return err
 	}
 	if err := logs.apply(rt.Logging); err != nil {
 		log.Error("reload: logging not applied", "err", err)
-	} else {
-		log.Info("reload: logging section applied (log files reopened)")
+		return err
 	}
-	if changed := changedKeys(running.Keys(), rt.Keys()); len(changed) > 0 {
-		log.Warn("reload: changes need a restart of this node: gototem cannot apply them to a running ring",
-			"keys", strings.Join(changed, " "))
+	if _, err := node.Reload(totem.FromRuntime(rt)); err != nil {
+		log.Error("reload: not applied, the node runs on as before", "config", file, "err", err)
+		return err
 	}
-}
-
-// changedKeys lists the keys, outside logging.*, whose value differs between a and b.
-func changedKeys(a, b []config.KeyValue) []string {
-	m := map[string]string{}
-	for _, kv := range a {
-		m[kv.Key] = kv.Value
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, kv := range b {
-		seen[kv.Key] = true
-		if strings.HasPrefix(kv.Key, "logging.") {
-			continue
-		}
-		if v, ok := m[kv.Key]; !ok || v != kv.Value {
-			out = append(out, kv.Key)
-		}
-	}
-	for _, kv := range a {
-		if !seen[kv.Key] && !strings.HasPrefix(kv.Key, "logging.") {
-			out = append(out, kv.Key)
-		}
-	}
-	return out
+	log.Info("reload: "+file+" applied", "config", file)
+	return nil
 }
 
 // logSwitch is the daemon's slog handler: it writes to stderr and/or the logfile as the

@@ -1,0 +1,110 @@
+package totem
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gototem/gototem/config"
+)
+
+// reloadConf resolves a corosync.conf text for the node at addr, as `gototem run` would.
+func reloadConf(t *testing.T, text string, addr netip.Addr) Config {
+	t.Helper()
+	cfg, _, err := config.Parse("corosync.conf", strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _, err := cfg.Resolve(config.Local{Addrs: config.LocalAddrs(addr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return FromRuntime(rt)
+}
+
+// TestReloadGrowsTheRing is `pcs cluster node add`: a running two-node ring gets a third
+// node by a reload of the new corosync.conf on the running nodes (corosync-cfgtool -R). The
+// third node is refused as unlisted until then; after the reload all three form one ring,
+// votequorum expects three votes and the reloaded token is in force. Changes that cannot
+// happen at run time are refused without disturbing the ring.
+func TestReloadGrowsTheRing(t *testing.T) {
+	base := netip.AddrFrom4([4]byte{127, byte(10 + rand.IntN(200)), byte(rand.IntN(250)), 0}) // addresses only
+	port := 20000 + rand.IntN(20000)
+	addr := func(id int) netip.Addr {
+		a := base
+		for range id {
+			a = a.Next()
+		}
+		return a
+	}
+	two, three := clusterConf("udpu", 2, base, port), clusterConf("udpu", 3, base, port, "token: 1500")
+	var ms []*member
+	start := func(id int, text string) {
+		m := &member{rec: &recorder{}}
+		node, err := New(Options{Config: reloadConf(t, text, addr(id)), StateDir: t.TempDir(), OnMembership: func(c Membership) {
+			m.mu.Lock()
+			m.rings = append(m.rings, c)
+			m.mu.Unlock()
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := node.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		m.node = node
+		ms = append(ms, m)
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			m.node.Stop(ctx)
+			cancel()
+		}
+	})
+	start(1, two)
+	start(2, two)
+	waitFor(t, 10*time.Second, "the two-node ring", ringOf(ms, []NodeID{1, 2}))
+
+	// Refused reloads change nothing: a node id that moves, an address that moves.
+	if _, err := ms[0].node.Reload(reloadConf(t, strings.Replace(two, "nodeid: 1\n", "nodeid: 7\n", 1), addr(1))); err == nil || !strings.Contains(err.Error(), "node id cannot change") {
+		t.Errorf("nodeid change: %v", err)
+	}
+	moved := strings.Replace(two, "ring0_addr: "+addr(2).String()+"\n", "ring0_addr: "+addr(9).String()+"\n", 1)
+	if _, err := ms[0].node.Reload(reloadConf(t, moved, addr(1))); err == nil || !strings.Contains(err.Error(), "must be deleted and recreated") {
+		t.Errorf("address change: %v", err)
+	}
+
+	start(3, three)
+	time.Sleep(1500 * time.Millisecond) // a token and more: node 3 knocks, unlisted
+	if m, ok := ms[0].lastRegular(); !ok || !slices.Equal(m.Members, []NodeID{1, 2}) {
+		t.Fatalf("before the reload node 1 is in %v, want [1 2] (node 3 is not in its nodelist)", m.Members)
+	}
+	for i, m := range ms[:2] {
+		kept, err := m.node.Reload(reloadConf(t, three, addr(i+1)))
+		if err != nil || len(kept) != 0 {
+			t.Fatalf("reload on node %d: kept %v, %v", i+1, kept, err)
+		}
+	}
+	waitFor(t, 15*time.Second, "the three-node ring", ringOf(ms, []NodeID{1, 2, 3}))
+	waitFor(t, 5*time.Second, "votequorum expecting 3 votes", func() bool {
+		q := ms[0].node.Status().Quorum
+		return q.Quorate && q.Local.ExpectedVotes == 3
+	})
+	var token string
+	for _, kv := range ms[0].node.CmapKeys() {
+		if kv.Key == "runtime.config.totem.token" {
+			token = kv.Value
+		}
+	}
+	// The effective token: token + (nodes - 2) × token_coefficient (650 ms), for the new
+	// nodelist of three.
+	if token != "2150" {
+		t.Errorf("runtime.config.totem.token = %q after the reload, want 2150", token)
+	}
+	t.Logf("asserts: refused reloads left the ring alone; after the reload the ring is [1 2 3], expected votes 3, token %s", token)
+}
