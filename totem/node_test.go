@@ -106,33 +106,37 @@ func startClusterWith(t testing.TB, transport string, n int, extraOf func(id int
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := &member{rec: &recorder{}}
 		var log *slog.Logger
 		if logOf != nil {
 			log = logOf(i)
 		}
-		node, err := New(Options{Config: FromRuntime(rt), StateDir: t.TempDir(), Logger: log, OnMembership: func(c Membership) {
-			m.mu.Lock()
-			m.rings = append(m.rings, c)
-			m.mu.Unlock()
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := node.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		m.node = node
-		ms = append(ms, m)
+		ms = append(ms, startMember(t, FromRuntime(rt), log))
 	}
-	t.Cleanup(func() {
-		for _, m := range ms {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			m.node.Stop(ctx)
-			cancel()
-		}
-	})
 	return ms
+}
+
+// startMember starts one node that records its memberships; the test's cleanup stops it.
+func startMember(t testing.TB, cfg Config, log *slog.Logger) *member {
+	t.Helper()
+	m := &member{rec: &recorder{}}
+	node, err := New(Options{Config: cfg, StateDir: t.TempDir(), Logger: log, OnMembership: func(c Membership) {
+		m.mu.Lock()
+		m.rings = append(m.rings, c)
+		m.mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.node = node
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m.node.Stop(ctx)
+		cancel()
+	})
+	return m
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -1,7 +1,6 @@
 package totem
 
 import (
-	"context"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -43,29 +42,7 @@ func TestReloadGrowsTheRing(t *testing.T) {
 	}
 	two, three := clusterConf("udpu", 2, base, port), clusterConf("udpu", 3, base, port, "token: 1500")
 	var ms []*member
-	start := func(id int, text string) {
-		m := &member{rec: &recorder{}}
-		node, err := New(Options{Config: reloadConf(t, text, addr(id)), StateDir: t.TempDir(), OnMembership: func(c Membership) {
-			m.mu.Lock()
-			m.rings = append(m.rings, c)
-			m.mu.Unlock()
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := node.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		m.node = node
-		ms = append(ms, m)
-	}
-	t.Cleanup(func() {
-		for _, m := range ms {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			m.node.Stop(ctx)
-			cancel()
-		}
-	})
+	start := func(id int, text string) { ms = append(ms, startMember(t, reloadConf(t, text, addr(id)), nil)) }
 	start(1, two)
 	start(2, two)
 	waitFor(t, 10*time.Second, "the two-node ring", ringOf(ms, []NodeID{1, 2}))
