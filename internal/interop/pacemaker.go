@@ -72,6 +72,8 @@ func CheckPacemaker() error {
 // PacemakerOptions are the cluster options of the fresh CIB, in order (name, value).
 type PacemakerOptions struct {
 	CIBOptions [][2]string
+	// Hostnames gives node id's host name (default node<id>, the harness's nodelist names).
+	Hostnames map[int]string
 }
 
 // Pacemaker is Pacemaker running (or stopped) on one node.
@@ -96,7 +98,11 @@ mount --bind "$1/pcmk/lib" /var/lib/pacemaker
 mount --bind "$1/pcmk/log" /var/log/pacemaker
 hostname "$2"
 exec ` + pacemakerd
-	args := []string{"-m", "-u", "--propagation", "private", "sh", "-c", script, "sh", n.Dir, fmt.Sprintf("node%d", n.ID)}
+	host := fmt.Sprintf("node%d", n.ID)
+	if h := opts.Hostnames[n.ID]; h != "" {
+		host = h
+	}
+	args := []string{"-m", "-u", "--propagation", "private", "sh", "-c", script, "sh", n.Dir, host}
 	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "HOME=/var/lib/pacemaker",
 		"PCMK_logfile=/var/log/pacemaker/pacemaker.log", "PCMK_logfacility=none", "PCMK_debug=no", "HA_LOGFACILITY=none"}
 	proc, err := n.c.lab.Start(n.ID, netlab.Spec{Path: "unshare", Args: args, Env: env, Log: filepath.Join(p.Dir, "pacemakerd.out")})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -239,4 +240,126 @@ func TestPacemakerGototem(t *testing.T) {
 // one cut off and shut down).
 func TestPacemakerMixed(t *testing.T) {
 	pacemakerScenario(t, Corosync, Corosync, Gototem)
+}
+
+// TestPacemakerAbiquo is the Abiquo guide ("Remote Services HA Using Pacemaker") end to end on
+// two gototem nodes: its CMAN cluster.conf (config/testdata/cman/abiquo-cluster.conf) goes
+// through `gototem config import`; the nodes are called rsha1 and rsha2, as in the guide, and
+// find each other through /etc/hosts (each node's own, bind-mounted); only the lab's log and
+// state paths are changed in the imported file. Pacemaker gets the guide's settings
+// (stonith-enabled=false, no-quorum-policy=ignore, resource-stickiness=100) and a group of a
+// Dummy and an IPaddr2 on the lab subnet. kill -9 of the active node's gototem: the group
+// runs on the other node, its address configured there.
+func TestPacemakerAbiquo(t *testing.T) {
+	needPacemaker(t)
+	_, err := os.Stat("/usr/lib/ocf/resource.d/heartbeat/IPaddr2")
+	testenv.Need(t, "the IPaddr2 resource agent (Debian's resource-agents)", err)
+	c := mixedCluster(t, "udpu", Gototem, Gototem)
+	ctx := context.Background()
+	imported := filepath.Join(c.Dir(), "imported.conf")
+	src := filepath.Join(testenv.Root(), "config", "testdata", "cman", "abiquo-cluster.conf")
+	out, err := exec.Command(c.opts.Gototem, "config", "import", "-o", imported, src).CombinedOutput()
+	// (the warnings say what does not carry over: fencing, CMAN's implied key, expected_votes)
+	if err != nil {
+		t.Fatalf("gototem config import: %v\n%s", err, out)
+	}
+	t.Logf("gototem config import warnings:\n%s", out)
+	conf, err := os.ReadFile(imported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cluster_name: pacemaker1", "transport: udpu", "two_node: 1", "ring0_addr: rsha1", "ring0_addr: rsha2"} {
+		if !strings.Contains(string(conf), want) {
+			t.Fatalf("imported corosync.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	hosts := fmt.Sprintf("127.0.0.1 localhost\n%s rsha1\n%s rsha2\n", c.Lab().Addr(1, 0), c.Lab().Addr(2, 0))
+	for _, n := range c.Nodes() {
+		text := strings.Replace(string(conf), "/var/log/cluster/corosync.log", n.Log, 1)
+		text = strings.Replace(text, "to_syslog: yes", "to_syslog: no", 1)
+		text += fmt.Sprintf("\nsystem {\n\tstate_dir: %s\n}\n", filepath.Join(n.Dir, "lib"))
+		if err := os.WriteFile(n.Conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(n.Dir, "hosts"), []byte(hosts), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	formRing(t, c)
+	pms := startPacemakers(t, c, PacemakerOptions{
+		CIBOptions: [][2]string{{"dc-deadtime", "2s"}},
+		Hostnames:  map[int]string{1: "rsha1", 2: "rsha2"},
+	})
+	both := []string{"rsha1", "rsha2"}
+	if _, err := pms[0].WaitState(ctx, 90*time.Second, "rsha1 and rsha2 online with quorum", func(s PcmkState) bool {
+		return s.DC != "" && s.Quorum && sameSet(s.Online, both)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	vip := netipAddrOnLab(c, 100)
+	for _, args := range [][]string{
+		{"crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--update", "false"},
+		{"crm_attribute", "--type", "crm_config", "--name", "no-quorum-policy", "--update", "ignore"},
+		{"crm_attribute", "--type", "rsc_defaults", "--name", "resource-stickiness", "--update", "100"},
+		{"cibadmin", "-C", "-o", "resources", "--xml-text", `<group id="rs">` +
+			`<primitive id="rs-ip" class="ocf" provider="heartbeat" type="IPaddr2"><instance_attributes id="rs-ip-ia">` +
+			`<nvpair id="rs-ip-ip" name="ip" value="` + vip + `"/><nvpair id="rs-ip-mask" name="cidr_netmask" value="24"/>` +
+			`</instance_attributes><operations><op id="rs-ip-mon" name="monitor" interval="5s" timeout="20s"/></operations></primitive>` +
+			`<primitive id="rs-svc" class="ocf" provider="pacemaker" type="Dummy"><operations>` +
+			`<op id="rs-svc-mon" name="monitor" interval="5s" timeout="20s"/></operations></primitive></group>`},
+	} {
+		if out, err := pms[0].CLI(ctx, args[0], args[1:]...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	groupOn := func(s PcmkState) string {
+		ip, svc := s.Resources["rs-ip"], s.Resources["rs-svc"]
+		if ip.Role == "Started" && svc.Role == "Started" && len(ip.Nodes) == 1 && slices.Equal(ip.Nodes, svc.Nodes) {
+			return ip.Nodes[0]
+		}
+		return ""
+	}
+	st, err := pms[0].WaitState(ctx, 60*time.Second, "group rs started", func(s PcmkState) bool { return groupOn(s) != "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := 1
+	if groupOn(st) == "rsha2" {
+		active = 2
+	}
+	other := 3 - active
+	if !hasAddr(t, c, active, vip) || hasAddr(t, c, other, vip) {
+		t.Fatalf("group on rsha%d but %s is on rsha1 %v, rsha2 %v", active, vip, hasAddr(t, c, 1, vip), hasAddr(t, c, 2, vip))
+	}
+	t.Logf("group rs on rsha%d: %s", active, st)
+
+	t0 := time.Now()
+	if err := c.Node(active).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("rsha%d", other)
+	st, err = pms[other-1].WaitState(ctx, 60*time.Second, "group rs on "+want, func(s PcmkState) bool {
+		return groupOn(s) == want && hasAddr(t, c, other, vip)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED: kill -9 of rsha%d's gototem: group rs running on %s after %v: %s", active, want, time.Since(t0).Round(time.Millisecond), st)
+}
+
+// netipAddrOnLab is an address of the lab's subnet that no node uses.
+func netipAddrOnLab(c *Cluster, host byte) string {
+	a := c.Lab().Addr(1, 0).As4()
+	a[3] = host
+	return fmt.Sprintf("%d.%d.%d.%d", a[0], a[1], a[2], a[3])
+}
+
+// hasAddr reports whether node id's namespace has addr configured.
+func hasAddr(t *testing.T, c *Cluster, id int, addr string) bool {
+	out, err := c.Node(id).Tool(context.Background(), "ip", "-4", "-o", "addr", "show")
+	if err != nil {
+		t.Logf("ip addr on node %d: %v %s", id, err, out)
+		return false
+	}
+	return strings.Contains(string(out), " "+addr+"/")
 }
