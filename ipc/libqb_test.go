@@ -248,3 +248,31 @@ func TestLibqbClientWakeup(t *testing.T) {
 		}
 	})
 }
+
+// TestLibqbClientKilled kills a real libqb client (SIGKILL) while the service is handling its
+// call: the server counts a death in the call, ends the connection and leaves nothing of it
+// in ShmDir (in shm mode, the six ring files and their directory).
+func TestLibqbClientKilled(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		bin := buildLibqbClient(t)
+		s, name := startServer(t, Options{}, newEchoService())
+		cmd := exec.Command(bin, name, "slow")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(func() bool { return s.Stats().Requests == 1 }) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no request: %+v", s.Stats())
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if !waitFor(func() bool { st := s.Stats(); return st.Active == 0 && st.DiedInCall == 1 }) {
+			t.Fatalf("death not handled: %+v", s.Stats())
+		}
+		ents, err := os.ReadDir(s.opts.ShmDir)
+		if err != nil || len(ents) != 0 {
+			t.Fatalf("left in %s: %v %v", s.opts.ShmDir, ents, err)
+		}
+	})
+}

@@ -594,3 +594,59 @@ func TestCloseDisconnectsClients(t *testing.T) {
 		}
 	})
 }
+
+// TestBadClientTruncatesRing: a client owns its ring files and may truncate them under the
+// server; the server's next access faults (SIGBUS on a page past the end). That ends the
+// connection, is counted, and the daemon goes on serving.
+func TestBadClientTruncatesRing(t *testing.T) {
+	for _, which := range []string{"response", "request"} {
+		t.Run(which, func(t *testing.T) {
+			s, name := startServer(t, Options{}, newEchoService())
+			c, err := dialTest(name, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.close()
+			if !c.shm() {
+				t.Fatal("the default connection type is not shared memory")
+			}
+			if _, err := c.call(idEcho, []byte("before")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.recvEvent(); err != nil {
+				t.Fatal(err)
+			}
+			if which == "response" {
+				if err := os.Truncate(c.rs.dataPath, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.send(idEcho, []byte("after")); err != nil {
+					t.Fatal(err)
+				}
+				if !waitFor(func() bool { st := s.Stats(); return st.Active == 0 && st.WriteFailed == 1 }) {
+					t.Fatalf("truncated response ring: %+v", s.Stats())
+				}
+			} else {
+				// The request is committed, then the files vanish under the server's read.
+				if err := c.rq.write(append(make([]byte, 8), 24, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(c.rq.dataPath, 0); err != nil {
+					t.Fatal(err)
+				}
+				unix.Write(c.setup, []byte{1})
+				if !waitFor(func() bool { st := s.Stats(); return st.Active == 0 && st.InvalidRequest == 1 }) {
+					t.Fatalf("truncated request ring: %+v", s.Stats())
+				}
+			}
+			d, err := dialTest(name, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.close()
+			if _, err := d.call(idEcho, []byte("still serving")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

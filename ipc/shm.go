@@ -507,7 +507,8 @@ func (c *Conn) readRequestsShm() {
 // ringWrite writes one chunk into a ring of the connection, waiting for room while the
 // client catches up, until deadline (zero: until the connection ends).
 func (c *Conn) ringWrite(pick func(*shmRings) *ring, msg []byte, deadline func() bool) error {
-	sleep := 100 * time.Microsecond
+	sleep := 50 * time.Microsecond
+	start := time.Now()
 	retried := false
 	for {
 		err := c.withRings(func(s *shmRings) error { return pick(s).write(msg) })
@@ -521,14 +522,20 @@ func (c *Conn) ringWrite(pick func(*shmRings) *ring, msg []byte, deadline func()
 		if deadline != nil && deadline() {
 			return err
 		}
-		// The client posts nothing when it makes room: poll, backing off to 10 ms.
+		// The client posts nothing when it makes room: poll (corosync's outq_flush retries
+		// on every main-loop turn). At most 1 ms apart while the client is reading, so a
+		// ring that holds one large event is refilled promptly; after a second of a full
+		// ring (a client busy elsewhere) every 10 ms, to cost little.
 		select {
 		case <-c.done:
 			return ErrClosed
 		case <-time.After(sleep):
 		}
-		if sleep < 10*time.Millisecond {
-			sleep *= 2
+		switch {
+		case time.Since(start) > time.Second:
+			sleep = 10 * time.Millisecond
+		default:
+			sleep = min(2*sleep, time.Millisecond)
 		}
 	}
 }
