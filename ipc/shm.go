@@ -299,6 +299,12 @@ func (r *ring) write(msg []byte) error {
 
 // writeSized writes msg but records size in the chunk header: the test client lies with it.
 func (r *ring) writeSized(msg []byte, size uint32) error {
+	return r.commit(msg, size, true)
+}
+
+// commit writes one chunk and, if post, posts the semaphore (the tests hold the post back to
+// open the writer's window between the two).
+func (r *ring) commit(msg []byte, size uint32, post bool) error {
 	return guarded(func() error {
 		w := atomic.LoadUint32(r.u32(rbOffWritePt))
 		rd := atomic.LoadUint32(r.u32(rbOffReadPt))
@@ -316,28 +322,38 @@ func (r *ring) writeSized(msg []byte, size uint32) error {
 		r.storeWord(w, size)
 		atomic.StoreUint32(r.u32(rbOffWritePt), r.step(w, uint32(len(msg))))
 		r.storeWord(w+1, rbChunkMagic)
-		r.semPost()
+		if post {
+			r.semPost()
+		}
 		return nil
 	})
 }
 
-// read takes the chunk at read_pt (qb_rb_chunk_read without the wait) into buf, which must
-// hold maxMsg bytes. errRingEmpty when no committed chunk is there; errRingCorrupt when the
-// chunk's size is impossible (a client writing garbage into its ring).
+// read takes the chunk at read_pt (qb_rb_chunk_read with sem_trywait) into buf, which must
+// hold maxMsg bytes. errRingEmpty when no chunk is posted; errChunkTooBig or errRingCorrupt
+// when the ring holds what no libqb writer writes (a client writing garbage into its ring).
 func (r *ring) read(buf []byte) (n int, err error) {
 	err = guarded(func() error {
 		rd := atomic.LoadUint32(r.u32(rbOffReadPt))
 		if rd >= r.words {
 			return errRingCorrupt
 		}
+		// The semaphore first, as libqb's reader waits on it before it looks: the writer
+		// commits the chunk and posts after, so a chunk taken on its magic alone could be
+		// read before its post, and the post would then count a chunk that is gone. With
+		// the pointers equal, the writer takes that count for a full ring and sends nothing
+		// more (a 64-byte libcpg flood stalled on CS_ERR_TRY_AGAIN within 0.2 s).
+		if !r.semTryWait() {
+			return errRingEmpty
+		}
 		if r.loadWord(rd+1) != rbChunkMagic {
+			r.semPost() // posted without a chunk: give the count back, as libqb does
 			return errRingEmpty
 		}
 		size := r.loadWord(rd)
 		if size > r.maxMsg || size > uint32(len(buf)) || uint64(size)+8 > uint64(r.words)*4 {
 			return fmt.Errorf("%w: %d bytes, max %d", errChunkTooBig, size, r.maxMsg)
 		}
-		r.semTryWait()
 		off := int(((rd + 2) % r.words) * 4)
 		c := copy(buf[:size], r.data[off:])
 		copy(buf[c:size], r.data)
