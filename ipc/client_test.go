@@ -19,6 +19,8 @@ type testClient struct {
 	setup, req, ev int
 	ctl            []byte
 	resp           setupResponse
+	// shm mode: the three rings, opened as a libqb client opens them.
+	rq, rs, re *ring
 }
 
 func dialTest(service string, maxMsg uint32) (*testClient, error) {
@@ -56,11 +58,24 @@ func dialTest(service string, maxMsg uint32) (*testClient, error) {
 		unix.Close(fd)
 		return nil, unix.Errno(-r.errno)
 	}
-	if r.connType != TypeSocket {
+	c := &testClient{setup: fd, resp: r}
+	switch r.connType {
+	case TypeSocket:
+	case TypeShm:
+		for _, p := range []struct {
+			r    **ring
+			name string
+		}{{&c.rq, r.request}, {&c.rs, r.response}, {&c.re, r.event}} {
+			if *p.r, err = openRing(p.name, r.maxMsgSize); err != nil {
+				c.close()
+				return nil, err
+			}
+		}
+		return c, nil
+	default:
 		unix.Close(fd)
 		return nil, fmt.Errorf("connection type %d", r.connType)
 	}
-	c := &testClient{setup: fd, resp: r}
 	f, err := os.OpenFile(r.request, os.O_RDWR, 0)
 	if err != nil {
 		c.close()
@@ -113,7 +128,22 @@ func (c *testClient) close() {
 		unix.Munmap(c.ctl)
 		c.ctl = nil
 	}
+	for _, r := range []*ring{c.rq, c.rs, c.re} {
+		if r != nil {
+			r.unmap()
+		}
+	}
 }
+
+// fcFlag is the server's flow-control flag as the client sees it.
+func (c *testClient) fcFlag() int32 {
+	if c.shm() {
+		return atomic.LoadInt32(c.rq.userWord())
+	}
+	return atomic.LoadInt32(c.word(ctlRequest + 4))
+}
+
+func (c *testClient) shm() bool { return c.resp.connType == TypeShm }
 
 func (c *testClient) word(off int) *int32 { return (*int32)(unsafe.Pointer(&c.ctl[off])) }
 
@@ -121,7 +151,15 @@ var errFlowControl = errors.New("flow control on")
 
 // send sends one request the way qb_ipcc_send does: refused while flow control is on.
 func (c *testClient) send(id int32, body []byte) error {
-	if atomic.LoadInt32(c.word(ctlRequest+4)) != 0 {
+	if c.shm() {
+		// qb_ipc_shm_fc_get: the server's flag, and ENOTCONN unless both ends hold the ring.
+		if atomic.LoadInt32(c.rq.refCount()) != 2 {
+			return unix.ENOTCONN
+		}
+		if atomic.LoadInt32(c.rq.userWord()) != 0 {
+			return errFlowControl
+		}
+	} else if atomic.LoadInt32(c.word(ctlRequest+4)) != 0 {
 		return errFlowControl
 	}
 	m := make([]byte, RequestHeaderSize+len(body))
@@ -132,6 +170,9 @@ func (c *testClient) send(id int32, body []byte) error {
 }
 
 func (c *testClient) sendRaw(m []byte) error {
+	if c.shm() {
+		return c.sendLying(m, uint32(len(m)))
+	}
 	atomic.AddInt32(c.word(ctlRequest), 1)
 	_, err := unix.Write(c.req, m)
 	return err
@@ -148,6 +189,11 @@ func readMsg(fd int) (testMsg, error) {
 	if err != nil {
 		return testMsg{}, err
 	}
+	return decodeMsg(b[:n])
+}
+
+func decodeMsg(b []byte) (testMsg, error) {
+	n := len(b)
 	if n < ResponseHeaderSize {
 		return testMsg{}, fmt.Errorf("message of %d bytes", n)
 	}
@@ -155,8 +201,56 @@ func readMsg(fd int) (testMsg, error) {
 	return testMsg{id: int32(le.Uint32(b)), size: int32(le.Uint32(b[8:])), err: int32(le.Uint32(b[16:])), body: b[ResponseHeaderSize:n]}, nil
 }
 
-func (c *testClient) recv() (testMsg, error)      { return readMsg(c.req) }
-func (c *testClient) recvEvent() (testMsg, error) { return readMsg(c.ev) }
+// sendLying commits m to the request ring with size in its chunk header, then the byte on
+// the setup socket that tells the server (qb_ipcc_sendv in shm mode).
+func (c *testClient) sendLying(m []byte, size uint32) error {
+	if err := c.rq.writeSized(m, size); err != nil {
+		return err
+	}
+	_, err := unix.Write(c.setup, []byte{1})
+	return err
+}
+
+func (c *testClient) recv() (testMsg, error) {
+	if c.shm() {
+		return readRing(c.rs)
+	}
+	return readMsg(c.req)
+}
+
+func (c *testClient) recvEvent() (testMsg, error) {
+	if !c.shm() {
+		return readMsg(c.ev)
+	}
+	m, err := readRing(c.re)
+	if err != nil {
+		return m, err
+	}
+	// qb_ipcc_event_recv takes the event's notification byte off the setup socket.
+	b := make([]byte, 1)
+	if n, err := unix.Read(c.setup, b); n != 1 {
+		return m, fmt.Errorf("event notification byte: %d %v", n, err)
+	}
+	return m, nil
+}
+
+// readRing waits up to 5 s for a chunk (polling: the test client does not sleep on the
+// semaphore; libqb's own client, in libqb_test.go, does).
+func readRing(r *ring) (testMsg, error) {
+	b := make([]byte, r.maxMsg)
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		n, err := r.read(b)
+		if err == nil {
+			return decodeMsg(b[:n])
+		}
+		if !errors.Is(err, errRingEmpty) {
+			return testMsg{}, err
+		}
+		if time.Now().After(end) {
+			return testMsg{}, unix.ETIMEDOUT
+		}
+	}
+}
 
 func (c *testClient) call(id int32, body []byte) (testMsg, error) {
 	if err := c.send(id, body); err != nil {

@@ -29,7 +29,10 @@ type Conn struct {
 	ctlPath   string // the control file
 	base      string // the abstract base name of the datagram sockets
 	ctlMu     sync.RWMutex
-	ctl       []byte // the mmap'ed control file; nil once released
+	ctl       []byte    // socket mode: the mmap'ed control file; nil once released
+	shm       *shmRings // shm mode: the three rings; nil once released (under ctlMu)
+	shmMode   bool
+	reqWake   chan struct{} // shm mode: a request byte arrived on the setup socket
 	setupSock *os.File
 	reqSock   *os.File // bound to base-request; sends responses to base-response
 	evSock    *os.File // bound to base-event-tx; sends events to base-event
@@ -116,6 +119,12 @@ func (c *Conn) ctlStore(off int, v int32) {
 		atomic.StoreInt32(c.ctlWord(off), v)
 	}
 	c.ctlMu.RUnlock()
+	if off == ctlRequest+4 {
+		// shm mode: the flow-control flag is the request ring's user data (qb_ipc_shm_fc_set).
+		_ = c.withRings(func(s *shmRings) error {
+			return guarded(func() error { atomic.StoreInt32(s.request.userWord(), v); return nil })
+		})
+	}
 }
 
 // open creates the control file and the two server datagram sockets and returns the setup
@@ -129,6 +138,9 @@ func (c *Conn) open(setupFd int) (setupResponse, error) {
 	c.dir = dir
 	desc := dir + "/qb" // libqb's connection description: the directory plus "/qb"
 	c.ctlPath = desc + "-control-" + c.service
+	if c.shmMode {
+		return c.openShm(desc)
+	}
 	c.base = desc + "-" + c.service
 	if len(c.ctlPath) >= nameMax || len(c.base)+len("-event-tx")+1 > sunPathLen {
 		return setupResponse{}, unix.ENAMETOOLONG
@@ -204,6 +216,7 @@ func (c *Conn) release() {
 		c.ctl = nil
 	}
 	c.ctlMu.Unlock()
+	c.releaseShm()
 	if c.ctlPath != "" {
 		os.Remove(c.ctlPath)
 	}
@@ -215,10 +228,15 @@ func (c *Conn) release() {
 // serve runs the connection: the liveness watch, the event writer and, in this goroutine,
 // the requests.
 func (c *Conn) serve() {
-	go c.watchSetup()
 	evDone := make(chan struct{})
 	go func() { defer close(evDone); c.writeEvents() }()
-	c.readRequests()
+	if c.shmMode {
+		go c.watchSetupShm()
+		c.readRequestsShm()
+	} else {
+		go c.watchSetup()
+		c.readRequests()
+	}
 	c.Close()
 	c.finish(evDone)
 }
@@ -230,8 +248,9 @@ func (c *Conn) finish(evDone <-chan struct{}) {
 		<-evDone
 	}
 	c.svc.Disconnect(c)
-	c.srv.forget(c)
+	// Files first: once Active shows the connection gone, nothing of it is left in ShmDir.
 	c.release()
+	c.srv.forget(c)
 }
 
 // Close ends the connection; the service's Disconnect follows once its last Request
@@ -244,8 +263,12 @@ func (c *Conn) Close() {
 		}
 		close(c.done)
 		c.setupSock.Close()
-		c.reqSock.Close()
-		c.evSock.Close()
+		if c.reqSock != nil {
+			c.reqSock.Close()
+		}
+		if c.evSock != nil {
+			c.evSock.Close()
+		}
 	})
 }
 
@@ -421,6 +444,22 @@ func (c *Conn) RespondRaw(msg []byte) error {
 	}
 	// Answered: the client's death from now on is not a death in the middle of a call.
 	c.inCall.Store(false)
+	if c.shmMode {
+		// A client reads each response before its next request, so the ring is full only
+		// when it stopped reading: wait SetupTimeout for it, as for a socket write.
+		end := time.Now().Add(c.srv.opts.SetupTimeout)
+		err := c.ringWrite(func(s *shmRings) *ring { return s.response }, msg, func() bool { return time.Now().After(end) })
+		if err != nil {
+			if !errors.Is(err, ErrClosed) {
+				c.srv.st.writeFailed.Add(1)
+			}
+			c.Close()
+			return err
+		}
+		c.responses.Add(1)
+		c.srv.st.responses.Add(1)
+		return nil
+	}
 	if !c.respConnected {
 		if err := c.connectPeer(c.reqSock, "response"); err != nil {
 			c.srv.st.writeFailed.Add(1)
@@ -494,6 +533,18 @@ func (c *Conn) writeEvents() {
 			return
 		case msg := <-c.evq:
 			c.evBytes.Add(-int64(len(msg)))
+			if c.shmMode {
+				if err := c.writeEventShm(msg); err != nil {
+					if !c.closing.Load() {
+						c.srv.st.writeFailed.Add(1)
+					}
+					c.Close()
+					return
+				}
+				c.events.Add(1)
+				c.srv.st.events.Add(1)
+				continue
+			}
 			if !connected {
 				if err := c.connectPeer(c.evSock, "event"); err != nil {
 					if !c.closing.Load() {

@@ -14,14 +14,20 @@
 //     Its credentials come as SCM_CREDENTIALS (SO_PASSCRED); the server answers with a
 //     12328-byte qb_ipc_connection_response carrying an error (negative errno), the connection
 //     type the server chose, the max message size and three PATH_MAX names. libqb clients
-//     follow the server's choice; this server always chooses QB_IPC_SOCKET.
+//     follow the server's choice; this server chooses QB_IPC_SHM as corosync does
+//     (Options.SocketMode picks QB_IPC_SOCKET).
+//   - Shared-memory mode (shm.go): three libqb ring buffers per connection in
+//     /dev/shm/qb-<server pid>-<client pid>-<fd>-XXXXXX, each a header file (pointers and a
+//     process-shared POSIX semaphore the reader sleeps on) and a data file; one byte on the
+//     setup stream per request and per event. The client polls that stream, whose peer
+//     credentials are the daemon's: Pacemaker checks them and runs only on this mode.
 //   - Socket mode: a directory /dev/shm/qb-<server pid>-<client pid>-<fd>-XXXXXX holds the
 //     24-byte control file "qb-control-<service>": three {int32 sent; int32 flow_control}
 //     blocks for the request, response and event channels. Requests arrive as datagrams on
 //     the abstract name "<dir>/qb-<service>-request"; responses go from that socket to the
 //     client's "-response", events from "-event-tx" to the client's "-event", both connected
 //     on first send (the client binds them only after reading the setup response).
-//   - Flow control: a non-zero request flow_control makes the client's qb_ipcc_send fail
+//   - Flow control: a non-zero request flow_control (shm: the request ring's user data) makes the client's qb_ipcc_send fail
 //     with EAGAIN, which corosync's libraries return as CS_ERR_TRY_AGAIN.
 //   - Liveness: the setup stream stays open for the connection's life; EOF there is the
 //     client's death.

@@ -51,6 +51,12 @@ type Options struct {
 	// SetupTimeout bounds the handshake and every write to a client (default 5 s): a client
 	// that stops reading its responses is disconnected, not waited for.
 	SetupTimeout time.Duration
+	// SocketMode makes the server choose libqb's socket connection type (QB_IPC_SOCKET)
+	// instead of shared memory (QB_IPC_SHM, the default, what corosync chooses). libqb
+	// clients follow the server's choice. In socket mode the fd a client polls
+	// (qb_ipcc_fd_get) is a datagram socket without peer credentials, so Pacemaker refuses
+	// the daemon; corosync's tools and libraries work in both.
+	SocketMode bool
 	// ShmDir holds the per-connection directories (default /dev/shm, where libqb clients
 	// look: the server sends them absolute paths, so any directory works).
 	ShmDir string
@@ -358,6 +364,7 @@ func (s *Server) setup(service string, fd int, svc Service) {
 		srv: s, svc: svc, service: service, id: id, setupSock: sock,
 		pid: cred.Pid, uid: cred.Uid, gid: cred.Gid, maxMsg: max,
 		evq: make(chan []byte, s.opts.EventQueue), done: make(chan struct{}), fcWake: make(chan struct{}, 1),
+		shmMode: !s.opts.SocketMode, reqWake: make(chan struct{}, 1),
 	}
 	resp, err := c.open(fd)
 	if err != nil {

@@ -128,7 +128,7 @@ type CPGEvent struct {
 
 // Errors of the local CPG API.
 var (
-	ErrBadGroupName  = errors.New("cpg: group name must be 1..127 bytes without NUL")
+	ErrBadGroupName  = errors.New("cpg: group name must be 1..127 bytes")
 	ErrAlreadyJoined = errors.New("cpg: process already joined to group")
 	ErrNotJoined     = errors.New("cpg: process not joined to group")
 	// ErrTooManyGroups: the node already holds MaxGroupsPerNode memberships.
@@ -274,8 +274,11 @@ func (c *CPG) Joined(group string, pid uint32) bool {
 	return c.local[localKey{group, pid}] == joinCompleted
 }
 
+// validGroup: a group name is a length and that many bytes, NULs included, as corosync's
+// mar_name_compare compares them: Pacemaker joins "cib", "crmd", ... with the terminating
+// NUL counted in the length, and "cib\x00" is not "cib".
 func validGroup(name string) bool {
-	return len(name) >= 1 && len(name) <= cpgNameMax && !strings.ContainsRune(name, 0)
+	return len(name) >= 1 && len(name) <= cpgNameMax
 }
 
 // Join starts joining the local process pid to group and returns the PROCJOIN to multicast.

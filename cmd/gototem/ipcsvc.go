@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
 	"strconv"
 	"syscall"
 
@@ -39,9 +40,15 @@ func startCoroIPC(node *totem.Node, rt *config.Runtime, reload func() error, log
 	// the ring cleanly as on any other stop.
 	shutdown := func() { _ = syscall.Kill(os.Getpid(), syscall.SIGTERM) }
 	cfg := corosvc.NewCfg(node, corosvc.CfgOptions{NetMTU: uint32(rt.Totem.NetMTU), Reload: reload, Shutdown: shutdown})
+	uidgid := rt.UIDGID
 	x.srv = ipc.NewServer(ipc.Options{
-		Allow:  x.cmap.Allowed,
-		Logger: log,
+		Allow: func(uid, gid uint32) bool {
+			return x.cmap.Allowed(uid, gid) || uidgidByName(uidgid, uid, gid)
+		},
+		// system.qb_ipc_type as corosync's cs_get_ipc_type reads it: native (the default)
+		// and shm are libqb's shared memory, socket its socket mode.
+		SocketMode: rt.System.QBIPCType == "socket",
+		Logger:     log,
 	})
 	for _, s := range []struct {
 		name string
@@ -139,4 +146,29 @@ func (x *coroIPC) statsKeys(node *totem.Node) []config.KeyValue {
 		u64("stats.srp.rx_msg_dropped", srp.DropForeignRing+srp.DropWindow),
 	)
 	return keys
+}
+
+// uidgidByName grants the users and groups that corosync.conf and uidgid.d name rather than
+// number ("uid: hacluster", "gid: haclient", as Debian's pacemaker package writes them).
+// corosync resolves such names when it reads the file (coroparse's uid_determine and
+// gid_determine) and keys uidgid.config.uid.<number>; gototem's key view keeps the names,
+// so the daemon resolves them when a client connects. Numeric entries are cmap's to match.
+func uidgidByName(u config.UIDGID, uid, gid uint32) bool {
+	for _, name := range u.UIDs {
+		if _, err := strconv.ParseUint(name, 10, 32); err == nil {
+			continue
+		}
+		if pw, err := user.Lookup(name); err == nil && pw.Uid == strconv.FormatUint(uint64(uid), 10) {
+			return true
+		}
+	}
+	for _, name := range u.GIDs {
+		if _, err := strconv.ParseUint(name, 10, 32); err == nil {
+			continue
+		}
+		if gr, err := user.LookupGroup(name); err == nil && gr.Gid == strconv.FormatUint(uint64(gid), 10) {
+			return true
+		}
+	}
+	return false
 }

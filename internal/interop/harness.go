@@ -454,7 +454,9 @@ func (n *Node) launch() error {
 		args = []string{n.Dir}
 		_ = os.Remove(filepath.Join(n.Dir, "run", "corosync.pid"))
 	case Gototem:
-		script = `mount --bind "$1/run" /run && exec "$2" run -c "$1/corosync.conf" --socket "$1/gototem.sock"`
+		// a node's own hosts file, if the test wrote one, resolves the nodelist's names
+		// (the Abiquo guide's cluster names its nodes rsha1, rsha2)
+		script = `mount --bind "$1/run" /run && { [ ! -f "$1/hosts" ] || mount --bind "$1/hosts" /etc/hosts; } && exec "$2" run -c "$1/corosync.conf" --socket "$1/gototem.sock"`
 		args = []string{n.Dir, n.c.opts.Gototem}
 		_ = os.Remove(n.Sock) // left behind by a killed gototem
 	}
