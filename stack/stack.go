@@ -83,6 +83,9 @@ type Event struct {
 	Synced *srp.RingID
 	// Fault reports a redundant-ring link marked faulty or recovered.
 	Fault *LinkEvent
+	// Registration answers a QdeviceRegister once its QDEVICE_REG came back through totem
+	// (corosync answers the registering client only then).
+	Registration *quorum.RegistrationResult
 }
 
 // Ready is what the Stack asks of its driver after an input, with srp.Ready's obligations:
@@ -458,6 +461,48 @@ func (s *Stack) CancelWaitForAll(now time.Duration) error {
 	return nil
 }
 
+// errNoVotequorum answers the quorum-device calls without votequorum, as corosync answers a
+// call to a service it did not load.
+var errNoVotequorum = errors.New("stack: votequorum not configured")
+
+// qdevice runs one of votequorum's quorum-device calls (the IPC calls corosync-qdevice makes)
+// and sends what it produced.
+func (s *Stack) qdevice(now time.Duration, f func() error) error {
+	if s.vq == nil {
+		return errNoVotequorum
+	}
+	s.now = now
+	err := f()
+	s.pump()
+	return err
+}
+
+// QdeviceRegister is votequorum_qdevice_register: nil means the registration went out, and its
+// outcome comes as an Event.Registration.
+func (s *Stack) QdeviceRegister(now time.Duration, name string) error {
+	return s.qdevice(now, func() error { return s.vq.QdeviceRegister(now, name) })
+}
+
+// QdeviceUnregister is votequorum_qdevice_unregister.
+func (s *Stack) QdeviceUnregister(now time.Duration, name string) error {
+	return s.qdevice(now, func() error { return s.vq.QdeviceUnregister(now, name) })
+}
+
+// QdeviceUpdate is votequorum_qdevice_update (a rename).
+func (s *Stack) QdeviceUpdate(now time.Duration, oldName, newName string) error {
+	return s.qdevice(now, func() error { return s.vq.QdeviceUpdate(now, oldName, newName) })
+}
+
+// QdevicePoll is votequorum_qdevice_poll: the device's vote for the partition of ring.
+func (s *Stack) QdevicePoll(now time.Duration, name string, castVote bool, ring quorum.RingID) error {
+	return s.qdevice(now, func() error { return s.vq.QdevicePoll(now, name, castVote, ring) })
+}
+
+// QdeviceMasterWins is votequorum_qdevice_master_wins.
+func (s *Stack) QdeviceMasterWins(now time.Duration, name string, allow bool) error {
+	return s.qdevice(now, func() error { return s.vq.QdeviceMasterWins(now, name, allow) })
+}
+
 // Shutdown leaves the ring cleanly (srp's LEAVE); the Stack accepts no more input after it.
 func (s *Stack) Shutdown(now time.Duration) {
 	s.now = now
@@ -686,6 +731,11 @@ func (s *Stack) drainServices() bool {
 		for i := range rd.Changes {
 			ch := rd.Changes[i]
 			s.rd.Events = append(s.rd.Events, Event{Quorum: &ch})
+			moved = true
+		}
+		for i := range rd.Registrations {
+			r := rd.Registrations[i]
+			s.rd.Events = append(s.rd.Events, Event{Registration: &r})
 			moved = true
 		}
 		s.vq.Advance()
