@@ -114,6 +114,11 @@ type Snapshot struct {
 	// (members whose NODEINFO has not arrived are absent, and the views say so).
 	Local Info
 	Nodes map[NodeID]Info
+	// SyncRing and SyncMembers are the ring of the last sync and its totem members: what
+	// votequorum's nodelist notification carries from the start of a sync on, and the ring a
+	// quorum device's poll must name.
+	SyncRing    RingID
+	SyncMembers []NodeID
 }
 
 // Snapshot captures the state for the views.
@@ -124,6 +129,9 @@ func (m *Machine) Snapshot() Snapshot {
 		Members: slices.Clone(m.reported.Members),
 		Quorate: m.reported.Quorate,
 		Nodes:   map[NodeID]Info{},
+
+		SyncRing:    m.ringID,
+		SyncMembers: slices.Clone(m.members),
 	}
 	s.Local, _ = m.GetInfo(m.us.id)
 	for _, id := range s.Members {

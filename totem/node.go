@@ -78,6 +78,8 @@ type Node struct {
 	syncing             bool
 	syncStart, lastSync time.Duration
 	healthLog           healthLogger
+	// qdevReg receives the outcome of the pending quorum-device registration (qdevice.go).
+	qdevReg chan quorum.RegistrationResult
 }
 
 type nodeState uint8
@@ -535,6 +537,13 @@ func (n *Node) transmit(ds []stack.Datagram) {
 
 // observe keeps the node's view of membership (for Status and cmap).
 func (n *Node) observe(ev stack.Event) {
+	if r := ev.Registration; r != nil {
+		if n.qdevReg != nil {
+			n.qdevReg <- *r // buffered: one registration is pending at a time
+			n.qdevReg = nil
+		}
+		return
+	}
 	if ev.Group != nil {
 		close(n.changed) // wake WaitMembers
 		n.changed = make(chan struct{})

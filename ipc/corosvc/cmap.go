@@ -14,21 +14,23 @@ import (
 
 // CS errors of corotypes.h used by the services.
 const (
-	csOK             = 1
-	csErrLibrary     = 2
-	csErrTryAgain    = 6
-	csErrInvalid     = 7
-	csErrNoMemory    = 8
-	csErrBadHandle   = 9
-	csErrBusy        = 10
-	csErrAccess      = 11
-	csErrNotExist    = 12
-	csErrNameTooLong = 13
-	csErrExist       = 14
-	csErrNoSections  = 27
-	csErrNoResources = 18
-	csErrNotSupp     = 19
-	csErrTooBig      = 26
+	csOK              = 1
+	csErrLibrary      = 2
+	csErrTryAgain     = 6
+	csErrInvalid      = 7
+	csErrNoMemory     = 8
+	csErrBadHandle    = 9
+	csErrBusy         = 10
+	csErrAccess       = 11
+	csErrNotExist     = 12
+	csErrNameTooLong  = 13
+	csErrExist        = 14
+	csErrNoSections   = 27
+	csErrNoResources  = 18
+	csErrNotSupp      = 19
+	csErrTooBig       = 26
+	csErrNameNotFound = 17
+	csErrMessage      = 22
 )
 
 // cmap request and response ids (ipc_cmap.h).
