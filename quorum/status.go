@@ -119,6 +119,12 @@ type Snapshot struct {
 	// quorum device's poll must name.
 	SyncRing    RingID
 	SyncMembers []NodeID
+	// WaitForAllStatus, EVBarrier, LowestNodeID and HighestNodeID are what corosync publishes
+	// under runtime.votequorum.* (the node ids are 0 until a membership was quorate by votes).
+	WaitForAllStatus bool
+	EVBarrier        uint32
+	LowestNodeID     NodeID
+	HighestNodeID    NodeID
 }
 
 // Snapshot captures the state for the views.
@@ -132,6 +138,11 @@ func (m *Machine) Snapshot() Snapshot {
 
 		SyncRing:    m.ringID,
 		SyncMembers: slices.Clone(m.members),
+
+		WaitForAllStatus: m.wfaStatus,
+		EVBarrier:        m.evBarrier,
+		LowestNodeID:     m.lowest,
+		HighestNodeID:    m.highest,
 	}
 	s.Local, _ = m.GetInfo(m.us.id)
 	for _, id := range s.Members {

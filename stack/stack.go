@@ -61,6 +61,9 @@ type Config struct {
 	// every visit). Service messages are not limited. Zero: srp's count only.
 	SendQueueDelay time.Duration
 	Logger         *slog.Logger
+	// ConfigVersion is totem.config_version, sent in cmap's sync message (nil: the key is
+	// absent, which corosync sends as type 0).
+	ConfigVersion *uint64
 }
 
 // Datagram is one datagram to transmit on one link.
@@ -105,6 +108,7 @@ type Counters struct {
 	SyncCompleted   uint64
 	CPGDropped      uint64
 	QuorumMalformed uint64
+	CmapMalformed   uint64 // CMAP_MCASTs without a readable config_version item
 	UnknownService  uint64
 	FramingDropped  uint64
 	Framing         FramingDrops
@@ -127,6 +131,9 @@ type Stack struct {
 
 	held    []services.Outbound // application messages held while a sync runs
 	stopped bool
+
+	configVersions map[srp.NodeID]uint64 // cmap sync: runtime.members.<id>.config_version
+	svcMsgs        ServiceMessages       // runtime.services.<svc>.<fn>.tx/rx
 
 	rd       Ready
 	counters Counters
@@ -158,7 +165,7 @@ func New(cfg Config) (*Stack, error) {
 		s.cpg.ReuseBuffers()
 	}
 	ids := []int{services.ServiceCMAP, services.ServiceCPG, services.ServiceQuorum}
-	participants := map[int]services.Participant{services.ServiceCPG: s.cpg}
+	participants := map[int]services.Participant{services.ServiceCPG: s.cpg, services.ServiceCMAP: cmapParticipant{s}}
 	if cfg.Quorum != nil {
 		store := cfg.EVStore
 		if store == nil {
@@ -342,6 +349,7 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 			}
 			return err
 		}
+		s.svcMsgs.Tx[services.ServiceCPG][cpgMcastFunction]++
 		s.pg.kick(s.srp, now)
 		s.pump()
 		return nil
@@ -365,6 +373,9 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	}
 	if err := s.pg.sendAll(s.srp, now, "a", bodies, g); err != nil {
 		return err
+	}
+	for _, b := range bodies {
+		s.countTx("a", b)
 	}
 	s.pg.kick(s.srp, now)
 	s.pump()
@@ -540,6 +551,7 @@ func (s *Stack) sendApp(o services.Outbound, g srp.Guarantee, force bool) error 
 		}
 		return err
 	}
+	s.countTx(o.Group, o.Body)
 	s.pg.kick(s.srp, s.now)
 	s.pump()
 	return nil
@@ -684,17 +696,19 @@ func (s *Stack) deliverService(sender srp.NodeID, body []byte, swapped bool) {
 		return
 	}
 	id := readU32(body, swapped)
+	s.svcMsgs.count(&s.svcMsgs.Rx, body, swapped)
 	switch id >> 16 {
+	case services.ServiceCMAP:
+		s.deliverCmap(sender, body, swapped)
 	case services.ServiceCPG:
 		s.cpg.Deliver(sender, body, swapped)
 	case services.ServiceVoteQuorum:
 		if s.vq != nil {
 			_ = s.vq.Deliver(s.now, quorum.NodeID(sender), body, swapped)
 		}
-	case services.ServiceCMAP, services.ServiceCFG, services.ServicePLoad:
-		// Nothing gototem must act on: cmap's sync item only matters with config_version,
-		// cfg's reload/kill are operator actions we do not honour over the wire yet, pload is a
-		// load generator.
+	case services.ServiceCFG, services.ServicePLoad:
+		// Nothing gototem must act on: cfg's reload/kill are operator actions we do not
+		// honour over the wire yet, pload is a load generator.
 	default:
 		s.counters.UnknownService++
 	}
@@ -746,6 +760,7 @@ func (s *Stack) drainServices() bool {
 			if err := s.pg.send(s.srp, s.now, o.Group, o.Body, srp.Agreed); err != nil {
 				break
 			}
+			s.countTx(o.Group, o.Body)
 			n++
 		}
 		if n > 0 {
@@ -773,7 +788,9 @@ func (s *Stack) drainServices() bool {
 func (s *Stack) sendService(o services.Outbound) {
 	if err := s.pg.sendPriority(s.srp, s.now, o.Group, o.Body); err != nil {
 		s.log.Warn("service message not sent", "group", o.Group, "err", err)
+		return
 	}
+	s.countTx(o.Group, o.Body)
 }
 
 // Ready returns what the driver must do. Valid until Advance.

@@ -331,6 +331,11 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			sc.RRP.LinkAddrs = append(sc.RRP.LinkAddrs, r.BindNetAddr.String())
 		}
 	}
+	if v := t.ConfigVersion; v != 0 {
+		// 0 and absent publish the same runtime.members.<id>.config_version (0) on every
+		// receiver; corosync's check treats 0 as "no version".
+		sc.ConfigVersion = &v
+	}
 	if n.rt.Quorum.Provider == "corosync_votequorum" {
 		qc := quorumConfig(n.rt, n.self)
 		sc.Quorum = &qc
