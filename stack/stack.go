@@ -315,8 +315,14 @@ func (s *Stack) Join(now time.Duration, group string, pid uint32) error {
 
 // Leave removes the local process pid from group.
 func (s *Stack) Leave(now time.Duration, group string, pid uint32) error {
+	return s.LeaveFor(now, group, pid, services.ReasonLeave)
+}
+
+// LeaveFor removes the local process pid from group, every node reporting reason
+// (services.ReasonProcDown for a process that died).
+func (s *Stack) LeaveFor(now time.Duration, group string, pid uint32, reason services.Reason) error {
 	s.now = now
-	body, err := s.cpg.Leave(group, pid)
+	body, err := s.cpg.LeaveFor(group, pid, reason)
 	if err != nil {
 		return err
 	}
