@@ -89,6 +89,10 @@ type Event struct {
 	// Registration answers a QdeviceRegister once its QDEVICE_REG came back through totem
 	// (corosync answers the registering client only then).
 	Registration *quorum.RegistrationResult
+	// CfgKill is a cfg KILLNODE naming this node (corosync-cfgtool -k): the driver exits.
+	CfgKill *CfgKill
+	// CfgReload is a cfg RELOAD_CONFIG (corosync-cfgtool -R on any node): the driver reloads.
+	CfgReload *CfgReload
 }
 
 // Ready is what the Stack asks of its driver after an input, with srp.Ready's obligations:
@@ -109,6 +113,7 @@ type Counters struct {
 	CPGDropped      uint64
 	QuorumMalformed uint64
 	CmapMalformed   uint64 // CMAP_MCASTs without a readable config_version item
+	CfgMalformed    uint64 // cfg KILLNODEs too short to hold their fields
 	UnknownService  uint64
 	FramingDropped  uint64
 	Framing         FramingDrops
@@ -712,9 +717,10 @@ func (s *Stack) deliverService(sender srp.NodeID, body []byte, swapped bool) {
 		if s.vq != nil {
 			_ = s.vq.Deliver(s.now, quorum.NodeID(sender), body, swapped)
 		}
-	case services.ServiceCFG, services.ServicePLoad:
-		// Nothing gototem must act on: cfg's reload/kill are operator actions we do not
-		// honour over the wire yet, pload is a load generator.
+	case services.ServiceCFG:
+		s.deliverCfg(sender, body, swapped)
+	case services.ServicePLoad:
+		// pload is a load generator: nothing to act on.
 	default:
 		s.counters.UnknownService++
 	}

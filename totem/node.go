@@ -80,6 +80,7 @@ type Node struct {
 	healthLog           healthLogger
 	// qdevReg receives the outcome of the pending quorum-device registration (qdevice.go).
 	qdevReg chan quorum.RegistrationResult
+	cfgWait cfgWait // the pending CfgReload (cfg.go)
 }
 
 type nodeState uint8

@@ -79,6 +79,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	// The control server needs the node and the node's callbacks feed the server.
 	var ctl atomic.Pointer[controlServer]
 	var coro atomic.Pointer[coroIPC]
+	// corosync-cfgtool -k on any node: corosync exits at once (a fatal error exit, no
+	// LEAVE), and so does this daemon.
+	killed := make(chan string, 1)
+	// corosync-cfgtool -R on any node reaches every node as cfg's RELOAD_CONFIG: what SIGHUP
+	// does (gototem applies the logging section and reports the rest as needing a restart).
+	var reloadFn func() error
 	node, err := totem.New(totem.Options{
 		Config:   totem.FromRuntime(rt),
 		StateDir: *stateDir,
@@ -92,6 +98,18 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		},
 		OnQuorum: func(q totem.QuorumState) {
 			coro.Load().changed()
+		},
+		OnCfgKill: func(from totem.NodeID, reason string) {
+			select {
+			case killed <- fmt.Sprintf("killed by node %d: %s", from, reason):
+			default:
+			}
+		},
+		OnCfgReload: func(from totem.NodeID) error {
+			if reloadFn == nil {
+				return errors.New("reload: the daemon is not running yet")
+			}
+			return reloadFn()
 		},
 	})
 	if err != nil {
@@ -117,14 +135,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: run: starting node %d: %v\n", rt.NodeID, err)
 		return 1
 	}
+	reloadFn = func() error {
+		reload(*file, addrs, rt, logs, log, stderr)
+		return nil
+	}
 	if !*noIPC {
-		// corosync-cfgtool -R: what SIGHUP does (gototem applies the logging section and
-		// reports the rest as needing a restart).
-		reloadFn := func() error {
-			reload(*file, addrs, rt, logs, log, stderr)
-			return nil
-		}
-		x, err := startCoroIPC(node, rt, reloadFn, log.With("subsys", "ipc"))
+		x, err := startCoroIPC(node, rt, log.With("subsys", "ipc"))
 		if err != nil {
 			// Without corosync's sockets the ring still runs and the control socket still
 			// answers; corosync's tools and libraries will not find this node.
@@ -161,6 +177,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			}
 			log.Info("signal, leaving the ring", "signal", s.String())
 			return stop()
+		case why := <-killed:
+			// No node.Stop: the others see this node's token loss, as with corosync.
+			srv.close()
+			log.Error("Corosync Cluster Engine exiting: " + why)
+			fmt.Fprintf(stderr, "gototem: run: %s\n", why)
+			return 1
 		case err := <-serveErr:
 			if err != nil {
 				log.Error("control socket failed", "err", err)
