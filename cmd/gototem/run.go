@@ -151,6 +151,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	srv := newControlServer(nodeAdapter{node}, log.With("subsys", "control"))
+	if x := coro.Load(); x != nil {
+		// One cmap: the control socket shows the IPC service's view.
+		view := x.cmap.Dump
+		srv.cmapView.Store(&view)
+	}
 	ctl.Store(srv)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.serve(ln) }()
