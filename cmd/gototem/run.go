@@ -84,7 +84,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	killed := make(chan string, 1)
 	// corosync-cfgtool -R on any node reaches every node as cfg's RELOAD_CONFIG: what SIGHUP
 	// does (gototem applies the logging section and reports the rest as needing a restart).
-	var reloadFn func() error
+	reloadFn := func() error {
+		reload(*file, addrs, rt, logs, log, stderr)
+		return nil
+	}
 	node, err := totem.New(totem.Options{
 		Config:   totem.FromRuntime(rt),
 		StateDir: *stateDir,
@@ -105,12 +108,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			default:
 			}
 		},
-		OnCfgReload: func(from totem.NodeID) error {
-			if reloadFn == nil {
-				return errors.New("reload: the daemon is not running yet")
-			}
-			return reloadFn()
-		},
+		OnCfgReload: func(from totem.NodeID) error { return reloadFn() },
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: run: %v\n", err)
@@ -134,10 +132,6 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		ln.Close()
 		fmt.Fprintf(stderr, "gototem: run: starting node %d: %v\n", rt.NodeID, err)
 		return 1
-	}
-	reloadFn = func() error {
-		reload(*file, addrs, rt, logs, log, stderr)
-		return nil
 	}
 	if !*noIPC {
 		x, err := startCoroIPC(node, rt, log.With("subsys", "ipc"))
