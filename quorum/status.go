@@ -114,6 +114,17 @@ type Snapshot struct {
 	// (members whose NODEINFO has not arrived are absent, and the views say so).
 	Local Info
 	Nodes map[NodeID]Info
+	// SyncRing and SyncMembers are the ring of the last sync and its totem members: what
+	// votequorum's nodelist notification carries from the start of a sync on, and the ring a
+	// quorum device's poll must name.
+	SyncRing    RingID
+	SyncMembers []NodeID
+	// WaitForAllStatus, EVBarrier, LowestNodeID and HighestNodeID are what corosync publishes
+	// under runtime.votequorum.* (the node ids are 0 until a membership was quorate by votes).
+	WaitForAllStatus bool
+	EVBarrier        uint32
+	LowestNodeID     NodeID
+	HighestNodeID    NodeID
 }
 
 // Snapshot captures the state for the views.
@@ -124,6 +135,14 @@ func (m *Machine) Snapshot() Snapshot {
 		Members: slices.Clone(m.reported.Members),
 		Quorate: m.reported.Quorate,
 		Nodes:   map[NodeID]Info{},
+
+		SyncRing:    m.ringID,
+		SyncMembers: slices.Clone(m.members),
+
+		WaitForAllStatus: m.wfaStatus,
+		EVBarrier:        m.evBarrier,
+		LowestNodeID:     m.lowest,
+		HighestNodeID:    m.highest,
 	}
 	s.Local, _ = m.GetInfo(m.us.id)
 	for _, id := range s.Members {

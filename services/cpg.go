@@ -269,6 +269,10 @@ func (c *CPG) Members(group string) []Process {
 	return out
 }
 
+// Records returns every process record of every group, in the order this node keeps them
+// (cpg_iteration's CPG_ITERATION_ALL and NAME_ONLY walk them so).
+func (c *CPG) Records() []Process { return slices.Clone(c.records) }
+
 // Joined reports whether the local process pid is a completed member of group.
 func (c *CPG) Joined(group string, pid uint32) bool {
 	return c.local[localKey{group, pid}] == joinCompleted
@@ -303,13 +307,20 @@ func (c *CPG) Join(group string, pid uint32) ([]byte, error) {
 
 // Leave starts the local process's leave and returns the PROCLEAVE to multicast.
 func (c *CPG) Leave(group string, pid uint32) ([]byte, error) {
+	return c.LeaveFor(group, pid, ReasonLeave)
+}
+
+// LeaveFor is Leave with the reason the PROCLEAVE carries: ReasonLeave for cpg_leave,
+// ReasonProcDown for a client that went away without leaving (corosync's cpg_lib_exit_fn).
+// Every node reports the member gone with that reason.
+func (c *CPG) LeaveFor(group string, pid uint32, reason Reason) ([]byte, error) {
 	k := localKey{group, pid}
 	st, ok := c.local[k]
 	if !ok || st == leaveStarted {
 		return nil, ErrNotJoined
 	}
 	c.local[k] = leaveStarted
-	return encodeProcMsg(cpgProcLeave, group, pid, ReasonLeave), nil
+	return encodeProcMsg(cpgProcLeave, group, pid, reason), nil
 }
 
 // Mcast returns the message bodies that carry payload to group from the local process pid:

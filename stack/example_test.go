@@ -149,6 +149,7 @@ func ExampleDescribePacket() {
 	// Output:
 	// mcast seq 1: 37 bytes groups ["a"] votequorum.nodeinfo
 	// mcast seq 2: 560 bytes groups ["sync"] sync.service_build
+	// mcast seq 3: 333 bytes groups ["a"] cmap.mcast
 	// mcast seq 3: 40 bytes groups ["sync"] sync.barrier
 	// mcast seq 4: 40 bytes groups ["sync"] sync.barrier
 	// mcast seq 5: 40 bytes groups ["sync"] sync.barrier

@@ -61,6 +61,9 @@ type Config struct {
 	// every visit). Service messages are not limited. Zero: srp's count only.
 	SendQueueDelay time.Duration
 	Logger         *slog.Logger
+	// ConfigVersion is totem.config_version, sent in cmap's sync message (nil: the key is
+	// absent, which corosync sends as type 0).
+	ConfigVersion *uint64
 }
 
 // Datagram is one datagram to transmit on one link.
@@ -83,6 +86,13 @@ type Event struct {
 	Synced *srp.RingID
 	// Fault reports a redundant-ring link marked faulty or recovered.
 	Fault *LinkEvent
+	// Registration answers a QdeviceRegister once its QDEVICE_REG came back through totem
+	// (corosync answers the registering client only then).
+	Registration *quorum.RegistrationResult
+	// CfgKill is a cfg KILLNODE naming this node (corosync-cfgtool -k): the driver exits.
+	CfgKill *CfgKill
+	// CfgReload is a cfg RELOAD_CONFIG (corosync-cfgtool -R on any node): the driver reloads.
+	CfgReload *CfgReload
 }
 
 // Ready is what the Stack asks of its driver after an input, with srp.Ready's obligations:
@@ -102,6 +112,8 @@ type Counters struct {
 	SyncCompleted   uint64
 	CPGDropped      uint64
 	QuorumMalformed uint64
+	CmapMalformed   uint64 // CMAP_MCASTs without a readable config_version item
+	CfgMalformed    uint64 // cfg KILLNODEs too short to hold their fields
 	UnknownService  uint64
 	FramingDropped  uint64
 	Framing         FramingDrops
@@ -124,6 +136,9 @@ type Stack struct {
 
 	held    []services.Outbound // application messages held while a sync runs
 	stopped bool
+
+	configVersions map[srp.NodeID]uint64 // cmap sync: runtime.members.<id>.config_version
+	svcMsgs        ServiceMessages       // runtime.services.<svc>.<fn>.tx/rx
 
 	rd       Ready
 	counters Counters
@@ -155,7 +170,7 @@ func New(cfg Config) (*Stack, error) {
 		s.cpg.ReuseBuffers()
 	}
 	ids := []int{services.ServiceCMAP, services.ServiceCPG, services.ServiceQuorum}
-	participants := map[int]services.Participant{services.ServiceCPG: s.cpg}
+	participants := map[int]services.Participant{services.ServiceCPG: s.cpg, services.ServiceCMAP: cmapParticipant{s}}
 	if cfg.Quorum != nil {
 		store := cfg.EVStore
 		if store == nil {
@@ -305,8 +320,14 @@ func (s *Stack) Join(now time.Duration, group string, pid uint32) error {
 
 // Leave removes the local process pid from group.
 func (s *Stack) Leave(now time.Duration, group string, pid uint32) error {
+	return s.LeaveFor(now, group, pid, services.ReasonLeave)
+}
+
+// LeaveFor removes the local process pid from group, every node reporting reason
+// (services.ReasonProcDown for a process that died).
+func (s *Stack) LeaveFor(now time.Duration, group string, pid uint32, reason services.Reason) error {
 	s.now = now
-	body, err := s.cpg.Leave(group, pid)
+	body, err := s.cpg.LeaveFor(group, pid, reason)
 	if err != nil {
 		return err
 	}
@@ -339,6 +360,7 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 			}
 			return err
 		}
+		s.svcMsgs.Tx[services.ServiceCPG][cpgMcastFunction]++
 		s.pg.kick(s.srp, now)
 		s.pump()
 		return nil
@@ -362,6 +384,9 @@ func (s *Stack) Send(now time.Duration, group string, pid uint32, payload []byte
 	}
 	if err := s.pg.sendAll(s.srp, now, "a", bodies, g); err != nil {
 		return err
+	}
+	for _, b := range bodies {
+		s.countTx("a", b)
 	}
 	s.pg.kick(s.srp, now)
 	s.pump()
@@ -458,6 +483,48 @@ func (s *Stack) CancelWaitForAll(now time.Duration) error {
 	return nil
 }
 
+// errNoVotequorum answers the quorum-device calls without votequorum, as corosync answers a
+// call to a service it did not load.
+var errNoVotequorum = errors.New("stack: votequorum not configured")
+
+// qdevice runs one of votequorum's quorum-device calls (the IPC calls corosync-qdevice makes)
+// and sends what it produced.
+func (s *Stack) qdevice(now time.Duration, f func() error) error {
+	if s.vq == nil {
+		return errNoVotequorum
+	}
+	s.now = now
+	err := f()
+	s.pump()
+	return err
+}
+
+// QdeviceRegister is votequorum_qdevice_register: nil means the registration went out, and its
+// outcome comes as an Event.Registration.
+func (s *Stack) QdeviceRegister(now time.Duration, name string) error {
+	return s.qdevice(now, func() error { return s.vq.QdeviceRegister(now, name) })
+}
+
+// QdeviceUnregister is votequorum_qdevice_unregister.
+func (s *Stack) QdeviceUnregister(now time.Duration, name string) error {
+	return s.qdevice(now, func() error { return s.vq.QdeviceUnregister(now, name) })
+}
+
+// QdeviceUpdate is votequorum_qdevice_update (a rename).
+func (s *Stack) QdeviceUpdate(now time.Duration, oldName, newName string) error {
+	return s.qdevice(now, func() error { return s.vq.QdeviceUpdate(now, oldName, newName) })
+}
+
+// QdevicePoll is votequorum_qdevice_poll: the device's vote for the partition of ring.
+func (s *Stack) QdevicePoll(now time.Duration, name string, castVote bool, ring quorum.RingID) error {
+	return s.qdevice(now, func() error { return s.vq.QdevicePoll(now, name, castVote, ring) })
+}
+
+// QdeviceMasterWins is votequorum_qdevice_master_wins.
+func (s *Stack) QdeviceMasterWins(now time.Duration, name string, allow bool) error {
+	return s.qdevice(now, func() error { return s.vq.QdeviceMasterWins(now, name, allow) })
+}
+
 // Shutdown leaves the ring cleanly (srp's LEAVE); the Stack accepts no more input after it.
 func (s *Stack) Shutdown(now time.Duration) {
 	s.now = now
@@ -495,6 +562,7 @@ func (s *Stack) sendApp(o services.Outbound, g srp.Guarantee, force bool) error 
 		}
 		return err
 	}
+	s.countTx(o.Group, o.Body)
 	s.pg.kick(s.srp, s.now)
 	s.pump()
 	return nil
@@ -639,17 +707,20 @@ func (s *Stack) deliverService(sender srp.NodeID, body []byte, swapped bool) {
 		return
 	}
 	id := readU32(body, swapped)
+	s.svcMsgs.count(&s.svcMsgs.Rx, body, swapped)
 	switch id >> 16 {
+	case services.ServiceCMAP:
+		s.deliverCmap(sender, body, swapped)
 	case services.ServiceCPG:
 		s.cpg.Deliver(sender, body, swapped)
 	case services.ServiceVoteQuorum:
 		if s.vq != nil {
 			_ = s.vq.Deliver(s.now, quorum.NodeID(sender), body, swapped)
 		}
-	case services.ServiceCMAP, services.ServiceCFG, services.ServicePLoad:
-		// Nothing gototem must act on: cmap's sync item only matters with config_version,
-		// cfg's reload/kill are operator actions we do not honour over the wire yet, pload is a
-		// load generator.
+	case services.ServiceCFG:
+		s.deliverCfg(sender, body, swapped)
+	case services.ServicePLoad:
+		// pload is a load generator: nothing to act on.
 	default:
 		s.counters.UnknownService++
 	}
@@ -688,6 +759,11 @@ func (s *Stack) drainServices() bool {
 			s.rd.Events = append(s.rd.Events, Event{Quorum: &ch})
 			moved = true
 		}
+		for i := range rd.Registrations {
+			r := rd.Registrations[i]
+			s.rd.Events = append(s.rd.Events, Event{Registration: &r})
+			moved = true
+		}
 		s.vq.Advance()
 	}
 	if !s.sync.Synchronizing() && len(s.held) > 0 {
@@ -696,6 +772,7 @@ func (s *Stack) drainServices() bool {
 			if err := s.pg.send(s.srp, s.now, o.Group, o.Body, srp.Agreed); err != nil {
 				break
 			}
+			s.countTx(o.Group, o.Body)
 			n++
 		}
 		if n > 0 {
@@ -723,7 +800,9 @@ func (s *Stack) drainServices() bool {
 func (s *Stack) sendService(o services.Outbound) {
 	if err := s.pg.sendPriority(s.srp, s.now, o.Group, o.Body); err != nil {
 		s.log.Warn("service message not sent", "group", o.Group, "err", err)
+		return
 	}
+	s.countTx(o.Group, o.Body)
 }
 
 // Ready returns what the driver must do. Valid until Advance.

@@ -34,6 +34,14 @@ type Options struct {
 	OnMembership func(Membership)
 	// OnQuorum is called when votequorum's verdict changes.
 	OnQuorum func(QuorumState)
+	// OnCfgKill is called when a cfg KILLNODE names this node (corosync-cfgtool -k on any
+	// node of the ring): corosync logs "Killed by node N: reason" and exits. Nil: the kill is
+	// logged and ignored.
+	OnCfgKill func(from NodeID, reason string)
+	// OnCfgReload is called for every cfg RELOAD_CONFIG (corosync-cfgtool -R on any node):
+	// every node reloads its configuration. Its error answers the requesting client when this
+	// node sent the reload.
+	OnCfgReload func(from NodeID) error
 }
 
 // GroupHandler receives one group's events, in total order, on the node's dispatch goroutine.

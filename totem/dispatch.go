@@ -1,6 +1,7 @@
 package totem
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
@@ -207,6 +208,19 @@ func (d *dispatcher) deliver(ev stack.Event) {
 		d.events.synced()
 	case ev.Fault != nil:
 		d.events.fault(ev.Fault.Link, ev.Fault.Faulty, ev.Fault.Text)
+	case ev.CfgKill != nil:
+		d.n.log.Error(fmt.Sprintf("Killed by node %d: %s", ev.CfgKill.From, ev.CfgKill.Reason), SubsysKey, "CFG")
+		if o.OnCfgKill != nil {
+			o.OnCfgKill(NodeID(ev.CfgKill.From), ev.CfgKill.Reason)
+		}
+	case ev.CfgReload != nil:
+		var err error
+		if o.OnCfgReload != nil {
+			err = o.OnCfgReload(NodeID(ev.CfgReload.From))
+		}
+		if ev.CfgReload.Own {
+			d.n.cfgReloadDone(err)
+		}
 	}
 }
 

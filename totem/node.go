@@ -77,6 +77,9 @@ type Node struct {
 	syncing             bool
 	syncStart, lastSync time.Duration
 	healthLog           healthLogger
+	// qdevReg receives the outcome of the pending quorum-device registration (qdevice.go).
+	qdevReg chan quorum.RegistrationResult
+	cfgWait cfgWait // the pending CfgReload (cfg.go)
 }
 
 type nodeState uint8
@@ -323,6 +326,11 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			sc.RRP.LinkAddrs = append(sc.RRP.LinkAddrs, r.BindNetAddr.String())
 		}
 	}
+	if v := t.ConfigVersion; v != 0 {
+		// 0 and absent publish the same runtime.members.<id>.config_version (0) on every
+		// receiver; corosync's check treats 0 as "no version".
+		sc.ConfigVersion = &v
+	}
 	if n.rt.Quorum.Provider == "corosync_votequorum" {
 		qc := quorumConfig(n.rt, n.self)
 		sc.Quorum = &qc
@@ -529,6 +537,13 @@ func (n *Node) transmit(ds []stack.Datagram) {
 
 // observe keeps the node's view of membership (for Status and cmap).
 func (n *Node) observe(ev stack.Event) {
+	if r := ev.Registration; r != nil {
+		if n.qdevReg != nil {
+			n.qdevReg <- *r // buffered: one registration is pending at a time
+			n.qdevReg = nil
+		}
+		return
+	}
 	if ev.Group != nil {
 		close(n.changed) // wake WaitMembers
 		n.changed = make(chan struct{})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"sync"
+
+	"github.com/gototem/gototem/services"
 )
 
 // Process groups for other local processes: corosync's IPC clients (libcpg programs) are
@@ -132,13 +134,36 @@ func (p *ProcessGroup) Send(ctx context.Context, payload []byte, gu Guarantee) e
 }
 
 // Leave starts the process's leave; its handler still receives the leave confchg.
-func (p *ProcessGroup) Leave() error {
+func (p *ProcessGroup) Leave() error { return p.leave(services.ReasonLeave) }
+
+// LeaveDown is the leave of a process that went away without leaving (a killed libcpg client):
+// every node reports it with reason PROCDOWN, as corosync does.
+func (p *ProcessGroup) LeaveDown() error { return p.leave(services.ReasonProcDown) }
+
+func (p *ProcessGroup) leave(reason services.Reason) error {
 	n := p.g.n
 	var err error
-	if derr := n.do(func() { err = n.st.Leave(n.now(), p.g.name, p.g.pid) }); derr != nil {
+	if derr := n.do(func() { err = n.st.LeaveFor(n.now(), p.g.name, p.g.pid, reason) }); derr != nil {
 		return derr
 	}
 	return err
+}
+
+// GroupProcess is one process record with its group.
+type GroupProcess struct {
+	Group string
+	Process
+}
+
+// ProcessRecords returns every process record of every group as this node sees them now.
+func (n *Node) ProcessRecords() []GroupProcess {
+	var out []GroupProcess
+	_ = n.do(func() {
+		for _, r := range n.st.CPG().Records() {
+			out = append(out, GroupProcess{Group: r.Group, Process: Process{NodeID: NodeID(r.NodeID), PID: r.PID}})
+		}
+	})
+	return out
 }
 
 // Members returns the group's members as this node sees them now.

@@ -11,6 +11,7 @@ import (
 	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/quorum"
 	"github.com/gototem/gototem/srp"
+	"github.com/gototem/gototem/stack"
 	"github.com/gototem/gototem/transport"
 )
 
@@ -54,6 +55,12 @@ type Status struct {
 	StateFor time.Duration
 	Drops    Drops
 	Protocol Protocol
+	// ConfigVersions are the members' totem.config_version as their cmap sync messages
+	// carried them (runtime.members.<id>.config_version); a node that never sent one is absent.
+	ConfigVersions map[NodeID]uint64
+	// ServiceMessages count the exec messages sent and received per service and function
+	// (runtime.services.<service>.<function>.tx/rx).
+	ServiceMessages stack.ServiceMessages
 }
 
 // LinkStatus is one ring (link) of the node.
@@ -105,7 +112,14 @@ func (n *Node) statusLocked() Status {
 	}
 	s.Backlog, s.BacklogPeak = n.disp.backlog()
 	c := n.st.Counters()
-	s.Dropped = c.SyncDiscarded + c.CPGDropped + c.QuorumMalformed + c.UnknownService + c.FramingDropped
+	s.Dropped = c.SyncDiscarded + c.CPGDropped + c.QuorumMalformed + c.CmapMalformed + c.UnknownService + c.FramingDropped
+	s.ServiceMessages = n.st.ServiceMessages()
+	if cv := n.st.ConfigVersions(); len(cv) > 0 {
+		s.ConfigVersions = make(map[NodeID]uint64, len(cv))
+		for id, v := range cv {
+			s.ConfigVersions[NodeID(id)] = v
+		}
+	}
 	faults := n.st.LinkStatus()
 	for i, l := range n.links {
 		ls := LinkStatus{Link: n.rt.Rings[i].Link, LocalAddr: n.rt.Rings[i].BindNetAddr.String()}
@@ -177,7 +191,9 @@ func (n *Node) CmapKeys() []config.KeyValue {
 			continue
 		}
 		prefix := fmt.Sprintf("runtime.members.%d.", ns.NodeID)
-		add(prefix+"config_version", config.TypeU64, "0")
+		if v, ok := st.ConfigVersions[ns.NodeID]; ok {
+			add(prefix+"config_version", config.TypeU64, strconv.FormatUint(v, 10))
+		}
 		var ip strings.Builder
 		for i, a := range ns.Addrs {
 			if a != "" {
@@ -196,11 +212,57 @@ func (n *Node) CmapKeys() []config.KeyValue {
 		q := st.Quorum
 		add("runtime.votequorum.this_node_id", config.TypeU32, strconv.FormatUint(uint64(n.self), 10))
 		add("runtime.votequorum.two_node", config.TypeU8, boolDigit(q.Local.Flags&quorum.InfoTwoNode != 0))
-		add("runtime.votequorum.wait_for_all_status", config.TypeU8, boolDigit(q.Local.Flags&quorum.InfoWaitForAll != 0))
-		add("runtime.votequorum.quorate", config.TypeU8, boolDigit(q.Quorate))
+		add("runtime.votequorum.ev_barrier", config.TypeU32, strconv.FormatUint(uint64(q.EVBarrier), 10))
+		// corosync publishes these once a membership was quorate by votes, and
+		// wait_for_all_status only when wait_for_all is on (it sets the key where it
+		// changes the status); it has no runtime.votequorum.quorate.
+		if q.LowestNodeID != 0 {
+			add("runtime.votequorum.lowest_node_id", config.TypeU32, strconv.FormatUint(uint64(q.LowestNodeID), 10))
+			add("runtime.votequorum.highest_node_id", config.TypeU32, strconv.FormatUint(uint64(q.HighestNodeID), 10))
+		}
+		if q.Local.Flags&quorum.InfoWaitForAll != 0 {
+			add("runtime.votequorum.wait_for_all_status", config.TypeU8, boolDigit(q.WaitForAllStatus))
+		}
 	}
+	keys = append(keys, n.serviceKeys(st)...)
 	keys = append(keys, statsKeys(st)...)
 	slices.SortFunc(keys, func(a, b config.KeyValue) int { return strings.Compare(a.Key, b.Key) })
+	return keys
+}
+
+// runService is one service engine gototem runs, as corosync lists it in cmap.
+type runService struct {
+	id        int
+	name      string // corosync_<name>
+	functions int    // exec message functions, counted under runtime.services.<name>.<fn>
+}
+
+// runServices are the engines gototem runs, by corosync service id. corosync 3.1.7 also loads
+// pload (4), mon (6) and wd (7), which gototem does not run.
+var runServices = []runService{
+	{0, "cmap", 1}, {1, "cfg", 5}, {2, "cpg", 7}, {3, "quorum", 0}, {5, "votequorum", 4},
+}
+
+// serviceKeys are internal_configuration.service.<id>.{name,ver} (exec/service.c) and
+// runtime.services.<name>.service_id and .<fn>.tx/rx, for the services this node runs.
+func (n *Node) serviceKeys(st Status) []config.KeyValue {
+	var keys []config.KeyValue
+	add := func(key string, t config.Type, v string) {
+		keys = append(keys, config.KeyValue{Key: key, Type: t, Value: v})
+	}
+	for _, sv := range runServices {
+		if sv.name == "votequorum" && n.rt.Quorum.Provider != "corosync_votequorum" {
+			continue
+		}
+		add(fmt.Sprintf("internal_configuration.service.%d.name", sv.id), config.TypeStr, "corosync_"+sv.name)
+		add(fmt.Sprintf("internal_configuration.service.%d.ver", sv.id), config.TypeU32, "0")
+		add(fmt.Sprintf("runtime.services.%s.service_id", sv.name), config.TypeU16, strconv.Itoa(sv.id))
+		for fn := 0; fn < sv.functions; fn++ {
+			p := fmt.Sprintf("runtime.services.%s.%d.", sv.name, fn)
+			add(p+"rx", config.TypeU64, strconv.FormatUint(st.ServiceMessages.Rx[sv.id][fn], 10))
+			add(p+"tx", config.TypeU64, strconv.FormatUint(st.ServiceMessages.Tx[sv.id][fn], 10))
+		}
+	}
 	return keys
 }
 

@@ -67,6 +67,21 @@ func formatCmap(keys []config.KeyValue, prefixes []string) (string, int) {
 	return b.String(), n
 }
 
+// filterLines keeps the "key (type) = value" lines whose key has one of the prefixes (all
+// with none).
+func filterLines(lines []string, prefixes []string) (string, int) {
+	var b strings.Builder
+	n := 0
+	for _, l := range lines {
+		if len(prefixes) > 0 && !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(l, p) }) {
+			continue
+		}
+		n++
+		b.WriteString(l + "\n")
+	}
+	return b.String(), n
+}
+
 func sortKeys(kvs []config.KeyValue) {
 	slices.SortStableFunc(kvs, func(a, b config.KeyValue) int { return strings.Compare(a.Key, b.Key) })
 }

@@ -233,6 +233,10 @@ type controlServer struct {
 	node nodeAPI
 	log  *slog.Logger
 	now  func() time.Time
+	// cmapView, when set, is the corosync cmap service's view (corosvc.Cmap.Dump): `gototem
+	// cmap` then shows exactly what corosync-cmapctl shows, clients' writes and the IPC
+	// stats included, instead of a second rendering of the node's keys.
+	cmapView atomic.Pointer[func() []string]
 
 	mu     sync.Mutex
 	groups map[string]*groupHub
@@ -449,6 +453,13 @@ func (s *controlServer) execute(r request) (string, error) {
 		st := s.node.Status()
 		return formatQuorum(st, s.now(), r.list) + stuckNote(st), nil
 	case "cmap":
+		if view := s.cmapView.Load(); view != nil {
+			out, n := filterLines((*view)(), r.prefixes)
+			if n == 0 {
+				return "", errors.New("no key matched")
+			}
+			return out, nil
+		}
 		out, n := formatCmap(s.node.CmapKeys(), r.prefixes)
 		if n == 0 {
 			return "", errors.New("no key matched")

@@ -680,3 +680,23 @@ func TestCloseEndsPendingSend(t *testing.T) {
 	}
 	t.Logf("asserts: close returned in %v; the client got %q", took, r)
 }
+
+// With corosync's IPC running, `gototem cmap` is a view of the cmap service (what
+// corosync-cmapctl shows, clients' writes included), not a second rendering of the node's keys.
+func TestControlCmapIsTheIPCView(t *testing.T) {
+	node := newFakeNode()
+	srv, sock := startServer(t, node)
+	view := func() []string {
+		return []string{"runtime.members.1.status (str) = joined", "stats.ipcs.global.active (u64) = 2", "test.set (i8) = -1"}
+	}
+	srv.cmapView.Store(&view)
+	for req, want := range map[string]string{
+		"cmap test.\n":             "OK\ntest.set (i8) = -1\n",
+		"cmap stats.ipcs.\n":       "OK\nstats.ipcs.global.active (u64) = 2\n",
+		"cmap runtime.members.3\n": "ERR no key matched\n", // the node's own key is not shown beside the view
+	} {
+		if got := rawCall(t, sock, req); got != want {
+			t.Errorf("request %q: %q, want %q", req, got, want)
+		}
+	}
+}

@@ -30,7 +30,7 @@ type coroIPC struct {
 // startCoroIPC publishes the services. An abstract socket already taken (a corosync, or
 // another gototem, in this network namespace) is an error: the caller decides whether the
 // daemon runs without them.
-func startCoroIPC(node *totem.Node, rt *config.Runtime, reload func() error, log *slog.Logger) (*coroIPC, error) {
+func startCoroIPC(node *totem.Node, rt *config.Runtime, log *slog.Logger) (*coroIPC, error) {
 	x := &coroIPC{}
 	x.cmap = corosvc.NewCmap(node, func() []config.KeyValue { return x.statsKeys(node) })
 	x.quorum = corosvc.NewQuorum(node)
@@ -39,7 +39,10 @@ func startCoroIPC(node *totem.Node, rt *config.Runtime, reload func() error, log
 	// An agreed cfg shutdown (corosync-cfgtool -H, Pacemaker) is SIGTERM: the daemon leaves
 	// the ring cleanly as on any other stop.
 	shutdown := func() { _ = syscall.Kill(os.Getpid(), syscall.SIGTERM) }
-	cfg := corosvc.NewCfg(node, corosvc.CfgOptions{NetMTU: uint32(rt.Totem.NetMTU), Reload: reload, Shutdown: shutdown})
+	// -R and -k go to the whole ring as cfg's exec messages (totem.Node.CfgReload,
+	// CfgKillNode); the daemon's OnCfgReload and OnCfgKill act on them.
+	cfg := corosvc.NewCfg(node, corosvc.CfgOptions{NetMTU: uint32(rt.Totem.NetMTU), Reload: node.CfgReload,
+		KillNode: node.CfgKillNode, Shutdown: shutdown})
 	uidgid := rt.UIDGID
 	x.srv = ipc.NewServer(ipc.Options{
 		Allow: func(uid, gid uint32) bool {

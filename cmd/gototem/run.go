@@ -79,7 +79,16 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	// The control server needs the node and the node's callbacks feed the server.
 	var ctl atomic.Pointer[controlServer]
 	var coro atomic.Pointer[coroIPC]
-	node, err := totem.New(totem.Options{
+	// corosync-cfgtool -k on any node: corosync exits at once (a fatal error exit, no
+	// LEAVE), and so does this daemon.
+	killed := make(chan string, 1)
+	// corosync-cfgtool -R on any node reaches every node as cfg's RELOAD_CONFIG: what SIGHUP
+	// does. node is set before Start, so before the dispatch goroutine can call this.
+	var node *totem.Node
+	reloadFn := func() error {
+		return reload(*file, addrs, node, logs, log, stderr)
+	}
+	node, err = totem.New(totem.Options{
 		Config:   totem.FromRuntime(rt),
 		StateDir: *stateDir,
 		Logger:   log,
@@ -93,6 +102,13 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		OnQuorum: func(q totem.QuorumState) {
 			coro.Load().changed()
 		},
+		OnCfgKill: func(from totem.NodeID, reason string) {
+			select {
+			case killed <- fmt.Sprintf("killed by node %d: %s", from, reason):
+			default:
+			}
+		},
+		OnCfgReload: func(from totem.NodeID) error { return reloadFn() },
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: run: %v\n", err)
@@ -118,11 +134,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if !*noIPC {
-		// corosync-cfgtool -R: what SIGHUP does.
-		reloadFn := func() error {
-			return reload(*file, addrs, node, logs, log, stderr)
-		}
-		x, err := startCoroIPC(node, rt, reloadFn, log.With("subsys", "ipc"))
+		x, err := startCoroIPC(node, rt, log.With("subsys", "ipc"))
 		if err != nil {
 			// Without corosync's sockets the ring still runs and the control socket still
 			// answers; corosync's tools and libraries will not find this node.
@@ -133,6 +145,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	srv := newControlServer(nodeAdapter{node}, log.With("subsys", "control"))
+	if x := coro.Load(); x != nil {
+		// One cmap: the control socket shows the IPC service's view.
+		view := x.cmap.Dump
+		srv.cmapView.Store(&view)
+	}
 	ctl.Store(srv)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.serve(ln) }()
@@ -159,6 +176,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			}
 			log.Info("signal, leaving the ring", "signal", s.String())
 			return stop()
+		case why := <-killed:
+			// No node.Stop: the others see this node's token loss, as with corosync.
+			srv.close()
+			log.Error("Corosync Cluster Engine exiting: " + why)
+			fmt.Fprintf(stderr, "gototem: run: %s\n", why)
+			return 1
 		case err := <-serveErr:
 			if err != nil {
 				log.Error("control socket failed", "err", err)

@@ -1,7 +1,9 @@
 package corosvc
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -47,8 +49,12 @@ const (
 type CfgOptions struct {
 	// NetMTU is totem.netmtu, which corosync reports as the link MTU of udp/udpu links.
 	NetMTU uint32
-	// Reload is corosync-cfgtool -R; nil answers CS_ERR_NOT_SUPPORTED.
+	// Reload is corosync-cfgtool -R, applied on every node of the ring; nil answers
+	// CS_ERR_NOT_SUPPORTED.
 	Reload func() error
+	// KillNode is corosync-cfgtool -k: the node (a member, else CS_ERR_NOT_EXIST) exits;
+	// nil answers CS_ERR_NOT_SUPPORTED.
+	KillNode func(nodeid totem.NodeID, reason string) error
 	// ReopenLogs is corosync-cfgtool -L; nil answers CS_OK (nothing to reopen).
 	ReopenLogs func() error
 	// Shutdown stops the daemon once a shutdown is agreed (corosync-cfgtool -H, or
@@ -60,7 +66,7 @@ type CfgOptions struct {
 
 // Cfg is the cfg service (exec/cfg.c): local node id, node addresses and link status,
 // reload, and shutdown tracking (trackstart, try_shutdown, replyto_shutdown: Pacemaker's
-// pacemakerd tracks and answers). Kill node is answered CS_ERR_NOT_SUPPORTED for now.
+// pacemakerd tracks and answers), kill node.
 type Cfg struct {
 	node StatusSource
 	opts CfgOptions
@@ -273,6 +279,8 @@ func (g *Cfg) Request(c *ipc.Conn, id int32, msg []byte) {
 			err = csErrFailedOperation
 		}
 		c.RespondRaw(header(cfgResReloadConfig, err, 24))
+	case cfgKillNode:
+		c.RespondRaw(header(cfgResKillNode, g.killNode(msg), 24))
 	case cfgReopenLogFiles:
 		err := int32(csOK)
 		if g.opts.ReopenLogs != nil && g.opts.ReopenLogs() != nil {
@@ -299,8 +307,6 @@ func (g *Cfg) Request(c *ipc.Conn, id int32, msg []byte) {
 		g.untrackLocked(c)
 		g.mu.Unlock()
 		c.RespondRaw(header(cfgResTrackStop, csOK, 24))
-	case cfgKillNode:
-		c.RespondRaw(header(cfgResKillNode, csErrNotSupp, 24))
 	case cfgTryShutdown:
 		g.tryShutdown(c, msg)
 	case cfgReplyToShutdown:
@@ -370,4 +376,31 @@ func (g *Cfg) nodeStatus(c *ipc.Conn, msg []byte) {
 		}
 	}
 	c.RespondRaw(b)
+}
+
+// killNode is message_handler_req_lib_cfg_killnode: req_lib_cfg_killnode carries the nodeid
+// at 16 and a cs_name_t reason (u16 length at 20, 256 bytes at 22).
+func (g *Cfg) killNode(msg []byte) int32 {
+	if g.opts.KillNode == nil {
+		return csErrNotSupp
+	}
+	if len(msg) < 22 {
+		return csErrInvalid
+	}
+	le := binary.LittleEndian
+	n := min(int(le.Uint16(msg[20:])), 256, len(msg)-22)
+	reason := msg[22 : 22+n]
+	if i := bytes.IndexByte(reason, 0); i >= 0 {
+		reason = reason[:i]
+	}
+	err := g.opts.KillNode(totem.NodeID(le.Uint32(msg[16:])), string(reason))
+	switch {
+	case err == nil:
+		return csOK
+	case errors.Is(err, totem.ErrNotMember):
+		return csErrNotExist
+	case errors.Is(err, totem.ErrStopped):
+		return csErrLibrary
+	}
+	return csErrTryAgain
 }

@@ -3,6 +3,8 @@ package corosvc
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,21 +16,23 @@ import (
 
 // CS errors of corotypes.h used by the services.
 const (
-	csOK             = 1
-	csErrLibrary     = 2
-	csErrTryAgain    = 6
-	csErrInvalid     = 7
-	csErrNoMemory    = 8
-	csErrBadHandle   = 9
-	csErrBusy        = 10
-	csErrAccess      = 11
-	csErrNotExist    = 12
-	csErrNameTooLong = 13
-	csErrExist       = 14
-	csErrNoSections  = 27
-	csErrNoResources = 18
-	csErrNotSupp     = 19
-	csErrTooBig      = 26
+	csOK              = 1
+	csErrLibrary      = 2
+	csErrTryAgain     = 6
+	csErrInvalid      = 7
+	csErrNoMemory     = 8
+	csErrBadHandle    = 9
+	csErrBusy         = 10
+	csErrAccess       = 11
+	csErrNotExist     = 12
+	csErrNameTooLong  = 13
+	csErrExist        = 14
+	csErrNoSections   = 27
+	csErrNoResources  = 18
+	csErrNotSupp      = 19
+	csErrTooBig       = 26
+	csErrNameNotFound = 17
+	csErrMessage      = 22
 )
 
 // cmap request and response ids (ipc_cmap.h).
@@ -673,4 +677,61 @@ func (m *Cmap) Allowed(uid, gid uint32) bool {
 		}
 	}
 	return false
+}
+
+// cmapTypeNames are corosync-cmapctl's names of the value types.
+var cmapTypeNames = map[uint8]string{vtInt8: "i8", vtUint8: "u8", vtInt16: "i16", vtUint16: "u16", vtInt32: "i32",
+	vtUint32: "u32", vtInt64: "i64", vtUint64: "u64", vtFloat: "flt", vtDouble: "dbl", vtString: "str", vtBinary: "bin"}
+
+// line is one key as corosync-cmapctl prints it: "key (type) = value".
+func (v Value) line(key string) string {
+	le := binary.LittleEndian
+	d := v.Data
+	var s string
+	switch {
+	case v.Type == vtString:
+		s = string(bytes.TrimRight(d, "\x00"))
+	case v.Type == vtBinary:
+		s = fmt.Sprintf("%x", d)
+	case typeLen(v.Type) != len(d):
+		s = "?"
+	case v.Type == vtInt8:
+		s = strconv.Itoa(int(int8(d[0])))
+	case v.Type == vtUint8:
+		s = strconv.Itoa(int(d[0]))
+	case v.Type == vtInt16:
+		s = strconv.Itoa(int(int16(le.Uint16(d))))
+	case v.Type == vtUint16:
+		s = strconv.Itoa(int(le.Uint16(d)))
+	case v.Type == vtInt32:
+		s = strconv.Itoa(int(int32(le.Uint32(d))))
+	case v.Type == vtUint32:
+		s = strconv.FormatUint(uint64(le.Uint32(d)), 10)
+	case v.Type == vtInt64:
+		s = strconv.FormatInt(int64(le.Uint64(d)), 10)
+	case v.Type == vtUint64:
+		s = strconv.FormatUint(le.Uint64(d), 10)
+	case v.Type == vtFloat:
+		s = fmt.Sprintf("%f", math.Float32frombits(le.Uint32(d)))
+	case v.Type == vtDouble:
+		s = fmt.Sprintf("%f", math.Float64frombits(le.Uint64(d)))
+	}
+	return key + " (" + cmapTypeNames[v.Type] + ") = " + s
+}
+
+// Dump is everything the service serves, as corosync-cmapctl prints it: the default map
+// (the node's keys with clients' writes and deletes applied) and the stats map, one line per
+// key, sorted. gototem's control socket shows this same view, so the daemon keeps one.
+func (m *Cmap) Dump() []string {
+	m.mu.Lock()
+	cur, st := m.current(), m.statsMap()
+	m.mu.Unlock()
+	out := make([]string, 0, len(cur)+len(st))
+	for _, mp := range []map[string]Value{cur, st} {
+		for k, v := range mp {
+			out = append(out, v.line(k))
+		}
+	}
+	slices.Sort(out)
+	return out
 }

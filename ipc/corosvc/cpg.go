@@ -19,6 +19,7 @@ type GroupNode interface {
 	StatusSource
 	JoinProcess(group string, pid uint32, h totem.GroupHandler) (*totem.ProcessGroup, error)
 	GroupMembers(group string) []totem.Process
+	ProcessRecords() []totem.GroupProcess
 }
 
 // cpg request ids (ipc_cpg.h) and response/callback ids.
@@ -56,7 +57,9 @@ const (
 	cpgDeliverHdr     = 184
 	cpgPartialDlvHdr  = 200
 
-	cpgIterOneGroup = 2
+	cpgIterNameOnly = 1 // CPG_ITERATION_NAME_ONLY
+	cpgIterOneGroup = 2 // CPG_ITERATION_ONE_GROUP
+	cpgIterAll      = 3 // CPG_ITERATION_ALL
 
 	// mcastWait bounds how long a client's multicast waits for room in the ring while the
 	// client is told to back off.
@@ -110,8 +113,8 @@ func (p *Cpg) Connect(c *ipc.Conn) error {
 	return nil
 }
 
-// Disconnect leaves the group for a client that went away without leaving (corosync sends
-// its PROCLEAVE with reason PROCDOWN; gototem's process groups send LEAVE).
+// Disconnect leaves the group for a client that went away without leaving: its PROCLEAVE
+// carries reason PROCDOWN, as corosync's cpg_lib_exit_fn sends it.
 func (p *Cpg) Disconnect(c *ipc.Conn) {
 	p.mu.Lock()
 	cc := p.conns[c]
@@ -125,7 +128,7 @@ func (p *Cpg) Disconnect(c *ipc.Conn) {
 	cc.state = cpdUnjoined
 	cc.mu.Unlock()
 	if pg != nil && (state == cpdJoinStarted || state == cpdJoinCompleted) {
-		_ = pg.Leave()
+		_ = pg.LeaveDown()
 	}
 }
 
@@ -219,9 +222,12 @@ func (p *Cpg) Request(c *ipc.Conn, id int32, msg []byte) {
 		if err == csOK && len(msg) < 156 {
 			err = csErrInvalid
 		}
-		if err == csOK && le.Uint32(msg[152:]) != cpgIterOneGroup {
-			// CPG_ITERATION_NAME_ONLY and _ALL need every group's records.
-			err = csErrNotSupp
+		typ := uint32(0)
+		if err == csOK {
+			typ = le.Uint32(msg[152:])
+			if typ < cpgIterNameOnly || typ > cpgIterAll {
+				err = csErrInvalid
+			}
 		}
 		if err == csOK && len(cc.iters) >= maxIterators {
 			err = csErrNoResources
@@ -232,7 +238,7 @@ func (p *Cpg) Request(c *ipc.Conn, id int32, msg []byte) {
 			h := p.nextH
 			p.mu.Unlock()
 			cc.mu.Lock()
-			cc.iters[h] = cpgIter{group: group, procs: p.node.GroupMembers(group)}
+			cc.iters[h] = cpgIter{items: p.iterItems(typ, group)}
 			cc.mu.Unlock()
 			le.PutUint64(b[24:], h)
 		}
@@ -251,13 +257,13 @@ func (p *Cpg) Request(c *ipc.Conn, id int32, msg []byte) {
 		switch {
 		case !ok:
 			ipc.PutResponseHeader(b, cpgResIterNext, 168, csErrBadHandle)
-		case len(it.procs) == 0:
+		case len(it.items) == 0:
 			ipc.PutResponseHeader(b, cpgResIterNext, 168, csErrNoSections)
 		default:
-			putCpgName(b[24:], it.group)
-			le.PutUint32(b[160:], uint32(it.procs[0].NodeID))
-			le.PutUint32(b[164:], it.procs[0].PID)
-			it.procs = it.procs[1:]
+			putCpgName(b[24:], it.items[0].Group)
+			le.PutUint32(b[160:], uint32(it.items[0].NodeID))
+			le.PutUint32(b[164:], it.items[0].PID)
+			it.items = it.items[1:]
 			cc.iters[h] = it
 		}
 		cc.mu.Unlock()
@@ -490,6 +496,31 @@ func (cc *cpgConn) Deliver(m totem.Message) {
 
 // cpgIter is one cpg_iteration over a group's members.
 type cpgIter struct {
-	group string
-	procs []totem.Process
+	items []totem.GroupProcess
+}
+
+// iterItems is the copy of the process records an iteration walks (corosync copies them at
+// initialisation): ONE_GROUP the records of group, ALL every record, NAME_ONLY the first
+// record of each group (its nodeid and pid come with the name, as in corosync).
+func (p *Cpg) iterItems(typ uint32, group string) []totem.GroupProcess {
+	if typ == cpgIterOneGroup {
+		var out []totem.GroupProcess
+		for _, pr := range p.node.GroupMembers(group) {
+			out = append(out, totem.GroupProcess{Group: group, Process: pr})
+		}
+		return out
+	}
+	all := p.node.ProcessRecords()
+	if typ == cpgIterAll {
+		return all
+	}
+	var out []totem.GroupProcess
+	seen := map[string]bool{}
+	for _, r := range all {
+		if !seen[r.Group] {
+			seen[r.Group] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -1,7 +1,9 @@
 package corosvc
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"sync"
 
@@ -19,6 +21,16 @@ type StatusSource interface {
 type VoteSetter interface {
 	SetExpectedVotes(v uint32) error
 	SetVotes(nodeid totem.NodeID, votes uint32) error
+}
+
+// QdeviceCalls are votequorum's quorum-device calls (corosync-qdevice's libvotequorum calls),
+// answered by the node's votequorum. Errors wrap quorum's CS_ERR_* sentinels.
+type QdeviceCalls interface {
+	QdeviceRegister(name string) error
+	QdeviceUnregister(name string) error
+	QdeviceUpdate(oldName, newName string) error
+	QdevicePoll(name string, castVote bool, ring quorum.RingID) error
+	QdeviceMasterWins(name string, allow bool) error
 }
 
 // Track flags of corotypes.h.
@@ -240,6 +252,12 @@ const (
 	vqTrackStart  = 3
 	vqTrackStop   = 4
 
+	vqQdeviceRegister   = 5
+	vqQdeviceUnregister = 6
+	vqQdeviceUpdate     = 7
+	vqQdevicePoll       = 8
+	vqQdeviceMasterWins = 9
+
 	vqResStatus       = 0
 	vqResGetInfo      = 1
 	vqResQuorumNotify = 3
@@ -247,14 +265,19 @@ const (
 )
 
 // Votequorum is the votequorum service (exec/votequorum.c): getinfo, expected votes and
-// votes, tracking. The quorum device calls are answered CS_ERR_NOT_SUPPORTED for now.
+// votes, tracking, and the quorum-device calls when the node answers them (QdeviceCalls).
 type Votequorum struct {
 	node StatusSource
 	set  VoteSetter
+	qd   QdeviceCalls // nil: the device calls are answered CS_ERR_NOT_SUPPORTED
 
 	mu    sync.Mutex
 	conns map[*ipc.Conn]*vqConn
 	last  *quorumView
+	// syncRing is the ring of the last nodelist notification: corosync sends one to the
+	// trackers when a sync starts (votequorum_sync_process), and corosync-qdevice polls with
+	// that ring; the sync waits for the poll.
+	syncRing *quorum.RingID
 }
 
 type vqConn struct {
@@ -264,7 +287,9 @@ type vqConn struct {
 
 // NewVotequorum returns the votequorum service.
 func NewVotequorum(node StatusSource, set VoteSetter) *Votequorum {
-	return &Votequorum{node: node, set: set, conns: map[*ipc.Conn]*vqConn{}}
+	v := &Votequorum{node: node, set: set, conns: map[*ipc.Conn]*vqConn{}}
+	v.qd, _ = set.(QdeviceCalls)
+	return v
 }
 
 func (v *Votequorum) Connect(c *ipc.Conn) error {
@@ -281,6 +306,17 @@ func (v *Votequorum) Disconnect(c *ipc.Conn) {
 }
 
 func (v *Votequorum) Request(c *ipc.Conn, id int32, msg []byte) {
+	if id >= vqQdeviceRegister && id <= vqQdeviceMasterWins {
+		// Outside the lock: a registration waits for its message to come back through
+		// totem, and trackers must get their notifications meanwhile.
+		v.mu.Lock()
+		known := v.conns[c] != nil
+		v.mu.Unlock()
+		if known {
+			c.RespondRaw(header(vqResStatus, v.qdeviceCall(id, msg), 24))
+		}
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	vc := v.conns[c]
@@ -358,7 +394,7 @@ func (v *Votequorum) Request(c *ipc.Conn, id int32, msg []byte) {
 		ctx := le.Uint64(msg[16:])
 		flags := le.Uint32(msg[24:])
 		if flags&(csTrackCurrent|csTrackChanges) != 0 {
-			c.SendEventRaw(vqNodelist(ctx, st))
+			c.SendEventRaw(vqNodelist(ctx, st.Quorum.SyncRing, st.Quorum.SyncMembers))
 			c.SendEventRaw(vqQuorum(ctx, st))
 		}
 		err := int32(csOK)
@@ -379,18 +415,30 @@ func (v *Votequorum) Request(c *ipc.Conn, id int32, msg []byte) {
 		}
 		vc.tracking = false
 		c.RespondRaw(header(vqResStatus, err, 24))
-	case 5, 6, 7, 8, 9: // the qdevice calls
-		c.RespondRaw(header(vqResStatus, csErrNotSupp, 24))
 	default:
 		c.RespondRaw(header(0, csErrInvalid, 24))
 	}
 }
 
-// Refresh sends trackers the new node list and verdict when they changed.
+// Refresh sends trackers the node list of a sync that started, and the verdict when it
+// changed: corosync sends the nodelist notification from votequorum's sync_process (before the
+// verdict, which waits for the quorum device's poll) and the quorum notification from
+// sync_activate or a recalculation.
 func (v *Votequorum) Refresh() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	st := v.node.Status()
+	q := st.Quorum
+	if q.SyncRing != (quorum.RingID{}) && (v.syncRing == nil || *v.syncRing != q.SyncRing) {
+		first := v.syncRing == nil
+		r := q.SyncRing
+		v.syncRing = &r
+		for c, vc := range v.conns {
+			if vc.tracking && !first {
+				c.SendEventRaw(vqNodelist(vc.context, q.SyncRing, q.SyncMembers))
+			}
+		}
+	}
 	w := viewOf(st)
 	if v.last != nil && v.last.equal(w) {
 		return
@@ -402,10 +450,90 @@ func (v *Votequorum) Refresh() {
 	}
 	for c, vc := range v.conns {
 		if vc.tracking {
-			c.SendEventRaw(vqNodelist(vc.context, st))
 			c.SendEventRaw(vqQuorum(vc.context, st))
 		}
 	}
+}
+
+// qdeviceNameField is VOTEQUORUM_QDEVICE_MAX_NAME_LEN, the size of a name field.
+const qdeviceNameField = 255
+
+// qdeviceName reads a char[255] name field at off: NUL-terminated, compared as strncmp does.
+func qdeviceName(msg []byte, off int) (string, bool) {
+	if len(msg) < off+qdeviceNameField {
+		return "", false
+	}
+	f := msg[off : off+qdeviceNameField]
+	if i := bytes.IndexByte(f, 0); i >= 0 {
+		f = f[:i]
+	}
+	return string(f), true
+}
+
+// qdeviceCall runs one quorum-device request (the req_lib_votequorum_qdevice_* layouts of
+// ipc_votequorum.h: the name at 16; update's new name at 271; poll's cast_vote at 272 and
+// ring id at 280 (nodeid) and 288 (seq); master_wins' allow at 272) and returns the cs_error
+// corosync answers.
+func (v *Votequorum) qdeviceCall(id int32, msg []byte) int32 {
+	if v.qd == nil {
+		return csErrNotSupp
+	}
+	if v.node.Status().QuorumProvider == "" {
+		return csErrNotExist
+	}
+	le := binary.LittleEndian
+	name, ok := qdeviceName(msg, 16)
+	if !ok {
+		return csErrInvalid
+	}
+	var err error
+	switch id {
+	case vqQdeviceRegister:
+		err = v.qd.QdeviceRegister(name)
+	case vqQdeviceUnregister:
+		err = v.qd.QdeviceUnregister(name)
+	case vqQdeviceUpdate:
+		newName, ok := qdeviceName(msg, 16+qdeviceNameField)
+		if !ok {
+			return csErrInvalid
+		}
+		err = v.qd.QdeviceUpdate(name, newName)
+	case vqQdevicePoll:
+		if len(msg) < 296 {
+			return csErrInvalid
+		}
+		ring := quorum.RingID{Rep: quorum.NodeID(le.Uint32(msg[280:])), Seq: le.Uint64(msg[288:])}
+		err = v.qd.QdevicePoll(name, le.Uint32(msg[272:]) != 0, ring)
+	case vqQdeviceMasterWins:
+		if len(msg) < 276 {
+			return csErrInvalid
+		}
+		err = v.qd.QdeviceMasterWins(name, le.Uint32(msg[272:]) != 0)
+	}
+	return csErrorOf(err)
+}
+
+// csErrorOf maps votequorum's errors onto the cs_error_t corosync returns for them.
+func csErrorOf(err error) int32 {
+	switch {
+	case err == nil:
+		return csOK
+	case errors.Is(err, quorum.ErrAccess):
+		return csErrAccess
+	case errors.Is(err, quorum.ErrExist):
+		return csErrExist
+	case errors.Is(err, quorum.ErrNotExist):
+		return csErrNotExist
+	case errors.Is(err, quorum.ErrTryAgain):
+		return csErrTryAgain
+	case errors.Is(err, quorum.ErrMessage):
+		return csErrMessage
+	case errors.Is(err, quorum.ErrNameNotFound):
+		return csErrNameNotFound
+	case errors.Is(err, quorum.ErrInvalidParam):
+		return csErrInvalid
+	}
+	return csErrLibrary
 }
 
 // vqQuorum is res_lib_votequorum_quorum_notification: the verdict and each member's state.
@@ -427,15 +555,14 @@ func vqQuorum(ctx uint64, st totem.Status) []byte {
 }
 
 // vqNodelist is res_lib_votequorum_nodelist_notification.
-func vqNodelist(ctx uint64, st totem.Status) []byte {
+func vqNodelist(ctx uint64, ring quorum.RingID, members []quorum.NodeID) []byte {
 	le := binary.LittleEndian
-	q := st.Quorum
-	b := make([]byte, 56+4*len(q.Members))
+	b := make([]byte, 56+4*len(members))
 	le.PutUint64(b[24:], ctx)
-	le.PutUint32(b[32:], uint32(q.RingID.Rep))
-	le.PutUint64(b[40:], q.RingID.Seq)
-	le.PutUint32(b[48:], uint32(len(q.Members)))
-	for i, m := range q.Members {
+	le.PutUint32(b[32:], uint32(ring.Rep))
+	le.PutUint64(b[40:], ring.Seq)
+	le.PutUint32(b[48:], uint32(len(members)))
+	for i, m := range members {
 		le.PutUint32(b[56+4*i:], uint32(m))
 	}
 	ipc.PutResponseHeader(b, vqResNodelist, len(b), csOK)

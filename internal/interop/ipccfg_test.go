@@ -1,0 +1,83 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// logCount counts the lines of node n's log (its logging.logfile) that contain s.
+func logCount(n *Node, s string) int {
+	b, _ := os.ReadFile(n.Log)
+	return strings.Count(string(b), s)
+}
+
+// waitLog waits until node n's log has more than before lines containing s.
+func waitLog(t *testing.T, n *Node, s string, before int) {
+	t.Helper()
+	err := Poll(context.Background(), 15*time.Second, 100*time.Millisecond, func() (bool, string) {
+		if got := logCount(n, s); got <= before {
+			return false, fmt.Sprintf("node %d log: %d lines with %q", n.ID, got, s)
+		}
+		return true, ""
+	}, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, n.LogTail(15))
+	}
+}
+
+// corosync-cfgtool -R and -k in a mixed ring (corosync nodes 1 and 2, gototem node 3), each
+// run unchanged on one kind of node and acting on the other, through cfg's exec messages:
+// -R on the gototem node makes the corosync nodes reload ("Config reload requested by node
+// 3"), -R on a corosync node makes the gototem node reload; -k 3 on a corosync node makes the
+// gototem daemon exit, -k 1 on the gototem node makes corosync node 1 exit, and the others
+// form a ring without it.
+func TestIPCCfgReloadAndKillMixed(t *testing.T) {
+	c := mixedCluster(t, "udpu", Corosync, Corosync, Gototem)
+	r := formRing(t, c)
+	ctx := context.Background()
+	real, ours := c.Node(1), c.Node(3)
+	cfgtool := func(n *Node, args ...string) string {
+		t.Helper()
+		out, err := n.Tool(ctx, "corosync-cfgtool", args...)
+		if err != nil {
+			t.Fatalf("node %d corosync-cfgtool %s: %v\n%s", n.ID, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+
+	const requested = "Config reload requested by node 3"
+	before := [3]int{logCount(c.Node(1), requested), logCount(c.Node(2), requested)}
+	if out := cfgtool(ours, "-R"); !strings.Contains(out, "Done") {
+		t.Fatalf("corosync-cfgtool -R on the gototem node printed %q", out)
+	}
+	waitLog(t, c.Node(1), requested, before[0])
+	waitLog(t, c.Node(2), requested, before[1])
+	const applied = "reload: logging section applied"
+	n := logCount(ours, applied)
+	cfgtool(real, "-R")
+	waitLog(t, ours, applied, n)
+	t.Logf("-R on either kind of node reloaded the other kind")
+
+	// An unknown node is refused as corosync refuses it.
+	if out, err := ours.Tool(ctx, "corosync-cfgtool", "-k", "9"); err == nil || !strings.Contains(string(out), "CS_ERR_NOT_EXIST") {
+		t.Errorf("corosync-cfgtool -k 9 on the gototem node: %v: %q", err, out)
+	}
+	cfgtool(c.Node(2), "-k", "3")
+	if err := Poll(ctx, 10*time.Second, 100*time.Millisecond, func() (bool, string) { return !ours.Running(), "gototem node 3 still running" }, nil); err != nil {
+		t.Fatal(err)
+	}
+	r = changeTo(t, c, r, []int{1, 2}, "gototem node 3 killed by corosync-cfgtool -k 3 on node 2")
+	if err := ours.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r = changeTo(t, c, r, []int{1, 2, 3}, "node 3 back")
+	cfgtool(ours, "-k", "1")
+	if err := Poll(ctx, 10*time.Second, 100*time.Millisecond, func() (bool, string) { return !real.Running(), "corosync node 1 still running" }, nil); err != nil {
+		t.Fatalf("%v\n%s", err, real.LogTail(10))
+	}
+	changeTo(t, c, r, []int{2, 3}, "corosync node 1 killed by corosync-cfgtool -k 1 on the gototem node")
+}
