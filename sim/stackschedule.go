@@ -28,6 +28,12 @@ type StackScheduleOptions struct {
 	// Quorum runs votequorum on every node (one vote each, expected votes the cluster) and
 	// checks quorum exclusivity (CheckSplitBrain).
 	Quorum bool
+	// App, when set, runs an application on every node beside the campaign's process (see
+	// Options.App): its groups are checked by the process-group checkers like the campaign's
+	// own, and Invariants after every step that ran its code. Its timers (AppNode.After)
+	// stop at the quiet phase, as the workload does.
+	App        App
+	Invariants []Invariant
 }
 
 // DefaultStackScheduleOptions: 3–5 nodes, 20 s of faults every ~2 s, token 1 s, each node
@@ -120,6 +126,7 @@ func RunStackSchedule(seed uint64, o StackScheduleOptions, trace io.Writer) (Res
 		return finish(err)
 	}
 	r.stopped = true
+	s.quiet = true
 	s.Heal()
 	for _, n := range s.nodes {
 		if n.paused {
@@ -155,7 +162,7 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 			initial[id] = []string{o.Groups[int(x%uint64(len(o.Groups)))]}
 		}
 	}
-	so := StackOptions{}
+	so := StackOptions{reserved: o.Groups}
 	if o.Quorum {
 		nl := make([]quorum.NodeEntry, nodes)
 		for i := range nl {
@@ -175,7 +182,7 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 		return NewStackProtocol(sop)(cfg)
 	}
 	s, err := New(Options{Seed: seed, Nodes: nodes, Token: o.Token, Link: &link, Trace: trace,
-		StartSpread: 200 * time.Millisecond, NewProtocol: newProto})
+		StartSpread: 200 * time.Millisecond, NewProtocol: newProto, App: o.App, Invariants: o.Invariants})
 	if err != nil {
 		return nil, err
 	}
@@ -356,6 +363,11 @@ func (r *stackRun) liveness() error {
 			}
 		}
 		for i, m := range s.ghist.Sent {
+			// An application's messages are judged by its own invariants; a message it sent
+			// just before its process left the group is not delivered back.
+			if !slices.Contains(r.o.Groups, m.Group) {
+				continue
+			}
 			if m.ID.Sender == id && m.Incarnation == n.incarnation && !got[i] {
 				return s.violation(InvLiveness, "%v after the network healed, n%d has not delivered its own %s to %s (sent at %s)",
 					bound, id, s.ghist.msgName(i), m.Group, fmtTime(m.At))
