@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gototem/gototem/srp"
 )
 
 var totemIgnored = map[string]string{
@@ -110,7 +112,7 @@ func (c *Config) readTotem(d *diag) {
 		}
 	}
 
-	t.NetMTU = 1500
+	t.NetMTU = int(srp.DefaultSettings().NetMTU) // 1500
 	if t.Transport == TransportKnet {
 		t.NetMTU = 65536
 	}
@@ -432,15 +434,15 @@ func (c *Config) checkLinks(d *diag) {
 	}
 }
 
-// Protocol minimums from corosync's totemconfig with HZ = 100: three ticks, and the hold
-// formula applied to that (0.8·30 − 10).
+// Protocol minimums from corosync's totemconfig with HZ = 100: srp's, the one copy.
 const (
-	minimumTimeout     = 30
-	minimumTimeoutHold = 14
+	minimumTimeout     = srp.MinimumTimeout
+	minimumTimeoutHold = srp.MinimumHold
 )
 
-// deriveTimers computes the effective totem timers exactly as corosync's
-// totem_volatile_config_read and validates them as totem_volatile_config_validate does.
+// deriveTimers computes the effective totem timers as corosync's totem_volatile_config_read
+// does, through srp's derivation and defaults (srp.Settings: the one copy, which
+// srp.DefaultConfig uses too), and validates them as totem_volatile_config_validate does.
 func (c *Config) deriveTimers(d *diag) {
 	k, t := c.keys, &c.Totem
 	get := func(key string, def uint32) uint32 { // missing or 0 means default
@@ -457,41 +459,43 @@ func (c *Config) deriveTimers(d *diag) {
 	}
 	ms := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
 
-	trblc := get("token_retransmits_before_loss_const", 4)
-	base := get("token", 3000)
-	token := base
-	coeff := getZero("token_coefficient", 650)
-	if n := c.link0Members(); n > 2 {
-		token += uint32(n-2) * coeff
+	def := srp.DefaultSettings()
+	set := srp.Settings{
+		Token:                           get("token", def.Token),
+		TokenCoefficient:                getZero("token_coefficient", def.TokenCoefficient),
+		TokenRetransmit:                 get("token_retransmit", 0), // 0: derived
+		Hold:                            get("hold", 0),
+		Consensus:                       get("consensus", 0),
+		Join:                            get("join", def.Join),
+		SendJoin:                        getZero("send_join", def.SendJoin),
+		Merge:                           get("merge", def.Merge),
+		Downcheck:                       get("downcheck", def.Downcheck),
+		TokenRetransmitsBeforeLossConst: get("token_retransmits_before_loss_const", def.TokenRetransmitsBeforeLossConst),
+		FailRecvConst:                   get("fail_recv_const", def.FailRecvConst),
+		SeqnoUnchangedConst:             get("seqno_unchanged_const", def.SeqnoUnchangedConst),
+		MissCountConst:                  get("miss_count_const", def.MissCountConst),
+		WindowSize:                      get("window_size", def.WindowSize),
+		MaxMessages:                     get("max_messages", def.MaxMessages),
 	}
+	eff := set.Derive(c.link0Members())
+	base, token, coeff := set.Token, eff.Token, eff.TokenCoefficient
+	explicitRetransmit := set.TokenRetransmit != 0
+	retransmit, hold, consensus, join := eff.TokenRetransmit, eff.Hold, eff.Consensus, eff.Join
 	warning := getZero("token_warning", 75)
 	maxDelay := get("max_network_delay", 50)
 
-	retransmit := uint32(float64(token) / (float64(trblc) + 0.2))
-	explicitRetransmit := false
-	if v := get("token_retransmit", 0); v != 0 {
-		retransmit, explicitRetransmit = v, true
-	}
-	hold := uint32(0)
-	if h := float64(retransmit)*0.8 - 10; h > 0 {
-		hold = uint32(h)
-	}
-	hold = get("hold", hold)
-	consensus := get("consensus", uint32(1.2*float64(token)))
-	join := get("join", 50)
-
 	t.TokenBase, t.Token, t.TokenCoefficient = ms(base), ms(token), ms(coeff)
 	t.TokenWarning = int(warning)
-	t.TokenRetransmitsBeforeLossConst = int(trblc)
+	t.TokenRetransmitsBeforeLossConst = int(eff.TokenRetransmitsBeforeLossConst)
 	t.TokenRetransmit, t.Hold, t.Join, t.Consensus = ms(retransmit), ms(hold), ms(join), ms(consensus)
-	t.Merge, t.Downcheck = ms(get("merge", 200)), ms(get("downcheck", 1000))
-	t.SendJoin = ms(getZero("send_join", 0))
+	t.Merge, t.Downcheck = ms(eff.Merge), ms(eff.Downcheck)
+	t.SendJoin = ms(eff.SendJoin)
 	t.MaxNetworkDelay = ms(maxDelay)
-	t.FailRecvConst = int(get("fail_recv_const", 2500))
-	t.SeqnoUnchangedConst = int(get("seqno_unchanged_const", 30))
-	t.MissCountConst = int(get("miss_count_const", 5))
-	t.WindowSize = int(get("window_size", 50))
-	t.MaxMessages = int(get("max_messages", 17))
+	t.FailRecvConst = int(eff.FailRecvConst)
+	t.SeqnoUnchangedConst = int(eff.SeqnoUnchangedConst)
+	t.MissCountConst = int(eff.MissCountConst)
+	t.WindowSize = int(eff.WindowSize)
+	t.MaxMessages = int(eff.MaxMessages)
 	t.HeartbeatFailuresAllowed = int(getZero("heartbeat_failures_allowed", 0))
 
 	line := func(key string) int { return c.lineOr("totem."+key, "totem") }
@@ -522,16 +526,18 @@ func (c *Config) deriveTimers(d *diag) {
 	} else if consensus < join {
 		d.errorf(line("consensus"), "The consensus timeout parameter (%d ms) may not be less than join timeout (%d ms).", consensus, join)
 	}
-	if v := get("merge", 200); v < minimumTimeout {
+	if v := eff.Merge; v < minimumTimeout {
 		d.errorf(line("merge"), "The merge timeout parameter (%d ms) may not be less than (%d ms).", v, minimumTimeout)
 	}
-	if v := get("downcheck", 1000); v < minimumTimeout {
+	if v := eff.Downcheck; v < minimumTimeout {
 		d.errorf(line("downcheck"), "The downcheck timeout parameter (%d ms) may not be less than (%d ms).", v, minimumTimeout)
 	}
 
 	// What corosync accepts but is almost certainly wrong: warn.
-	if consensus < uint32(1.2*float64(token)) && k.has("totem.consensus") {
-		d.warnf(line("consensus"), "consensus %d ms is less than 1.2 × token (%d ms); corosync.conf(5) says it must be at least that, though corosync does not enforce it", consensus, uint32(1.2*float64(token)))
+	derived := set
+	derived.Consensus = 0
+	if least := derived.Derive(c.link0Members()).Consensus; consensus < least && k.has("totem.consensus") {
+		d.warnf(line("consensus"), "consensus %d ms is less than 1.2 × token (%d ms); corosync.conf(5) says it must be at least that, though corosync does not enforce it", consensus, least)
 	}
 	if retransmit >= token && explicitRetransmit {
 		d.warnf(line("token_retransmit"), "token_retransmit %d ms is not below the token timeout %d ms: the token is declared lost before it is ever retransmitted", retransmit, token)

@@ -47,45 +47,93 @@ type Config struct {
 	Logger *slog.Logger // nil: quiet
 }
 
-// Timing constants of corosync 3.1.7 (§8, §9) used by DefaultConfig.
+// Settings are corosync.conf's totem timers and protocol constants as written, times in
+// milliseconds: the input of corosync's derivation (totemconfig.c's
+// totem_volatile_config_read). Zero TokenRetransmit, Hold and Consensus are derived from the
+// token; every other field is used as it is (DefaultSettings has corosync's defaults).
+//
+// This is the one copy of the derivation and of the defaults: DefaultConfig (the simulator's
+// and the tests' configurations) and package config's corosync.conf reader both use it, so a
+// node configured either way runs the same timers (config's TestTimersAreSRPs compares them).
+type Settings struct {
+	Token, TokenCoefficient, TokenRetransmit, Hold, Consensus uint32
+	Join, SendJoin, Merge, Downcheck                          uint32
+	TokenRetransmitsBeforeLossConst, FailRecvConst            uint32
+	SeqnoUnchangedConst, MissCountConst                       uint32
+	WindowSize, MaxMessages, NetMTU                           uint32
+}
+
+// hz is corosync's HZ on Linux user space (100): 1000/HZ = 10 ms in the hold formula, and
+// its protocol minimum is three ticks (config checks the settings against MinimumTimeout).
+const hz = 100
+
+// MinimumTimeout is corosync's smallest token, token_retransmit, join, consensus, merge and
+// downcheck (three ticks of HZ 100, in milliseconds); MinimumHold the hold formula applied to
+// it (0.8·30 − 10).
 const (
-	defaultToken            = 3000 * time.Millisecond
-	defaultTokenCoefficient = 650 * time.Millisecond
-	defaultRetransmitsConst = 4
-	hz                      = 100 // Linux user-space HZ: 1000/HZ = 10 ms in the hold formula
-	minimumTimeout          = 3 * (1000 / hz) * time.Millisecond
+	MinimumTimeout = 3 * 1000 / hz
+	MinimumHold    = 14
 )
 
-// DefaultConfig returns corosync 3.1.7's defaults for a nodelist of members nodes: the token
-// grows by token_coefficient per node above two, and token_retransmit, hold and consensus
-// are derived from it exactly as totemconfig.c does (including its integer truncations).
-func DefaultConfig(id NodeID, members int) Config {
-	tokenMS := int(defaultToken / time.Millisecond)
-	if members > 2 {
-		tokenMS += (members - 2) * int(defaultTokenCoefficient/time.Millisecond)
+// DefaultSettings returns corosync 3.1.7's defaults (corosync.conf(5)).
+func DefaultSettings() Settings {
+	return Settings{
+		Token: 3000, TokenCoefficient: 650, Join: 50, Merge: 200, Downcheck: 1000,
+		TokenRetransmitsBeforeLossConst: 4, FailRecvConst: 2500, SeqnoUnchangedConst: 30,
+		MissCountConst: 5, WindowSize: 50, MaxMessages: 17, NetMTU: 1500,
 	}
-	retransMS := int(float64(tokenMS) / (float64(defaultRetransmitsConst) + 0.2))
-	holdMS := int(float64(retransMS)*0.8 - 1000.0/hz)
-	consensusMS := int(1.2 * float64(tokenMS))
-	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+}
+
+// Derive returns the effective settings for a nodelist of members nodes, as corosync derives
+// them: the token grows by TokenCoefficient per node above two (an explicit token too), and
+// TokenRetransmit, Hold and Consensus left at zero come from it with totemconfig.c's integer
+// truncations: token / (retransmits_before_loss + 0.2), retransmit·0.8 − 1000/HZ (never
+// below 0), 1.2·token.
+func (s Settings) Derive(members int) Settings {
+	if members > 2 {
+		s.Token += uint32(members-2) * s.TokenCoefficient
+	}
+	if s.TokenRetransmit == 0 {
+		s.TokenRetransmit = uint32(float64(s.Token) / (float64(s.TokenRetransmitsBeforeLossConst) + 0.2))
+	}
+	if s.Hold == 0 {
+		if h := float64(s.TokenRetransmit)*0.8 - 1000.0/hz; h > 0 {
+			s.Hold = uint32(h)
+		}
+	}
+	if s.Consensus == 0 {
+		s.Consensus = uint32(1.2 * float64(s.Token))
+	}
+	return s
+}
+
+// Config returns node id's Processor configuration with these settings (already derived).
+func (s Settings) Config(id NodeID) Config {
+	ms := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
 	return Config{
 		NodeID:                          id,
-		Token:                           ms(tokenMS),
-		TokenRetransmit:                 ms(retransMS),
-		Hold:                            ms(holdMS),
-		Join:                            ms(50),
-		SendJoin:                        0,
-		Consensus:                       ms(consensusMS),
-		Merge:                           ms(200),
-		Downcheck:                       ms(1000),
-		TokenRetransmitsBeforeLossConst: defaultRetransmitsConst,
-		FailRecvConst:                   2500,
-		SeqnoUnchangedConst:             30,
-		MissCountConst:                  5,
-		WindowSize:                      50,
-		MaxMessages:                     17,
-		NetMTU:                          1500,
+		Token:                           ms(s.Token),
+		TokenRetransmit:                 ms(s.TokenRetransmit),
+		Hold:                            ms(s.Hold),
+		Join:                            ms(s.Join),
+		SendJoin:                        ms(s.SendJoin),
+		Consensus:                       ms(s.Consensus),
+		Merge:                           ms(s.Merge),
+		Downcheck:                       ms(s.Downcheck),
+		TokenRetransmitsBeforeLossConst: int(s.TokenRetransmitsBeforeLossConst),
+		FailRecvConst:                   int(s.FailRecvConst),
+		SeqnoUnchangedConst:             int(s.SeqnoUnchangedConst),
+		MissCountConst:                  int(s.MissCountConst),
+		WindowSize:                      int(s.WindowSize),
+		MaxMessages:                     int(s.MaxMessages),
+		NetMTU:                          int(s.NetMTU),
 	}
+}
+
+// DefaultConfig returns corosync 3.1.7's defaults for a nodelist of members nodes:
+// DefaultSettings derived for members.
+func DefaultConfig(id NodeID, members int) Config {
+	return DefaultSettings().Derive(members).Config(id)
 }
 
 // Errors returned by Send. Test with errors.Is.
