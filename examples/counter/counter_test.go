@@ -171,6 +171,11 @@ func counterProperty(rt *rapid.T, oldRule bool) error {
 
 // TestCounterRapid: the rule holds on every case rapid draws.
 func TestCounterRapid(t *testing.T) {
+	if raceEnabled && flag.Lookup("rapid.checks").Value.String() == "100" {
+		// About 1.4 s a case under the race detector: 15 cases there, the default 100 in the
+		// non-race pass.
+		defer setFlags(t, map[string]string{"rapid.checks": "15"})()
+	}
 	rapid.Check(t, func(rt *rapid.T) {
 		if err := counterProperty(rt, false); err != nil {
 			rt.Fatal(err)
@@ -183,7 +188,14 @@ func TestCounterRapid(t *testing.T) {
 // are applied, by the minority too) and expects the checker to catch two histories within 70
 // cases, from a fixed rapid seed. This is the test the example failed.
 func TestCounterOldRuleBreaks(t *testing.T) {
-	restore := setFlags(t, map[string]string{"rapid.seed": "1", "rapid.checks": "70", "rapid.shrinktime": "1ms"})
+	checks := 70
+	if testing.Short() {
+		checks *= 5 // rapid runs a fifth of -rapid.checks under -short
+	}
+	// Rapid seed 4 breaks it at case 10 (seeds 1..8: at cases 61, 29, -, 10, -, -, 46, -: the
+	// issue's "under 70 cases" about half the time).
+	restore := setFlags(t, map[string]string{"rapid.seed": "4", "rapid.checks": fmt.Sprint(checks),
+		"rapid.shrinktime": "1ms", "rapid.nofailfile": "true"})
 	defer restore()
 	cases, first := 0, 0
 	var found error
