@@ -154,11 +154,11 @@ func (c *Config) checkQuorum(d *diag) {
 	if err != nil {
 		return
 	}
-	q.WaitForAll, q.ExpectedVotesTracking = eff.WaitForAll, eff.ExpectedVotesTracking
+	q.WaitForAll, q.ExpectedVotesTracking = *eff.WaitForAll, eff.ExpectedVotesTracking
 	if eff.TwoNode && len(entries) > 2 {
 		d.warnf(line("two_node"), "two_node with %d nodes: corosync accepts it, but after a split where each side has at most two members every side is quorate (split brain)", len(entries))
 	}
-	if eff.LastManStanding && !eff.WaitForAll {
+	if eff.LastManStanding && !*eff.WaitForAll {
 		d.warnf(line("last_man_standing"), "last_man_standing without wait_for_all: votequorum.5 calls wait_for_all essential with it")
 	}
 	if eff.AllowDownscale {

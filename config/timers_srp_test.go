@@ -15,11 +15,11 @@ import (
 )
 
 // TestTimersAreSRPs: the timers and protocol constants config derives from a corosync.conf
-// are the ones srp derives for the same settings (srp.Settings, the one copy that
-// srp.DefaultConfig, the simulator and the tests use). Every time.Duration and int field of
+// are the ones srp derives for the same settings (srp.Config.Derive, the one copy
+// that srp.DefaultConfig, the simulator and the tests use). Every time.Duration and int field of
 // srp.Config is compared with config's Totem field of the same name, over default files of 1
 // to 16 nodes (against srp.DefaultConfig itself) and over files that set each key (against
-// srp.Settings with the same values). TestTimerDerivation pins corosync's own numbers, so the
+// srp.Config.Derive with the same values). TestTimerDerivation pins corosync's own numbers, so the
 // two cannot drift together either. Shown failing: with config's hold computed as
 // retransmit·0.8 − 1 instead of srp's formula, every default row differs in Hold.
 func TestTimersAreSRPs(t *testing.T) {
@@ -53,19 +53,47 @@ func TestTimersAreSRPs(t *testing.T) {
 		rt := mustResolve(t, nodelistOf(r.nodes, extra.String()), local1)
 		want := srp.DefaultConfig(1, r.nodes)
 		if len(r.keys) > 0 {
-			s := srp.DefaultSettings()
-			fields := map[string]*uint32{
-				"token": &s.Token, "token_coefficient": &s.TokenCoefficient, "token_retransmit": &s.TokenRetransmit,
-				"hold": &s.Hold, "consensus": &s.Consensus, "join": &s.Join, "send_join": &s.SendJoin,
-				"merge": &s.Merge, "downcheck": &s.Downcheck, "fail_recv_const": &s.FailRecvConst,
-				"seqno_unchanged_const": &s.SeqnoUnchangedConst, "miss_count_const": &s.MissCountConst,
-				"window_size": &s.WindowSize, "max_messages": &s.MaxMessages,
-				"token_retransmits_before_loss_const": &s.TokenRetransmitsBeforeLossConst,
-			}
+			c := srp.DefaultConfig(1, 2)
+			c.TokenRetransmit, c.Hold, c.Consensus = 0, 0, 0 // derived unless set
+			coefficient := srp.DefaultTokenCoefficient
+			ms := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
 			for k, v := range r.keys {
-				*fields[k] = v
+				switch k {
+				case "token":
+					c.Token = ms(v)
+				case "token_coefficient":
+					coefficient = ms(v)
+				case "token_retransmit":
+					c.TokenRetransmit = ms(v)
+				case "hold":
+					c.Hold = ms(v)
+				case "consensus":
+					c.Consensus = ms(v)
+				case "join":
+					c.Join = ms(v)
+				case "send_join":
+					c.SendJoin = ms(v)
+				case "merge":
+					c.Merge = ms(v)
+				case "downcheck":
+					c.Downcheck = ms(v)
+				case "fail_recv_const":
+					c.FailRecvConst = int(v)
+				case "seqno_unchanged_const":
+					c.SeqnoUnchangedConst = int(v)
+				case "miss_count_const":
+					c.MissCountConst = int(v)
+				case "window_size":
+					c.WindowSize = int(v)
+				case "max_messages":
+					c.MaxMessages = int(v)
+				case "token_retransmits_before_loss_const":
+					c.TokenRetransmitsBeforeLossConst = int(v)
+				default:
+					t.Fatalf("no srp field for %s", k)
+				}
 			}
-			want = s.Derive(r.nodes).Config(1)
+			want = c.Derive(r.nodes, coefficient)
 		}
 		got := reflect.ValueOf(rt.Totem)
 		wv := reflect.ValueOf(want)
@@ -110,7 +138,7 @@ func TestOneTimerDerivation(t *testing.T) {
 		for i, line := range strings.Split(string(b), "\n") {
 			code, _, _ := strings.Cut(line, "//")
 			if formula.MatchString(code) && filepath.ToSlash(rel) != "srp/config.go" {
-				t.Errorf("%s:%d: a copy of corosync's timer derivation: %s (use srp.Settings.Derive)", rel, i+1, strings.TrimSpace(line))
+				t.Errorf("%s:%d: a copy of corosync's timer derivation: %s (use srp.Config.Derive)", rel, i+1, strings.TrimSpace(line))
 			}
 		}
 		return nil

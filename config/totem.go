@@ -112,7 +112,7 @@ func (c *Config) readTotem(d *diag) {
 		}
 	}
 
-	t.NetMTU = int(srp.DefaultSettings().NetMTU) // 1500
+	t.NetMTU = srp.DefaultConfig(0, 2).NetMTU // 1500
 	if t.Transport == TransportKnet {
 		t.NetMTU = 65536
 	}
@@ -434,15 +434,17 @@ func (c *Config) checkLinks(d *diag) {
 	}
 }
 
-// Protocol minimums from corosync's totemconfig with HZ = 100: srp's, the one copy.
+// Protocol minimums from corosync's totemconfig with HZ = 100: three ticks, and the hold
+// formula applied to that (0.8·30 − 10).
 const (
-	minimumTimeout     = srp.MinimumTimeout
-	minimumTimeoutHold = srp.MinimumHold
+	minimumTimeout     = 30
+	minimumTimeoutHold = 14
 )
 
 // deriveTimers computes the effective totem timers as corosync's totem_volatile_config_read
-// does, through srp's derivation and defaults (srp.Settings: the one copy, which
-// srp.DefaultConfig uses too), and validates them as totem_volatile_config_validate does.
+// does, through srp's derivation and defaults (srp.Config.Derive and srp.DefaultConfig: the
+// one copy, which the simulator and the tests use too), and validates them as
+// totem_volatile_config_validate does.
 func (c *Config) deriveTimers(d *diag) {
 	k, t := c.keys, &c.Totem
 	get := func(key string, def uint32) uint32 { // missing or 0 means default
@@ -458,44 +460,46 @@ func (c *Config) deriveTimers(d *diag) {
 		return def
 	}
 	ms := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
+	in := func(v time.Duration) uint32 { return uint32(v / time.Millisecond) }
+	in32 := func(v int) uint32 { return uint32(v) }
 
-	def := srp.DefaultSettings()
-	set := srp.Settings{
-		Token:                           get("token", def.Token),
-		TokenCoefficient:                getZero("token_coefficient", def.TokenCoefficient),
-		TokenRetransmit:                 get("token_retransmit", 0), // 0: derived
-		Hold:                            get("hold", 0),
-		Consensus:                       get("consensus", 0),
-		Join:                            get("join", def.Join),
-		SendJoin:                        getZero("send_join", def.SendJoin),
-		Merge:                           get("merge", def.Merge),
-		Downcheck:                       get("downcheck", def.Downcheck),
-		TokenRetransmitsBeforeLossConst: get("token_retransmits_before_loss_const", def.TokenRetransmitsBeforeLossConst),
-		FailRecvConst:                   get("fail_recv_const", def.FailRecvConst),
-		SeqnoUnchangedConst:             get("seqno_unchanged_const", def.SeqnoUnchangedConst),
-		MissCountConst:                  get("miss_count_const", def.MissCountConst),
-		WindowSize:                      get("window_size", def.WindowSize),
-		MaxMessages:                     get("max_messages", def.MaxMessages),
+	def := srp.DefaultConfig(0, 2) // corosync's defaults; a two-node token is the configured one
+	set := srp.Config{
+		Token:                           ms(get("token", in(def.Token))),
+		TokenRetransmit:                 ms(get("token_retransmit", 0)), // 0: derived
+		Hold:                            ms(get("hold", 0)),
+		Consensus:                       ms(get("consensus", 0)),
+		Join:                            ms(get("join", in(def.Join))),
+		SendJoin:                        ms(getZero("send_join", in(def.SendJoin))),
+		Merge:                           ms(get("merge", in(def.Merge))),
+		Downcheck:                       ms(get("downcheck", in(def.Downcheck))),
+		TokenRetransmitsBeforeLossConst: int(get("token_retransmits_before_loss_const", in32(def.TokenRetransmitsBeforeLossConst))),
+		FailRecvConst:                   int(get("fail_recv_const", in32(def.FailRecvConst))),
+		SeqnoUnchangedConst:             int(get("seqno_unchanged_const", in32(def.SeqnoUnchangedConst))),
+		MissCountConst:                  int(get("miss_count_const", in32(def.MissCountConst))),
+		WindowSize:                      int(get("window_size", in32(def.WindowSize))),
+		MaxMessages:                     int(get("max_messages", in32(def.MaxMessages))),
 	}
-	eff := set.Derive(c.link0Members())
-	base, token, coeff := set.Token, eff.Token, eff.TokenCoefficient
+	coefficient := ms(getZero("token_coefficient", in(srp.DefaultTokenCoefficient)))
+	eff := set.Derive(c.link0Members(), coefficient)
+	base, token, coeff := in(set.Token), in(eff.Token), in(coefficient)
 	explicitRetransmit := set.TokenRetransmit != 0
-	retransmit, hold, consensus, join := eff.TokenRetransmit, eff.Hold, eff.Consensus, eff.Join
+	retransmit, hold, consensus, join := in(eff.TokenRetransmit), in(eff.Hold), in(eff.Consensus), in(eff.Join)
 	warning := getZero("token_warning", 75)
 	maxDelay := get("max_network_delay", 50)
 
 	t.TokenBase, t.Token, t.TokenCoefficient = ms(base), ms(token), ms(coeff)
 	t.TokenWarning = int(warning)
-	t.TokenRetransmitsBeforeLossConst = int(eff.TokenRetransmitsBeforeLossConst)
+	t.TokenRetransmitsBeforeLossConst = eff.TokenRetransmitsBeforeLossConst
 	t.TokenRetransmit, t.Hold, t.Join, t.Consensus = ms(retransmit), ms(hold), ms(join), ms(consensus)
-	t.Merge, t.Downcheck = ms(eff.Merge), ms(eff.Downcheck)
-	t.SendJoin = ms(eff.SendJoin)
+	t.Merge, t.Downcheck = eff.Merge, eff.Downcheck
+	t.SendJoin = eff.SendJoin
 	t.MaxNetworkDelay = ms(maxDelay)
-	t.FailRecvConst = int(eff.FailRecvConst)
-	t.SeqnoUnchangedConst = int(eff.SeqnoUnchangedConst)
-	t.MissCountConst = int(eff.MissCountConst)
-	t.WindowSize = int(eff.WindowSize)
-	t.MaxMessages = int(eff.MaxMessages)
+	t.FailRecvConst = eff.FailRecvConst
+	t.SeqnoUnchangedConst = eff.SeqnoUnchangedConst
+	t.MissCountConst = eff.MissCountConst
+	t.WindowSize = eff.WindowSize
+	t.MaxMessages = eff.MaxMessages
 	t.HeartbeatFailuresAllowed = int(getZero("heartbeat_failures_allowed", 0))
 
 	line := func(key string) int { return c.lineOr("totem."+key, "totem") }
@@ -526,17 +530,17 @@ func (c *Config) deriveTimers(d *diag) {
 	} else if consensus < join {
 		d.errorf(line("consensus"), "The consensus timeout parameter (%d ms) may not be less than join timeout (%d ms).", consensus, join)
 	}
-	if v := eff.Merge; v < minimumTimeout {
+	if v := in(eff.Merge); v < minimumTimeout {
 		d.errorf(line("merge"), "The merge timeout parameter (%d ms) may not be less than (%d ms).", v, minimumTimeout)
 	}
-	if v := eff.Downcheck; v < minimumTimeout {
+	if v := in(eff.Downcheck); v < minimumTimeout {
 		d.errorf(line("downcheck"), "The downcheck timeout parameter (%d ms) may not be less than (%d ms).", v, minimumTimeout)
 	}
 
 	// What corosync accepts but is almost certainly wrong: warn.
 	derived := set
 	derived.Consensus = 0
-	if least := derived.Derive(c.link0Members()).Consensus; consensus < least && k.has("totem.consensus") {
+	if least := in(derived.Derive(c.link0Members(), coefficient).Consensus); consensus < least && k.has("totem.consensus") {
 		d.warnf(line("consensus"), "consensus %d ms is less than 1.2 × token (%d ms); corosync.conf(5) says it must be at least that, though corosync does not enforce it", consensus, least)
 	}
 	if retransmit >= token && explicitRetransmit {

@@ -342,29 +342,22 @@ type Finding struct {
 	Fatal bool
 }
 
-// Effective is what votequorum runs with after its startup rules (votequorum_readconfig).
-type Effective struct {
-	TwoNode    bool // false when auto_tie_breaker switched it off
-	WaitForAll bool // an absent wait_for_all follows two_node (as configured)
-	// LastManStanding, AllowDownscale and ExpectedVotesTracking (forced on by
-	// allow_downscale) as votequorum runs them.
-	LastManStanding, AllowDownscale, ExpectedVotesTracking bool
-	// AutoTieBreaker is the mode (ATBNone when off, or switched off by the odd-size rule or
-	// an invalid auto_tie_breaker_node).
-	AutoTieBreaker ATBMode
-	ExpectedVotes  uint32 // the local node's expected votes (nodelist total or expected_votes)
-	Votes          uint32 // the local node's votes
-}
-
-// Resolve applies votequorum's startup rules to c, as New does: the settings it runs with,
-// its findings (warnings, and the fatal one with a wrapped ErrConfig error). It is the one copy
-// of the rules: package config reports a corosync.conf's quorum problems through it.
-func Resolve(c Config) (Effective, []Finding, error) {
+// Resolve applies votequorum's startup rules to c, as New does, and returns c with the
+// settings votequorum runs with: WaitForAll set (an absent one follows two_node as
+// configured), TwoNode off when auto_tie_breaker switched it off, AutoTieBreaker off when the
+// odd-size rule or an invalid auto_tie_breaker_node switched it off, ExpectedVotesTracking on
+// with AllowDownscale; with its findings (warnings, and the fatal one beside a wrapped
+// ErrConfig). It is the one copy of the rules: package config reports a corosync.conf's quorum
+// problems through it.
+func Resolve(c Config) (Config, []Finding, error) {
 	var fatal []Finding
 	d, err := deriveFindings(c, false, nil, false, 0, &fatal)
 	if err != nil {
-		return Effective{}, fatal, err
+		return c, fatal, err
 	}
-	return Effective{TwoNode: d.twoNode, WaitForAll: d.wfa, LastManStanding: d.lms, AllowDownscale: d.ad,
-		ExpectedVotesTracking: d.evt, AutoTieBreaker: d.atb, ExpectedVotes: d.usExpected, Votes: d.usVotes}, d.findings, nil
+	wfa := d.wfa
+	c.WaitForAll, c.TwoNode, c.LastManStanding = &wfa, d.twoNode, d.lms
+	c.AutoTieBreaker = d.atb != ATBNone
+	c.AllowDownscale, c.ExpectedVotesTracking = d.ad, d.evt
+	return c, d.findings, nil
 }

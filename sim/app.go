@@ -54,9 +54,6 @@ type Group struct {
 // ID is the node's id.
 func (a *AppNode) ID() totem.NodeID { return totem.NodeID(a.n.ID) }
 
-// Now is the virtual time.
-func (a *AppNode) Now() time.Duration { return a.n.sim.now }
-
 // OnMembership sets the callback for every ring configuration, transitional and regular, in
 // total order with the groups' events: totem.Options.OnMembership.
 func (a *AppNode) OnMembership(f func(totem.Membership)) { a.onMember = f }

@@ -32,7 +32,7 @@
 // checks EVS on srp's own deliveries. The full-stack one (RunStackSchedule, StackCampaign,
 // `gototem sim --stack`) runs what the daemon runs, stack.Stack per node, in process-group
 // mode: processes join and leave CPG groups during the faults and send SAFE and AGREED
-// messages, some fragmented across packets; GroupHistory records what each node's
+// messages, some fragmented across packets; a process-group history records what each node's
 // application sees and its checkers work per group (total order, no creation or duplication,
 // self delivery, virtual synchrony between confchgs, a message delivered by its sender
 // alone, SAFE delivery), beside quorum exclusivity (CheckSplitBrain).

@@ -183,7 +183,7 @@ type Sim struct {
 	// linkEvents are the redundant-ring faults and recoveries StackProtocol nodes reported.
 	linkEvents []LinkEvent
 	// ghist is the process-group record of a full-stack campaign (nil otherwise).
-	ghist *GroupHistory
+	ghist *groupHistory
 	stats Stats
 	rings map[srp.RingID]bool
 

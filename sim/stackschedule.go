@@ -91,7 +91,7 @@ type stackRun struct {
 // with restarts, pauses, loss bursts, flapping links) are drawn every FaultEvery on average
 // for Duration; then the network heals, every node resumes, and liveness is checked: one
 // ring, and a probe from every node in every group it is in reaches the whole group. The
-// srp-level configuration checks run throughout; the process-group checkers (GroupHistory)
+// srp-level configuration checks run throughout; the process-group checkers (groupHistory)
 // and quorum exclusivity run at the end.
 func RunStackSchedule(seed uint64, o StackScheduleOptions, trace io.Writer) (Result, error) {
 	if err := o.validate(); err != nil {
@@ -186,7 +186,7 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 	if err != nil {
 		return nil, err
 	}
-	s.ghist = NewGroupHistory(s.NodeIDs())
+	s.ghist = newGroupHistory(s.NodeIDs())
 	r = &stackRun{s: s, o: o, joined: map[srp.NodeID]map[string]bool{}}
 	return r, nil
 }
@@ -358,7 +358,7 @@ func (r *stackRun) liveness() error {
 		n := s.Node(id)
 		got := map[int]bool{}
 		for _, e := range s.ghist.Logs[id] {
-			if e.Kind == GroupMessage && e.Incarnation == n.incarnation && e.Msg >= 0 {
+			if e.Kind == groupMessage && e.Incarnation == n.incarnation && e.Msg >= 0 {
 				got[e.Msg] = true
 			}
 		}
@@ -389,7 +389,7 @@ func (r *stackRun) liveness() error {
 	for _, id := range live {
 		got := map[int]bool{}
 		for _, e := range s.ghist.Logs[id] {
-			if e.Kind == GroupMessage && e.Msg >= first {
+			if e.Kind == groupMessage && e.Msg >= first {
 				got[e.Msg] = true
 			}
 		}

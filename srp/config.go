@@ -47,93 +47,56 @@ type Config struct {
 	Logger *slog.Logger // nil: quiet
 }
 
-// Settings are corosync.conf's totem timers and protocol constants as written, times in
-// milliseconds: the input of corosync's derivation (totemconfig.c's
-// totem_volatile_config_read). Zero TokenRetransmit, Hold and Consensus are derived from the
-// token; every other field is used as it is (DefaultSettings has corosync's defaults).
-//
-// This is the one copy of the derivation and of the defaults: DefaultConfig (the simulator's
-// and the tests' configurations) and package config's corosync.conf reader both use it, so a
-// node configured either way runs the same timers (config's TestTimersAreSRPs compares them).
-type Settings struct {
-	Token, TokenCoefficient, TokenRetransmit, Hold, Consensus uint32
-	Join, SendJoin, Merge, Downcheck                          uint32
-	TokenRetransmitsBeforeLossConst, FailRecvConst            uint32
-	SeqnoUnchangedConst, MissCountConst                       uint32
-	WindowSize, MaxMessages, NetMTU                           uint32
-}
-
-// hz is corosync's HZ on Linux user space (100): 1000/HZ = 10 ms in the hold formula, and
-// its protocol minimum is three ticks (config checks the settings against MinimumTimeout).
+// hz is corosync's HZ on Linux user space (100): 1000/HZ = 10 ms in the hold formula.
 const hz = 100
 
-// MinimumTimeout is corosync's smallest token, token_retransmit, join, consensus, merge and
-// downcheck (three ticks of HZ 100, in milliseconds); MinimumHold the hold formula applied to
-// it (0.8·30 − 10).
-const (
-	MinimumTimeout = 3 * 1000 / hz
-	MinimumHold    = 14
-)
+// DefaultTokenCoefficient is corosync's token_coefficient: what the token grows by per node
+// above two.
+const DefaultTokenCoefficient = 650 * time.Millisecond
 
-// DefaultSettings returns corosync 3.1.7's defaults (corosync.conf(5)).
-func DefaultSettings() Settings {
-	return Settings{
-		Token: 3000, TokenCoefficient: 650, Join: 50, Merge: 200, Downcheck: 1000,
+// DefaultConfig returns corosync 3.1.7's defaults (corosync.conf(5)) derived for a nodelist
+// of members nodes (Derive with DefaultTokenCoefficient).
+func DefaultConfig(id NodeID, members int) Config {
+	return Config{
+		NodeID: id, Token: 3000 * time.Millisecond, Join: 50 * time.Millisecond,
+		Merge: 200 * time.Millisecond, Downcheck: 1000 * time.Millisecond,
 		TokenRetransmitsBeforeLossConst: 4, FailRecvConst: 2500, SeqnoUnchangedConst: 30,
 		MissCountConst: 5, WindowSize: 50, MaxMessages: 17, NetMTU: 1500,
-	}
+	}.Derive(members, DefaultTokenCoefficient)
 }
 
-// Derive returns the effective settings for a nodelist of members nodes, as corosync derives
-// them: the token grows by TokenCoefficient per node above two (an explicit token too), and
-// TokenRetransmit, Hold and Consensus left at zero come from it with totemconfig.c's integer
-// truncations: token / (retransmits_before_loss + 0.2), retransmit·0.8 − 1000/HZ (never
-// below 0), 1.2·token.
-func (s Settings) Derive(members int) Settings {
+// Derive returns c with the timers corosync derives (totemconfig.c's
+// totem_volatile_config_read): Token, as configured, grows by coefficient per node above two
+// of a nodelist of members nodes; TokenRetransmit, Hold and Consensus left at zero come from
+// the effective token with corosync's integer milliseconds and truncations:
+// token / (token_retransmits_before_loss_const + 0.2), retransmit·0.8 − 1000/HZ (never below
+// 0), 1.2·token.
+//
+// This is the one copy of the derivation: DefaultConfig (the simulator's and the tests'
+// configurations) and package config's corosync.conf reader both use it, so a node configured
+// either way runs the same timers (config's TestTimersAreSRPs compares them).
+func (c Config) Derive(members int, coefficient time.Duration) Config {
+	ms := func(d time.Duration) uint32 { return uint32(d / time.Millisecond) }
+	dur := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
+	token := ms(c.Token)
 	if members > 2 {
-		s.Token += uint32(members-2) * s.TokenCoefficient
+		token += uint32(members-2) * ms(coefficient)
 	}
-	if s.TokenRetransmit == 0 {
-		s.TokenRetransmit = uint32(float64(s.Token) / (float64(s.TokenRetransmitsBeforeLossConst) + 0.2))
+	c.Token = dur(token)
+	retransmit := ms(c.TokenRetransmit)
+	if retransmit == 0 {
+		retransmit = uint32(float64(token) / (float64(c.TokenRetransmitsBeforeLossConst) + 0.2))
+		c.TokenRetransmit = dur(retransmit)
 	}
-	if s.Hold == 0 {
-		if h := float64(s.TokenRetransmit)*0.8 - 1000.0/hz; h > 0 {
-			s.Hold = uint32(h)
+	if c.Hold == 0 {
+		if h := float64(retransmit)*0.8 - 1000.0/hz; h > 0 {
+			c.Hold = dur(uint32(h))
 		}
 	}
-	if s.Consensus == 0 {
-		s.Consensus = uint32(1.2 * float64(s.Token))
+	if c.Consensus == 0 {
+		c.Consensus = dur(uint32(1.2 * float64(token)))
 	}
-	return s
-}
-
-// Config returns node id's Processor configuration with these settings (already derived).
-func (s Settings) Config(id NodeID) Config {
-	ms := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
-	return Config{
-		NodeID:                          id,
-		Token:                           ms(s.Token),
-		TokenRetransmit:                 ms(s.TokenRetransmit),
-		Hold:                            ms(s.Hold),
-		Join:                            ms(s.Join),
-		SendJoin:                        ms(s.SendJoin),
-		Consensus:                       ms(s.Consensus),
-		Merge:                           ms(s.Merge),
-		Downcheck:                       ms(s.Downcheck),
-		TokenRetransmitsBeforeLossConst: int(s.TokenRetransmitsBeforeLossConst),
-		FailRecvConst:                   int(s.FailRecvConst),
-		SeqnoUnchangedConst:             int(s.SeqnoUnchangedConst),
-		MissCountConst:                  int(s.MissCountConst),
-		WindowSize:                      int(s.WindowSize),
-		MaxMessages:                     int(s.MaxMessages),
-		NetMTU:                          int(s.NetMTU),
-	}
-}
-
-// DefaultConfig returns corosync 3.1.7's defaults for a nodelist of members nodes:
-// DefaultSettings derived for members.
-func DefaultConfig(id NodeID, members int) Config {
-	return DefaultSettings().Derive(members).Config(id)
+	return c
 }
 
 // Errors returned by Send. Test with errors.Is.

@@ -41,30 +41,30 @@ import (
 	"github.com/gototem/gototem/totem"
 )
 
-// Op names one operation: its sender, the sending Counter (a restarted node's new Counter is
+// opID names one operation: its sender, the sending Counter (a restarted node's new Counter is
 // another one) and its sequence number there.
-type Op struct {
+type opID struct {
 	Sender totem.Process
 	Origin uint64
 	Seq    uint64
 }
 
-func (o Op) String() string { return fmt.Sprintf("%v/%d#%d", o.Sender, o.Origin, o.Seq) }
+func (o opID) String() string { return fmt.Sprintf("%v/%d#%d", o.Sender, o.Origin, o.Seq) }
 
 // origins numbers the Counters of this process: with the sender's node and pid, it tells a
 // restarted node's operations from its previous incarnation's.
 var origins atomic.Uint64
 
-// Applied is one operation a counter applied, with the configuration it was delivered in and
+// appliedOp is one operation a counter applied, with the configuration it was delivered in and
 // the operation this counter applied before it there.
-type Applied struct {
+type appliedOp struct {
 	Ring totem.RingID
-	Op   Op
+	op   opID
 	// After is the operation applied before it in Ring; with AfterStart the operation is the
 	// first one of Ring this counter applied and the counter was in the group when Ring
 	// began, so it is the first operation of Ring; with neither, the counter joined the group
 	// during Ring and its first operation there has no known predecessor.
-	After      Op
+	After      opID
 	AfterStart bool
 }
 
@@ -77,13 +77,13 @@ type Counter struct {
 	seq     uint64
 
 	ring      totem.RingID
-	majority  bool // the configuration delivering now is regular and a majority
-	inGroup   bool // this process's own join confchg was delivered
-	fromStart bool // in the group when the current regular configuration began
-	last      *Op  // the last operation applied in the current configuration
+	majority  bool  // the configuration delivering now is regular and a majority
+	inGroup   bool  // this process's own join confchg was delivered
+	fromStart bool  // in the group when the current regular configuration began
+	last      *opID // the last operation applied in the current configuration
 
 	value   int64
-	applied []Applied
+	applied []appliedOp
 
 	// lastRegularRule is the old, unsound rule (majority judged on the last regular
 	// configuration, transitional deliveries applied); tests use it to show the checker
@@ -150,10 +150,10 @@ func (c *Counter) OnMembership(m totem.Membership) {
 	}
 }
 
-func (c *Counter) lastApplied() *Op {
+func (c *Counter) lastApplied() *opID {
 	if k := len(c.applied); k > 0 && c.applied[k-1].Ring == c.ring {
-		op := c.applied[k-1].Op
-		return &op
+		id := c.applied[k-1].op
+		return &id
 	}
 	return nil
 }
@@ -177,8 +177,8 @@ func (c *Counter) Deliver(m totem.Message) {
 	if !c.majority {
 		return // delivered, not applied: see the package doc
 	}
-	op := Op{Sender: m.Sender, Origin: binary.LittleEndian.Uint64(m.Payload[0:]), Seq: binary.LittleEndian.Uint64(m.Payload[8:])}
-	a := Applied{Ring: c.ring, Op: op}
+	id := opID{Sender: m.Sender, Origin: binary.LittleEndian.Uint64(m.Payload[0:]), Seq: binary.LittleEndian.Uint64(m.Payload[8:])}
+	a := appliedOp{Ring: c.ring, op: id}
 	if c.last != nil {
 		a.After = *c.last
 	} else {
@@ -186,7 +186,7 @@ func (c *Counter) Deliver(m totem.Message) {
 	}
 	c.value += int64(binary.LittleEndian.Uint64(m.Payload[16:]))
 	c.applied = append(c.applied, a)
-	c.last = &op
+	c.last = &id
 }
 
 // Value returns the counter's value and how many operations it applied.
@@ -202,28 +202,28 @@ func (c *Counter) Value() (value int64, applied int) {
 // configuration only, and by a replica at most once. It reads only what each counter
 // applied since the last Check, so checking after every step of a simulation stays cheap.
 type Checker struct {
-	next  map[point]Op
+	next  map[point]opID
 	prev  map[ringOp]point
-	ring  map[Op]totem.RingID
+	ring  map[opID]totem.RingID
 	seen  map[*Counter]int
-	twice map[*Counter]map[Op]bool
+	twice map[*Counter]map[opID]bool
 }
 
 type point struct {
 	ring  totem.RingID
-	op    Op
+	op    opID
 	start bool
 }
 
 type ringOp struct {
 	ring totem.RingID
-	op   Op
+	op   opID
 }
 
 // NewChecker returns an empty checker.
 func NewChecker() *Checker {
-	return &Checker{next: map[point]Op{}, prev: map[ringOp]point{}, ring: map[Op]totem.RingID{},
-		seen: map[*Counter]int{}, twice: map[*Counter]map[Op]bool{}}
+	return &Checker{next: map[point]opID{}, prev: map[ringOp]point{}, ring: map[opID]totem.RingID{},
+		seen: map[*Counter]int{}, twice: map[*Counter]map[opID]bool{}}
 }
 
 // Check reads what the counters applied since the last call and returns the first breach
@@ -239,28 +239,28 @@ func (k *Checker) Check(counters ...*Counter) error {
 		k.seen[c] = len(c.applied)
 		c.mu.Unlock()
 		if k.twice[c] == nil {
-			k.twice[c] = map[Op]bool{}
+			k.twice[c] = map[opID]bool{}
 		}
 		for _, a := range fresh {
-			if k.twice[c][a.Op] {
-				return fmt.Errorf("a replica applied %v twice", a.Op)
+			if k.twice[c][a.op] {
+				return fmt.Errorf("a replica applied %v twice", a.op)
 			}
-			k.twice[c][a.Op] = true
-			if r, ok := k.ring[a.Op]; ok && r != a.Ring {
-				return fmt.Errorf("%v applied in ring %v by one replica and in ring %v by another", a.Op, r, a.Ring)
+			k.twice[c][a.op] = true
+			if r, ok := k.ring[a.op]; ok && r != a.Ring {
+				return fmt.Errorf("%v applied in ring %v by one replica and in ring %v by another", a.op, r, a.Ring)
 			}
-			k.ring[a.Op] = a.Ring
-			if !a.AfterStart && a.After == (Op{}) {
+			k.ring[a.op] = a.Ring
+			if !a.AfterStart && a.After == (opID{}) {
 				continue
 			}
 			p := point{ring: a.Ring, op: a.After, start: a.AfterStart}
-			if x, ok := k.next[p]; ok && x != a.Op {
-				return fmt.Errorf("two histories in ring %v: after %s one replica applied %v, another %v", a.Ring, p, x, a.Op)
+			if x, ok := k.next[p]; ok && x != a.op {
+				return fmt.Errorf("two histories in ring %v: after %s one replica applied %v, another %v", a.Ring, p, x, a.op)
 			}
-			k.next[p] = a.Op
-			ro := ringOp{ring: a.Ring, op: a.Op}
+			k.next[p] = a.op
+			ro := ringOp{ring: a.Ring, op: a.op}
 			if q, ok := k.prev[ro]; ok && q != p {
-				return fmt.Errorf("two histories in ring %v: %v applied after %s by one replica, after %s by another", a.Ring, a.Op, q, p)
+				return fmt.Errorf("two histories in ring %v: %v applied after %s by one replica, after %s by another", a.Ring, a.op, q, p)
 			}
 			k.prev[ro] = p
 		}
