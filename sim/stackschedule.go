@@ -28,12 +28,13 @@ type StackScheduleOptions struct {
 	// Quorum runs votequorum on every node (one vote each, expected votes the cluster) and
 	// checks quorum exclusivity (CheckSplitBrain).
 	Quorum bool
-	// App, when set, runs an application on every node beside the campaign's process (see
-	// Options.App): its groups are checked by the process-group checkers like the campaign's
-	// own, and Invariants after every step that ran its code. Its timers (AppNode.After)
-	// stop at the quiet phase, as the workload does.
-	App        App
-	Invariants []Invariant
+	// App, when set, gives each schedule (by its seed) an application to run on every node
+	// beside the campaign's process, with the application's invariants (see Options.App and
+	// Options.Invariants): a fresh one per schedule, so a campaign's schedules share no
+	// application state. Its groups are checked by the process-group checkers like the
+	// campaign's own, its invariants after every step that ran its code; its timers
+	// (AppNode.After) stop at the quiet phase, as the workload does.
+	App func(seed uint64) (App, []Invariant)
 }
 
 // DefaultStackScheduleOptions: 3–5 nodes, 20 s of faults every ~2 s, token 1 s, each node
@@ -181,8 +182,13 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 		}
 		return NewStackProtocol(sop)(cfg)
 	}
+	var app App
+	var invariants []Invariant
+	if o.App != nil {
+		app, invariants = o.App(seed)
+	}
 	s, err := New(Options{Seed: seed, Nodes: nodes, Token: o.Token, Link: &link, Trace: trace,
-		StartSpread: 200 * time.Millisecond, NewProtocol: newProto, App: o.App, Invariants: o.Invariants})
+		StartSpread: 200 * time.Millisecond, NewProtocol: newProto, App: app, Invariants: invariants})
 	if err != nil {
 		return nil, err
 	}
