@@ -4,9 +4,9 @@ package config
 // (votequorum.md §2–§3).
 
 import (
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/gototem/gototem/quorum"
 )
 
 func flagKey(k keyMap, key string) (bool, bool) {
@@ -34,8 +34,9 @@ func (c *Config) readQuorum(d *diag) {
 		}
 	}
 	q.TwoNode, _ = flagKey(k, "quorum.two_node")
-	wfa, set := flagKey(k, "quorum.wait_for_all")
-	q.WaitForAll, q.WaitForAllSet = wfa || (!set && q.TwoNode), set
+	// An absent wait_for_all follows two_node: checkQuorum sets the effective value from
+	// votequorum's rules.
+	q.WaitForAll, q.WaitForAllSet = flagKey(k, "quorum.wait_for_all")
 	q.LastManStanding, _ = flagKey(k, "quorum.last_man_standing")
 	q.LastManStandingWindow = 10 * time.Second
 	if v, ok := k.uint("quorum.last_man_standing_window"); ok {
@@ -44,10 +45,7 @@ func (c *Config) readQuorum(d *diag) {
 	q.AutoTieBreaker, _ = flagKey(k, "quorum.auto_tie_breaker")
 	q.AutoTieBreakerNode, _ = k.str("quorum.auto_tie_breaker_node") // absent: votequorum takes lowest; and a default here would read as set
 	q.AllowDownscale, _ = flagKey(k, "quorum.allow_downscale")
-	q.ExpectedVotesTracking, _ = flagKey(k, "quorum.expected_votes_tracking")
-	if q.AllowDownscale {
-		q.ExpectedVotesTracking = true
-	}
+	q.ExpectedVotesTracking, _ = flagKey(k, "quorum.expected_votes_tracking") // allow_downscale forces it: checkQuorum
 	if model, ok := k.str("quorum.device.model"); ok && model != "" {
 		dev := &QuorumDevice{Model: model, Timeout: 10 * time.Second, SyncTimeout: 30 * time.Second}
 		if v, ok := k.uint("quorum.device.votes"); ok {
@@ -74,98 +72,99 @@ func (c *Config) readQuorum(d *diag) {
 	c.checkQuorum(d)
 }
 
-// checkQuorum applies votequorum's startup rules (votequorum.md §3): fatal combinations
-// are errors, combinations votequorum silently switches off are warnings.
+// votequorum maps the quorum section onto votequorum's inputs, for node self of a nodelist
+// (entries nil: no nodelist, or the local node is not in it): the one mapping, used for the
+// startup checks here and by a node that runs votequorum (Runtime.Votequorum).
+func (c *Config) votequorum(self uint32, entries []quorum.NodeEntry) quorum.Config {
+	q := c.Quorum
+	qc := quorum.Config{
+		NodeID:                quorum.NodeID(self),
+		Nodelist:              entries,
+		ExpectedVotes:         q.ExpectedVotes,
+		TwoNode:               q.TwoNode,
+		LastManStanding:       q.LastManStanding,
+		LastManStandingWindow: q.LastManStandingWindow,
+		AutoTieBreaker:        q.AutoTieBreaker,
+		AutoTieBreakerNode:    q.AutoTieBreakerNode,
+		AllowDownscale:        q.AllowDownscale,
+		ExpectedVotesTracking: q.ExpectedVotesTracking,
+	}
+	if q.WaitForAllSet {
+		w := q.WaitForAll
+		qc.WaitForAll = &w
+	}
+	if q.VotesSet {
+		v := q.Votes
+		qc.Votes = &v
+	}
+	if dev := q.Device; dev != nil {
+		qc.Device = quorum.DeviceConfig{Model: dev.Model, Timeout: dev.Timeout, SyncTimeout: dev.SyncTimeout}
+		if dev.VotesSet {
+			v := dev.Votes
+			qc.Device.Votes = &v
+		}
+	}
+	return qc
+}
+
+// Votequorum is votequorum's configuration for this node: the quorum section, and the
+// nodelist when the local node is in it (corosync's nodelist.local_node_pos).
+func (rt *Runtime) Votequorum() quorum.Config {
+	var entries []quorum.NodeEntry
+	if rt.LocalPos >= 0 {
+		for _, n := range rt.Nodes {
+			entries = append(entries, quorum.NodeEntry{NodeID: quorum.NodeID(n.NodeID), Votes: n.QuorumVotes})
+		}
+	}
+	return rt.votequorum(rt.NodeID, entries)
+}
+
+// checkQuorum applies votequorum's startup rules through package quorum (quorum.Resolve, the
+// one copy of them): its fatal combinations are errors and what it switches off warnings, at
+// the line of the key each is about. WaitForAll and ExpectedVotesTracking become what
+// votequorum runs with; TwoNode and AutoTieBreaker stay as written, since votequorum derives
+// from them again at every start and reload. A few warnings of gototem's own follow
+// (combinations corosync accepts that do not do what they seem to).
 func (c *Config) checkQuorum(d *diag) {
-	k, q := c.keys, &c.Quorum
+	q := &c.Quorum
 	line := func(key string) int { return c.lineOr("quorum."+key, "quorum") }
-	// votequorum sees a nodelist only through nodelist.node.N keys, not 2.x members.
-	nodelistEV, nodes := uint32(0), 0
-	allOne := true
+	// votequorum sees a nodelist only through nodelist.node.N keys, not 2.x members. The
+	// startup rules need its size and votes only, so any listed node stands for the local one.
+	var entries []quorum.NodeEntry
+	nodelistEV := uint32(0)
 	for _, n := range c.Nodes {
 		if n.FromMembers {
 			continue
 		}
-		nodes++
+		entries = append(entries, quorum.NodeEntry{NodeID: quorum.NodeID(n.NodeID), Votes: n.QuorumVotes})
 		nodelistEV += n.QuorumVotes
-		if n.QuorumVotes != 1 {
-			allOne = false
-		}
 	}
-	if nodes == 0 && q.ExpectedVotes == 0 {
-		d.errorf(line("provider"), "configuration error: nodelist or quorum.expected_votes must be configured!")
+	self := uint32(0)
+	if len(entries) > 0 {
+		self = uint32(entries[0].NodeID)
 	}
-	if q.Device != nil {
-		dl := line("device.model")
-		if q.TwoNode {
-			d.errorf(dl, "two_node and quorum device cannot be configured at the same time!")
-		}
-		if q.LastManStanding {
-			d.errorf(dl, "quorum.device is not compatible with last_man_standing")
-		}
-		if q.AutoTieBreaker {
-			d.errorf(dl, "quorum.device is not compatible with auto_tie_breaker")
-		}
-		if q.AllowDownscale {
-			d.errorf(dl, "quorum.device is not compatible with allow_downscale")
-		}
-		if !q.Device.VotesSet && q.ExpectedVotes != 0 {
-			d.errorf(dl, "quorum.device.votes must be specified when quorum.expected_votes is set")
-		}
-		if !q.Device.VotesSet && !allOne {
-			d.errorf(dl, "quorum.device.votes must be specified when not all nodes votes 1")
-		}
-		if q.Device.VotesSet && q.Device.Votes > 0 && q.ExpectedVotes != 0 && int64(q.ExpectedVotes)-int64(q.Device.Votes) < 2 {
-			d.errorf(line("device.votes"), "quorum.device.votes is too high or expected_votes is too low")
-		}
-	}
-	if q.TwoNode && q.AutoTieBreaker {
-		d.warnf(line("two_node"), "two_node is switched off by votequorum because auto_tie_breaker is on")
-		q.TwoNode = false
-		if !k.has("quorum.wait_for_all") {
-			q.WaitForAll = false
-		}
-	}
-	if q.TwoNode && nodes > 2 {
-		d.warnf(line("two_node"), "two_node with %d nodes: corosync accepts it, but after a split where each side has at most two members every side is quorate (split brain)", nodes)
-	}
-	if q.AutoTieBreaker && nodelistEV%2 == 1 && !q.WaitForAll {
-		if q.LastManStanding {
-			d.errorf(line("auto_tie_breaker"), "auto_tie_breaker & last_man_standing not available in odd sized cluster")
+	eff, findings, err := quorum.Resolve(c.votequorum(self, entries))
+	for _, f := range findings {
+		if f.Fatal {
+			d.errorf(line(f.Key), "%s", f.Text)
 		} else {
-			d.warnf(line("auto_tie_breaker"), "auto_tie_breaker is switched off by votequorum: the nodelist has an odd number of votes (%d) and wait_for_all is off", nodelistEV)
-			q.AutoTieBreaker = false
+			d.warnf(line(f.Key), "%s", f.Text)
 		}
 	}
-	if k.has("quorum.auto_tie_breaker_node") {
-		if !q.AutoTieBreaker {
-			d.warnf(line("auto_tie_breaker_node"), "auto_tie_breaker_node is set but auto_tie_breaker is off")
-		} else if !validATBNode(q.AutoTieBreakerNode) {
-			d.warnf(line("auto_tie_breaker_node"), "auto_tie_breaker_node %q is neither lowest, highest nor a list of node ids: votequorum switches auto_tie_breaker off", q.AutoTieBreakerNode)
-			q.AutoTieBreaker = false
-		}
+	if err != nil {
+		return
 	}
-	if q.LastManStanding && !q.WaitForAll {
+	q.WaitForAll, q.ExpectedVotesTracking = *eff.WaitForAll, eff.ExpectedVotesTracking
+	if eff.TwoNode && len(entries) > 2 {
+		d.warnf(line("two_node"), "two_node with %d nodes: corosync accepts it, but after a split where each side has at most two members every side is quorate (split brain)", len(entries))
+	}
+	if eff.LastManStanding && !*eff.WaitForAll {
 		d.warnf(line("last_man_standing"), "last_man_standing without wait_for_all: votequorum.5 calls wait_for_all essential with it")
 	}
-	if q.AllowDownscale {
+	if eff.AllowDownscale {
 		d.warnf(line("allow_downscale"), "allow_downscale is incomplete and unsupported in corosync (votequorum.5); it also forces expected_votes_tracking on")
 	}
-	if q.ExpectedVotes != 0 && nodes > 0 && q.ExpectedVotes != nodelistEV && q.Device == nil {
+	if q.ExpectedVotes != 0 && len(entries) > 0 && q.ExpectedVotes != nodelistEV && q.Device == nil {
 		d.warnf(line("expected_votes"), "expected_votes %d overrides the nodelist's vote total %d", q.ExpectedVotes, nodelistEV)
 	}
-}
-
-// validATBNode mirrors votequorum's parse: lowest, highest, or a list that starts with a
-// non-zero node id.
-func validATBNode(s string) bool {
-	if s == "lowest" || s == "highest" {
-		return true
-	}
-	f := strings.Fields(s)
-	if len(f) == 0 {
-		return false
-	}
-	n, err := strconv.ParseUint(f[0], 10, 32)
-	return err == nil && n != 0
 }

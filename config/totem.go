@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gototem/gototem/srp"
 )
 
 var totemIgnored = map[string]string{
@@ -110,7 +112,7 @@ func (c *Config) readTotem(d *diag) {
 		}
 	}
 
-	t.NetMTU = 1500
+	t.NetMTU = srp.DefaultConfig(0, 2).NetMTU // 1500
 	if t.Transport == TransportKnet {
 		t.NetMTU = 65536
 	}
@@ -439,8 +441,10 @@ const (
 	minimumTimeoutHold = 14
 )
 
-// deriveTimers computes the effective totem timers exactly as corosync's
-// totem_volatile_config_read and validates them as totem_volatile_config_validate does.
+// deriveTimers computes the effective totem timers as corosync's totem_volatile_config_read
+// does, through srp's derivation and defaults (srp.Config.Derive and srp.DefaultConfig: the
+// one copy, which the simulator and the tests use too), and validates them as
+// totem_volatile_config_validate does.
 func (c *Config) deriveTimers(d *diag) {
 	k, t := c.keys, &c.Totem
 	get := func(key string, def uint32) uint32 { // missing or 0 means default
@@ -456,42 +460,46 @@ func (c *Config) deriveTimers(d *diag) {
 		return def
 	}
 	ms := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
+	in := func(v time.Duration) uint32 { return uint32(v / time.Millisecond) }
+	in32 := func(v int) uint32 { return uint32(v) }
 
-	trblc := get("token_retransmits_before_loss_const", 4)
-	base := get("token", 3000)
-	token := base
-	coeff := getZero("token_coefficient", 650)
-	if n := c.link0Members(); n > 2 {
-		token += uint32(n-2) * coeff
+	def := srp.DefaultConfig(0, 2) // corosync's defaults; a two-node token is the configured one
+	set := srp.Config{
+		Token:                           ms(get("token", in(def.Token))),
+		TokenRetransmit:                 ms(get("token_retransmit", 0)), // 0: derived
+		Hold:                            ms(get("hold", 0)),
+		Consensus:                       ms(get("consensus", 0)),
+		Join:                            ms(get("join", in(def.Join))),
+		SendJoin:                        ms(getZero("send_join", in(def.SendJoin))),
+		Merge:                           ms(get("merge", in(def.Merge))),
+		Downcheck:                       ms(get("downcheck", in(def.Downcheck))),
+		TokenRetransmitsBeforeLossConst: int(get("token_retransmits_before_loss_const", in32(def.TokenRetransmitsBeforeLossConst))),
+		FailRecvConst:                   int(get("fail_recv_const", in32(def.FailRecvConst))),
+		SeqnoUnchangedConst:             int(get("seqno_unchanged_const", in32(def.SeqnoUnchangedConst))),
+		MissCountConst:                  int(get("miss_count_const", in32(def.MissCountConst))),
+		WindowSize:                      int(get("window_size", in32(def.WindowSize))),
+		MaxMessages:                     int(get("max_messages", in32(def.MaxMessages))),
 	}
+	coefficient := ms(getZero("token_coefficient", in(srp.DefaultTokenCoefficient)))
+	eff := set.Derive(c.link0Members(), coefficient)
+	base, token, coeff := in(set.Token), in(eff.Token), in(coefficient)
+	explicitRetransmit := set.TokenRetransmit != 0
+	retransmit, hold, consensus, join := in(eff.TokenRetransmit), in(eff.Hold), in(eff.Consensus), in(eff.Join)
 	warning := getZero("token_warning", 75)
 	maxDelay := get("max_network_delay", 50)
 
-	retransmit := uint32(float64(token) / (float64(trblc) + 0.2))
-	explicitRetransmit := false
-	if v := get("token_retransmit", 0); v != 0 {
-		retransmit, explicitRetransmit = v, true
-	}
-	hold := uint32(0)
-	if h := float64(retransmit)*0.8 - 10; h > 0 {
-		hold = uint32(h)
-	}
-	hold = get("hold", hold)
-	consensus := get("consensus", uint32(1.2*float64(token)))
-	join := get("join", 50)
-
 	t.TokenBase, t.Token, t.TokenCoefficient = ms(base), ms(token), ms(coeff)
 	t.TokenWarning = int(warning)
-	t.TokenRetransmitsBeforeLossConst = int(trblc)
+	t.TokenRetransmitsBeforeLossConst = eff.TokenRetransmitsBeforeLossConst
 	t.TokenRetransmit, t.Hold, t.Join, t.Consensus = ms(retransmit), ms(hold), ms(join), ms(consensus)
-	t.Merge, t.Downcheck = ms(get("merge", 200)), ms(get("downcheck", 1000))
-	t.SendJoin = ms(getZero("send_join", 0))
+	t.Merge, t.Downcheck = eff.Merge, eff.Downcheck
+	t.SendJoin = eff.SendJoin
 	t.MaxNetworkDelay = ms(maxDelay)
-	t.FailRecvConst = int(get("fail_recv_const", 2500))
-	t.SeqnoUnchangedConst = int(get("seqno_unchanged_const", 30))
-	t.MissCountConst = int(get("miss_count_const", 5))
-	t.WindowSize = int(get("window_size", 50))
-	t.MaxMessages = int(get("max_messages", 17))
+	t.FailRecvConst = eff.FailRecvConst
+	t.SeqnoUnchangedConst = eff.SeqnoUnchangedConst
+	t.MissCountConst = eff.MissCountConst
+	t.WindowSize = eff.WindowSize
+	t.MaxMessages = eff.MaxMessages
 	t.HeartbeatFailuresAllowed = int(getZero("heartbeat_failures_allowed", 0))
 
 	line := func(key string) int { return c.lineOr("totem."+key, "totem") }
@@ -522,16 +530,18 @@ func (c *Config) deriveTimers(d *diag) {
 	} else if consensus < join {
 		d.errorf(line("consensus"), "The consensus timeout parameter (%d ms) may not be less than join timeout (%d ms).", consensus, join)
 	}
-	if v := get("merge", 200); v < minimumTimeout {
+	if v := in(eff.Merge); v < minimumTimeout {
 		d.errorf(line("merge"), "The merge timeout parameter (%d ms) may not be less than (%d ms).", v, minimumTimeout)
 	}
-	if v := get("downcheck", 1000); v < minimumTimeout {
+	if v := in(eff.Downcheck); v < minimumTimeout {
 		d.errorf(line("downcheck"), "The downcheck timeout parameter (%d ms) may not be less than (%d ms).", v, minimumTimeout)
 	}
 
 	// What corosync accepts but is almost certainly wrong: warn.
-	if consensus < uint32(1.2*float64(token)) && k.has("totem.consensus") {
-		d.warnf(line("consensus"), "consensus %d ms is less than 1.2 × token (%d ms); corosync.conf(5) says it must be at least that, though corosync does not enforce it", consensus, uint32(1.2*float64(token)))
+	derived := set
+	derived.Consensus = 0
+	if least := in(derived.Derive(c.link0Members(), coefficient).Consensus); consensus < least && k.has("totem.consensus") {
+		d.warnf(line("consensus"), "consensus %d ms is less than 1.2 × token (%d ms); corosync.conf(5) says it must be at least that, though corosync does not enforce it", consensus, least)
 	}
 	if retransmit >= token && explicitRetransmit {
 		d.warnf(line("token_retransmit"), "token_retransmit %d ms is not below the token timeout %d ms: the token is declared lost before it is ever retransmitted", retransmit, token)

@@ -101,6 +101,9 @@ type derived struct {
 	// wfaAutoset: quorum.wait_for_all is absent, so wait_for_all follows two_node.
 	wfaAutoset bool
 
+	// findings are the warnings and the fatal error with the key each is about.
+	findings []Finding
+
 	haveQdevice       bool
 	qdeviceVotes      uint32
 	qdeviceVotesSet   bool
@@ -140,6 +143,12 @@ func parseATB(s string) (ATBMode, []NodeID) {
 // handled as corosync does. prev is the running state on reload (nil at startup); evBarrier is
 // the loaded expected-votes-tracking barrier.
 func derive(c Config, runtime bool, prev *derived, qdeviceRegistered bool, evBarrier uint32) (*derived, error) {
+	return deriveFindings(c, runtime, prev, qdeviceRegistered, evBarrier, nil)
+}
+
+// deriveFindings is derive; on a fatal error collect (when not nil) receives the findings up
+// to and including it.
+func deriveFindings(c Config, runtime bool, prev *derived, qdeviceRegistered bool, evBarrier uint32, collect *[]Finding) (*derived, error) {
 	d := &derived{}
 	if prev != nil {
 		// Startup-only keys keep their startup values on reload.
@@ -147,9 +156,18 @@ func derive(c Config, runtime bool, prev *derived, qdeviceRegistered bool, evBar
 		d.warnings = nil
 		d.twoNode = false
 	}
-	warn := func(f string, a ...any) { d.warnings = append(d.warnings, fmt.Sprintf(f, a...)) }
-	fail := func(msg string) (*derived, error) {
-		return nil, fmt.Errorf("quorum: %w: %s", ErrConfig, msg)
+	d.findings = nil
+	warn := func(key, f string, a ...any) {
+		msg := fmt.Sprintf(f, a...)
+		d.warnings = append(d.warnings, msg)
+		d.findings = append(d.findings, Finding{Key: key, Text: msg})
+	}
+	// fail reports a fatal combination; startupFindings keeps it as the last finding.
+	fail := func(key, msg string) (*derived, error) {
+		if collect != nil {
+			*collect = append(d.findings, Finding{Key: key, Text: msg, Fatal: true})
+		}
+		return nil, fmt.Errorf("quorum: %w: %s", ErrConfig, strings.TrimPrefix(msg, "configuration error: "))
 	}
 
 	d.haveNodelist = false
@@ -185,21 +203,21 @@ func derive(c Config, runtime bool, prev *derived, qdeviceRegistered bool, evBar
 	if !d.haveNodelist && d.cfgEV == 0 {
 		const msg = "nodelist or quorum.expected_votes must be configured!"
 		if !runtime {
-			return fail(msg)
+			return fail("provider", "configuration error: "+msg) // corosync's words
 		}
-		warn("configuration error: %s; will continue with current runtime data", msg)
+		warn("provider", "configuration error: %s; will continue with current runtime data", msg)
 		return prev, nil
 	}
 	if d.twoNode && d.haveQdevice {
 		const msg = "two_node and quorum device cannot be configured at the same time!"
 		if !runtime {
-			return fail(msg)
+			return fail("device.model", msg)
 		}
 		if qdeviceRegistered {
-			warn("configuration error: %s; quorum device is registered, disabling two_node", msg)
+			warn("device.model", "configuration error: %s; quorum device is registered, disabling two_node", msg)
 			d.twoNode = false
 		} else {
-			warn("configuration error: %s; quorum device is not registered, allowing two_node", msg)
+			warn("device.model", "configuration error: %s; quorum device is not registered, allowing two_node", msg)
 			d.qdeviceCanOperate = false
 		}
 	}
@@ -219,11 +237,11 @@ func derive(c Config, runtime bool, prev *derived, qdeviceRegistered bool, evBar
 				d.atb, d.atbList = parseATB(c.AutoTieBreakerNode)
 				if d.atb == ATBNone {
 					// corosync's warning names the key with an "s" it does not have.
-					warn("auto_tie_breaker_nodes is not valid. It must be 'lowest', 'highest' or a space-separated list of node IDs. auto_tie_breaker is disabled")
+					warn("auto_tie_breaker_node", "auto_tie_breaker_nodes is not valid. It must be 'lowest', 'highest' or a space-separated list of node IDs. auto_tie_breaker is disabled")
 				}
 			}
 		} else if c.AutoTieBreakerNode != "" {
-			warn("auto_tie_breaker_node: is meaningless if auto_tie_breaker is set to 0")
+			warn("auto_tie_breaker_node", "auto_tie_breaker_node: is meaningless if auto_tie_breaker is set to 0")
 		}
 		d.initialATB, d.initialATBList = d.atb, d.atbList
 	} else {
@@ -235,39 +253,40 @@ func derive(c Config, runtime bool, prev *derived, qdeviceRegistered bool, evBar
 		d.wfa = d.twoNode
 	}
 	if d.twoNode && d.atb != ATBNone {
-		warn("two_node and auto_tie_breaker are both specified but are not compatible; two_node has been disabled")
+		warn("two_node", "two_node and auto_tie_breaker are both specified but are not compatible; two_node has been disabled")
 		d.twoNode = false
 	}
 	if d.atb != ATBNone && d.nodelistEV%2 == 1 && !d.wfa {
 		if d.lms {
-			return fail("auto_tie_breaker & last_man_standing not available in odd sized cluster")
+			return fail("auto_tie_breaker", "auto_tie_breaker & last_man_standing not available in odd sized cluster")
 		}
-		warn("auto_tie_breaker is set and the cluster has an odd number of nodes; wait_for_all needs to be set for this configuration but it is missing, therefore auto_tie_breaker has been disabled")
+		warn("auto_tie_breaker", "auto_tie_breaker is set and the cluster has an odd number of nodes; wait_for_all needs to be set for this configuration but it is missing, therefore auto_tie_breaker has been disabled")
 		d.atb = ATBNone
 	}
-	qdeviceConflict := func(msg string) error {
+	qdeviceConflict := func(key, msg string) error {
 		if !runtime {
-			return fmt.Errorf("quorum: %w: %s", ErrConfig, msg)
+			_, err := fail(key, msg)
+			return err
 		}
-		warn("configuration error: %s; disabling quorum device operations", msg)
+		warn(key, "configuration error: %s; disabling quorum device operations", msg)
 		d.qdeviceCanOperate = false
 		return nil
 	}
 	if d.haveQdevice {
 		checks := []struct {
-			bad bool
-			msg string
+			bad      bool
+			key, msg string
 		}{
-			{d.lms, "quorum.device is not compatible with last_man_standing"},
-			{d.atb != ATBNone, "quorum.device is not compatible with auto_tie_breaker"},
-			{d.ad, "quorum.device is not compatible with allow_downscale"},
-			{d.cfgEV != 0 && !qdVotesSet, "quorum.device.votes must be specified when quorum.expected_votes is set"},
-			{!qdVotesSet && d.haveNodelist && d.nodeCount != d.nodelistEV, "quorum.device.votes must be specified when not all nodes votes 1"},
-			{qdVotesSet && qdVotes > 0 && d.cfgEV != 0 && int64(d.cfgEV)-int64(qdVotes) < 2, "quorum.device.votes is too high or expected_votes is too low"},
+			{d.lms, "device.model", "quorum.device is not compatible with last_man_standing"},
+			{d.atb != ATBNone, "device.model", "quorum.device is not compatible with auto_tie_breaker"},
+			{d.ad, "device.model", "quorum.device is not compatible with allow_downscale"},
+			{d.cfgEV != 0 && !qdVotesSet, "device.model", "quorum.device.votes must be specified when quorum.expected_votes is set"},
+			{!qdVotesSet && d.haveNodelist && d.nodeCount != d.nodelistEV, "device.model", "quorum.device.votes must be specified when not all nodes votes 1"},
+			{qdVotesSet && qdVotes > 0 && d.cfgEV != 0 && int64(d.cfgEV)-int64(qdVotes) < 2, "device.votes", "quorum.device.votes is too high or expected_votes is too low"},
 		}
 		for _, ch := range checks {
 			if ch.bad {
-				if err := qdeviceConflict(ch.msg); err != nil {
+				if err := qdeviceConflict(ch.key, ch.msg); err != nil {
 					return nil, err
 				}
 			}
@@ -312,4 +331,33 @@ func orDefault(v, def time.Duration) time.Duration {
 		return def
 	}
 	return v
+}
+
+// Finding is one of votequorum's startup messages about a configuration: a warning, or with
+// Fatal the combination that stops votequorum from starting. Key is the quorum.* key (without
+// the "quorum." prefix) it is about, for a parser to point at the line.
+type Finding struct {
+	Key   string
+	Text  string
+	Fatal bool
+}
+
+// Resolve applies votequorum's startup rules to c, as New does, and returns c with the
+// settings votequorum runs with: WaitForAll set (an absent one follows two_node as
+// configured), TwoNode off when auto_tie_breaker switched it off, AutoTieBreaker off when the
+// odd-size rule or an invalid auto_tie_breaker_node switched it off, ExpectedVotesTracking on
+// with AllowDownscale; with its findings (warnings, and the fatal one beside a wrapped
+// ErrConfig). It is the one copy of the rules: package config reports a corosync.conf's quorum
+// problems through it.
+func Resolve(c Config) (Config, []Finding, error) {
+	var fatal []Finding
+	d, err := deriveFindings(c, false, nil, false, 0, &fatal)
+	if err != nil {
+		return c, fatal, err
+	}
+	wfa := d.wfa
+	c.WaitForAll, c.TwoNode, c.LastManStanding = &wfa, d.twoNode, d.lms
+	c.AutoTieBreaker = d.atb != ATBNone
+	c.AllowDownscale, c.ExpectedVotesTracking = d.ad, d.evt
+	return c, d.findings, nil
 }

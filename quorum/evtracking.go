@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/gototem/gototem/internal/atomicfile"
 )
 
 // EVStore persists the expected-votes-tracking barrier (quorum.expected_votes_tracking): the
@@ -61,37 +63,14 @@ func (f *FileEVStore) Load() (uint32, error) {
 	return binary.NativeEndian.Uint32(b), nil
 }
 
-// Store writes the barrier atomically (write temp + fsync + rename + directory fsync).
+// Store writes the barrier atomically (write temp + fsync + rename + directory fsync:
+// atomicfile, the same write as the ring-id file's).
 func (f *FileEVStore) Store(barrier uint32) error {
-	dir := filepath.Dir(f.Path)
-	tmp, err := os.CreateTemp(dir, ".ev_tracking-*")
-	if err != nil {
-		return fmt.Errorf("quorum: ev_tracking: %w", err)
-	}
 	var buf [4]byte
 	binary.NativeEndian.PutUint32(buf[:], barrier)
-	_, werr := tmp.Write(buf[:])
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		// corosync creates the file with mode 0700; keep that so both can share a state dir.
-		werr = os.Chmod(tmp.Name(), 0o700)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), f.Path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("quorum: ev_tracking: store %d: %w", barrier, werr)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	// corosync creates the file with mode 0700; keep that so both can share a state dir.
+	if err := atomicfile.Write(f.Path, buf[:], 0o700); err != nil {
+		return fmt.Errorf("quorum: ev_tracking: store %d: %w", barrier, err)
 	}
 	return nil
 }

@@ -15,10 +15,14 @@
 // a run exactly (`gototem sim --seed S --trace`). It never edits the protocol's state: it
 // only feeds Step/Tick/Send and reads Ready, exactly as totem/ does.
 //
-// Users of gototem run their own application logic here: Options.App gives every node an
-// Application (deliveries, configuration changes and a Sender to originate messages, the
-// same shape as on a real node), and Options.Invariants adds the application's own
-// invariants beside the EVS ones. The Protocol interface is the seam for other layers:
+// Users of gototem run their own application here, unchanged: Options.App sets up each node
+// incarnation's application through an AppNode exactly as an embedder sets one up on a
+// totem.Node (OnMembership, OnQuorum, Join with a totem.GroupHandler, TrySend and Leave on the
+// Group), on the full stack; Options.Invariants adds the application's own invariants beside
+// the EVS ones, checked after every step that ran application code. Scenario.RunApp and
+// StackScheduleOptions.App run it under the named scenarios and the random full-stack
+// schedules. Package examples/counter is such an application, tested both here and on real
+// nodes. The Protocol interface is the seam for other layers:
 // StackProtocol runs the full stack (stack.Stack: totempg, services, votequorum, redundant
 // ring) per node, logs every votequorum verdict with its virtual time (QuorumLog, checked by
 // CheckSplitBrain, CheckWaitForAll, CheckLastManStanding) and carries each datagram's link, so
@@ -28,7 +32,7 @@
 // checks EVS on srp's own deliveries. The full-stack one (RunStackSchedule, StackCampaign,
 // `gototem sim --stack`) runs what the daemon runs, stack.Stack per node, in process-group
 // mode: processes join and leave CPG groups during the faults and send SAFE and AGREED
-// messages, some fragmented across packets; GroupHistory records what each node's
+// messages, some fragmented across packets; a process-group history records what each node's
 // application sees and its checkers work per group (total order, no creation or duplication,
 // self delivery, virtual synchrony between confchgs, a message delivered by its sender
 // alone, SAFE delivery), beside quorum exclusivity (CheckSplitBrain).

@@ -34,8 +34,8 @@ const (
 	InvGroupSafe = "group safe delivery"
 )
 
-// GroupSent is one message a process sent to a group.
-type GroupSent struct {
+// groupSent is one message a process sent to a group.
+type groupSent struct {
 	ID          MsgID
 	Group       string
 	Guarantee   srp.Guarantee
@@ -46,28 +46,28 @@ type GroupSent struct {
 	Sum         uint64
 }
 
-// GroupEntryKind says what a GroupEntry records.
-type GroupEntryKind uint8
+// groupEntryKind says what a groupEntry records.
+type groupEntryKind uint8
 
 const (
-	GroupStart   GroupEntryKind = iota // a new incarnation of the node began
-	GroupCrash                         // the incarnation ended without a goodbye
-	GroupRing                          // srp delivered a ring configuration
-	GroupSynced                        // service synchronization completed for the ring
-	GroupConfchg                       // a CPG confchg
-	GroupMessage                       // a CPG message
+	groupStart   groupEntryKind = iota // a new incarnation of the node began
+	groupCrash                         // the incarnation ended without a goodbye
+	groupRing                          // srp delivered a ring configuration
+	groupSynced                        // service synchronization completed for the ring
+	groupConfchg                       // a CPG confchg
+	groupMessage                       // a CPG message
 )
 
-// GroupEntry is one line of a node's process-group log.
-type GroupEntry struct {
-	Kind        GroupEntryKind
+// groupEntry is one line of a node's process-group log.
+type groupEntry struct {
+	Kind        groupEntryKind
 	Step        uint64
 	At          time.Duration
 	Incarnation int
-	Ring        *srp.Configuration // GroupRing
-	Group       string             // GroupConfchg, GroupMessage
-	Confchg     *services.Confchg  // GroupConfchg
-	// GroupMessage: Msg indexes GroupHistory.Sent (-1: no sent message has its header);
+	Ring        *srp.Configuration // groupRing
+	Group       string             // groupConfchg, groupMessage
+	Confchg     *services.Confchg  // groupConfchg
+	// groupMessage: Msg indexes groupHistory.Sent (-1: no sent message has its header);
 	// Sender, Len and Sum are what was delivered.
 	Msg    int
 	Sender srp.NodeID
@@ -75,74 +75,74 @@ type GroupEntry struct {
 	Sum    uint64
 }
 
-// GroupHistory is what the process-group checkers read: every message sent to a group, and
+// groupHistory is what the process-group checkers read: every message sent to a group, and
 // per node, in order, its ring configurations, sync completions, confchgs and messages. A test
 // builds one by hand with the Add methods to show a checker catching a broken log.
-type GroupHistory struct {
+type groupHistory struct {
 	Nodes       []srp.NodeID
-	Sent        []GroupSent
-	Logs        map[srp.NodeID][]GroupEntry
+	Sent        []groupSent
+	Logs        map[srp.NodeID][]groupEntry
 	index       map[MsgID]int
 	incarnation map[srp.NodeID]int
 }
 
-// NewGroupHistory returns an empty history for the given nodes.
-func NewGroupHistory(nodes []srp.NodeID) *GroupHistory {
-	h := &GroupHistory{Nodes: slices.Clone(nodes), Logs: map[srp.NodeID][]GroupEntry{},
+// newGroupHistory returns an empty history for the given nodes.
+func newGroupHistory(nodes []srp.NodeID) *groupHistory {
+	h := &groupHistory{Nodes: slices.Clone(nodes), Logs: map[srp.NodeID][]groupEntry{},
 		index: map[MsgID]int{}, incarnation: map[srp.NodeID]int{}}
 	slices.Sort(h.Nodes)
 	return h
 }
 
-func (h *GroupHistory) add(node srp.NodeID, e GroupEntry) {
+func (h *groupHistory) add(node srp.NodeID, e groupEntry) {
 	e.Incarnation = h.incarnation[node]
-	if e.Kind != GroupMessage {
+	if e.Kind != groupMessage {
 		e.Msg = -1
 	}
 	h.Logs[node] = append(h.Logs[node], e)
 }
 
 // AddStart records a new incarnation of node.
-func (h *GroupHistory) AddStart(node srp.NodeID, step uint64, at time.Duration) {
+func (h *groupHistory) AddStart(node srp.NodeID, step uint64, at time.Duration) {
 	h.incarnation[node]++
-	h.add(node, GroupEntry{Kind: GroupStart, Step: step, At: at})
+	h.add(node, groupEntry{Kind: groupStart, Step: step, At: at})
 }
 
 // AddCrash records that node crashed.
-func (h *GroupHistory) AddCrash(node srp.NodeID, step uint64, at time.Duration) {
-	h.add(node, GroupEntry{Kind: GroupCrash, Step: step, At: at})
+func (h *groupHistory) AddCrash(node srp.NodeID, step uint64, at time.Duration) {
+	h.add(node, groupEntry{Kind: groupCrash, Step: step, At: at})
 }
 
 // AddSent records that the stack at id.Sender accepted payload (starting with id's header)
 // for group.
-func (h *GroupHistory) AddSent(id MsgID, group string, g srp.Guarantee, payload []byte, step uint64, at time.Duration) {
+func (h *groupHistory) AddSent(id MsgID, group string, g srp.Guarantee, payload []byte, step uint64, at time.Duration) {
 	h.index[id] = len(h.Sent)
-	h.Sent = append(h.Sent, GroupSent{ID: id, Group: group, Guarantee: g, Step: step, At: at,
+	h.Sent = append(h.Sent, groupSent{ID: id, Group: group, Guarantee: g, Step: step, At: at,
 		Incarnation: h.incarnation[id.Sender], Len: len(payload), Sum: checksum(payload)})
 }
 
 // AddRing records a ring configuration delivered at node (c is copied).
-func (h *GroupHistory) AddRing(node srp.NodeID, c srp.Configuration, step uint64, at time.Duration) {
+func (h *groupHistory) AddRing(node srp.NodeID, c srp.Configuration, step uint64, at time.Duration) {
 	cc := srp.Configuration{Kind: c.Kind, RingID: c.RingID, Members: slices.Clone(c.Members),
 		Joined: slices.Clone(c.Joined), Left: slices.Clone(c.Left)}
-	h.add(node, GroupEntry{Kind: GroupRing, Step: step, At: at, Ring: &cc})
+	h.add(node, groupEntry{Kind: groupRing, Step: step, At: at, Ring: &cc})
 }
 
 // AddSynced records the end of service synchronization at node.
-func (h *GroupHistory) AddSynced(node srp.NodeID, step uint64, at time.Duration) {
-	h.add(node, GroupEntry{Kind: GroupSynced, Step: step, At: at})
+func (h *groupHistory) AddSynced(node srp.NodeID, step uint64, at time.Duration) {
+	h.add(node, groupEntry{Kind: groupSynced, Step: step, At: at})
 }
 
 // AddConfchg records a CPG confchg delivered at node (c is copied).
-func (h *GroupHistory) AddConfchg(node srp.NodeID, c services.Confchg, step uint64, at time.Duration) {
+func (h *groupHistory) AddConfchg(node srp.NodeID, c services.Confchg, step uint64, at time.Duration) {
 	cc := services.Confchg{Group: c.Group, Members: slices.Clone(c.Members),
 		Joined: slices.Clone(c.Joined), Left: slices.Clone(c.Left)}
-	h.add(node, GroupEntry{Kind: GroupConfchg, Step: step, At: at, Group: c.Group, Confchg: &cc})
+	h.add(node, groupEntry{Kind: groupConfchg, Step: step, At: at, Group: c.Group, Confchg: &cc})
 }
 
 // AddMessage records a CPG message delivered at node.
-func (h *GroupHistory) AddMessage(node srp.NodeID, group string, sender srp.NodeID, payload []byte, step uint64, at time.Duration) {
-	e := GroupEntry{Kind: GroupMessage, Step: step, At: at, Group: group, Msg: -1, Sender: sender,
+func (h *groupHistory) AddMessage(node srp.NodeID, group string, sender srp.NodeID, payload []byte, step uint64, at time.Duration) {
+	e := groupEntry{Kind: groupMessage, Step: step, At: at, Group: group, Msg: -1, Sender: sender,
 		Len: len(payload), Sum: checksum(payload)}
 	if id, ok := decodePayloadHeader(payload); ok {
 		if i, ok := h.index[id]; ok {
@@ -152,7 +152,7 @@ func (h *GroupHistory) AddMessage(node srp.NodeID, group string, sender srp.Node
 	h.add(node, e)
 }
 
-func (h *GroupHistory) addStackEvent(node srp.NodeID, ev stack.Event, step uint64, at time.Duration) {
+func (h *groupHistory) addStackEvent(node srp.NodeID, ev stack.Event, step uint64, at time.Duration) {
 	switch {
 	case ev.Membership != nil:
 		h.AddRing(node, *ev.Membership, step, at)
@@ -165,7 +165,7 @@ func (h *GroupHistory) addStackEvent(node srp.NodeID, ev stack.Event, step uint6
 	}
 }
 
-func (h *GroupHistory) msgName(i int) string {
+func (h *groupHistory) msgName(i int) string {
 	if i < 0 || i >= len(h.Sent) {
 		return "unknown message"
 	}
@@ -182,7 +182,7 @@ type groupEpoch struct {
 	full bool
 	seq  []string // "m<index>" messages, "c<...>" confchgs outside a sync
 	msgs []int
-	last GroupEntry // the entry that ended the epoch (or the last one), to locate reports
+	last groupEntry // the entry that ended the epoch (or the last one), to locate reports
 }
 
 // epochEnd names how a node left a configuration: the next configuration's key, or open
@@ -195,9 +195,9 @@ type epochEnd struct {
 // Check runs every process-group invariant over the whole history and returns the
 // violations found, ordered by step. final says the run is over and healed (open epochs of
 // nodes in the same configuration are compared as if they ended together).
-func (h *GroupHistory) Check(final bool) []*Violation {
+func (h *groupHistory) Check(final bool) []*Violation {
 	found := map[string]*Violation{}
-	report := func(inv string, e GroupEntry, format string, args ...any) {
+	report := func(inv string, e groupEntry, format string, args ...any) {
 		if found[inv] == nil {
 			found[inv] = &Violation{Invariant: inv, Step: e.Step, At: e.At, Detail: fmt.Sprintf(format, args...)}
 		}
@@ -211,7 +211,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 		msg  int
 		conf configKey
 		by   srp.NodeID
-		e    GroupEntry
+		e    groupEntry
 	}
 	var safes []safeDue
 	// installed[node][conf] = step the node's final incarnation installed conf; local[node][g]
@@ -240,7 +240,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			count     int
 			inst      = map[configKey]uint64{}
 			trans     = map[configKey][]srp.NodeID{}
-			lastEntry GroupEntry
+			lastEntry groupEntry
 		)
 		for i, s := range h.Sent {
 			if s.ID.Sender == node {
@@ -248,7 +248,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			}
 		}
 		hasLocal := func(g string) bool { return len(local[g]) > 0 }
-		closeEpochs := func(end epochEnd, crashed bool, at GroupEntry) {
+		closeEpochs := func(end epochEnd, crashed bool, at groupEntry) {
 			if inConf && !crashed {
 				for g, ep := range cur {
 					if at.Step != 0 {
@@ -275,7 +275,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 		for _, e := range log {
 			lastEntry = e
 			switch e.Kind {
-			case GroupStart, GroupCrash:
+			case groupStart, groupCrash:
 				closeEpochs(epochEnd{}, true, e)
 				inConf, syncing = false, false
 				clear(local)
@@ -283,7 +283,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 				clear(inst)
 				clear(trans)
 				lastReg = srp.RingID{}
-			case GroupRing:
+			case groupRing:
 				k := configKey{kind: e.Ring.Kind, ring: e.Ring.RingID}
 				if e.Ring.Kind == srp.Transitional {
 					k.from = lastReg
@@ -300,9 +300,9 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 						openEpoch(g, true)
 					}
 				}
-			case GroupSynced:
+			case groupSynced:
 				syncing = false
-			case GroupConfchg:
+			case groupConfchg:
 				g := e.Group
 				before := hasLocal(g)
 				for _, j := range e.Confchg.Joined {
@@ -339,7 +339,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 					ep.seq = append(ep.seq, confchgKey(e.Confchg))
 				}
 				ep.last = e
-			case GroupMessage:
+			case groupMessage:
 				if e.Msg < 0 {
 					report(InvGroupCreation, e, "n%d delivered a %d-byte message from n%d in group %q that nobody sent", node, e.Len, e.Sender, e.Group)
 					continue
@@ -384,8 +384,8 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 				}
 			}
 		}
-		if len(log) > 0 && log[len(log)-1].Kind != GroupCrash {
-			closeEpochs(epochEnd{open: true}, false, GroupEntry{})
+		if len(log) > 0 && log[len(log)-1].Kind != groupCrash {
+			closeEpochs(epochEnd{open: true}, false, groupEntry{})
 			installed[node] = inst
 			localSince[node] = since
 			leftFor[node] = trans
@@ -458,9 +458,9 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 			slices.SortFunc(common, func(x, y pair) int { return cmp.Compare(x.pa, y.pa) })
 			for j := 1; j < len(common); j++ {
 				if common[j].pb < common[j-1].pb {
-					e := GroupEntry{}
+					e := groupEntry{}
 					for _, le := range h.Logs[b] {
-						if le.Kind == GroupMessage && pos[b][le.Msg] == common[j-1].pb {
+						if le.Kind == groupMessage && pos[b][le.Msg] == common[j-1].pb {
 							e = le
 							break
 						}
@@ -522,7 +522,7 @@ func (h *GroupHistory) Check(final bool) []*Violation {
 
 // reportSync reports that a delivered msg in configuration k and b did not, both full
 // members of group g moving on together: as sender-alone when only its sender delivered it.
-func (h *GroupHistory) reportSync(report func(string, GroupEntry, string, ...any), k configKey, g string, a, b *groupEpoch, msg int, all []*groupEpoch) {
+func (h *groupHistory) reportSync(report func(string, groupEntry, string, ...any), k configKey, g string, a, b *groupEpoch, msg int, all []*groupEpoch) {
 	var by []srp.NodeID
 	for _, ep := range all {
 		if slices.Contains(ep.msgs, msg) {
@@ -564,6 +564,3 @@ func confchgKey(c *services.Confchg) string {
 	}
 	return b.String()
 }
-
-// GroupHistory is the process-group record of a full-stack campaign run (nil otherwise).
-func (s *Sim) GroupHistory() *GroupHistory { return s.ghist }

@@ -12,14 +12,14 @@ import (
 // groupLog writes process-group logs by hand: three nodes, each with a process in group "g"
 // that every node saw join, move to ring 1/4 together; each test then breaks one thing.
 type groupLog struct {
-	h    *GroupHistory
+	h    *groupHistory
 	step uint64
 }
 
 var gRing = srp.RingID{Rep: 1, Seq: 4}
 
 func newGroupLog() *groupLog {
-	b := &groupLog{h: NewGroupHistory([]srp.NodeID{1, 2, 3})}
+	b := &groupLog{h: newGroupHistory([]srp.NodeID{1, 2, 3})}
 	for _, id := range []srp.NodeID{1, 2, 3} {
 		b.h.AddStart(id, b.next(), 0)
 		b.ring(id, srp.Regular, srp.RingID{Rep: 1, Seq: 2}, 1, 2, 3)

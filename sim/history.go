@@ -10,7 +10,7 @@ import (
 )
 
 // Every payload the simulator hands to srp starts with this header, so a delivery can be
-// traced back to exactly one send whoever originated it (workload or Application).
+// traced back to exactly one send whoever originated it (the workload or a test).
 const payloadHeaderSize = 12 // sender uint32 + counter uint64, little-endian
 
 // MsgID identifies one originated message: its sender and the sender's send counter

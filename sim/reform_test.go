@@ -312,7 +312,7 @@ func TestOvertakenJoin(t *testing.T) {
 // REGULAR configuration and keeps multicasting for a few rotations: one message, then one more
 // each time its previous one is delivered back, rounds messages in all.
 type chatter struct {
-	s      Sender
+	s      srpSender
 	rounds int
 	left   int
 }
@@ -348,7 +348,7 @@ func TestQuorumReformTimes(t *testing.T) {
 		{"srp", func(o *Options) { o.NewProtocol, o.Invariants = SRP, nil }},
 		{"srp+chatter", func(o *Options) {
 			o.NewProtocol, o.Invariants = SRP, nil
-			o.App = func(id srp.NodeID, s Sender) Application { return &chatter{s: s, rounds: 5} }
+			o.srpApp = func(id srp.NodeID, s srpSender) srpApp { return &chatter{s: s, rounds: 5} }
 		}},
 		{"stack", func(*Options) {}},
 	}

@@ -114,10 +114,22 @@ func FindScenario(name string) (Scenario, bool) {
 // Run plays the scenario with seed: the ring forms, a workload of AGREED and SAFE messages
 // starts, the fault is applied, then the network heals and liveness is checked.
 func (sc Scenario) Run(seed uint64, trace io.Writer) (Result, error) {
-	opts := Options{Seed: seed, Nodes: sc.Nodes, Trace: trace, StartSpread: 100 * time.Millisecond}
+	return sc.RunApp(seed, nil, nil, trace)
+}
+
+// RunApp is Run with an application on every node and its invariants, checked after every
+// step that ran application code and at the end. With an application every node runs the
+// full stack (StackProtocol). Application timers (AppNode.After) stop when the network heals,
+// as the workload does, so the liveness check sees a quiet ring.
+func (sc Scenario) RunApp(seed uint64, app App, invariants []Invariant, trace io.Writer) (Result, error) {
+	opts := Options{Seed: seed, Nodes: sc.Nodes, Trace: trace, StartSpread: 100 * time.Millisecond, App: app, Invariants: invariants}
 	safe := 0.3
-	if sc.stack != nil {
-		opts.NewProtocol = NewStackProtocol(*sc.stack)
+	if sc.stack != nil || app != nil {
+		so := StackOptions{}
+		if sc.stack != nil {
+			so = *sc.stack
+		}
+		opts.NewProtocol = NewStackProtocol(so)
 		safe = 0 // see ErrStackSafe
 	}
 	s, err := New(opts)
@@ -140,6 +152,7 @@ func (sc Scenario) Run(seed uint64, trace io.Writer) (Result, error) {
 			return err
 		}
 		s.StopWorkload()
+		s.quiet = true
 		s.Heal()
 		for _, n := range s.nodes {
 			if n.paused {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/srp"
+	"github.com/gototem/gototem/stack"
 )
 
 // Protocol is what a simulated node runs: the driver contract of srp/api.go. *srp.Processor
@@ -94,10 +95,16 @@ type Options struct {
 	Link *LinkParams
 	// StartSpread staggers the nodes' first start uniformly over [0, StartSpread).
 	StartSpread time.Duration
-	// App gives each node incarnation an Application (optional).
-	App AppFactory
-	// Invariants are checked beside gototem's in Check.
+	// App sets up each node incarnation's application (optional): its groups and callbacks,
+	// as on a real node. With an App, NewProtocol defaults to the full stack (StackProtocol).
+	App App
+	// Invariants are the application's own, checked beside gototem's in Check, and also
+	// after every step that ran application code (a callback, a timer of After, a call
+	// from a test's At): an application's state changes in no other step, so a violation is
+	// caught at the step that made it.
 	Invariants []Invariant
+	// srpApp gives each node incarnation a bare-srp application (tests of srp alone).
+	srpApp func(id srp.NodeID, s srpSender) srpApp
 	// Trace, when set, receives one line per event (see the package doc).
 	Trace io.Writer
 	// PauseBuffer is how many datagrams a paused node's socket holds before dropping
@@ -135,8 +142,11 @@ type Node struct {
 	timerAt     time.Duration // 0: none armed
 	timerMissed bool          // a timer came due while paused
 	pauseBuf    []pendingDatagram
-	app         Application
-	counter     uint64 // last MsgID counter used; survives restarts
+	app         srpApp
+	appNode     *AppNode      // the application of this incarnation (Options.App)
+	appq        []stack.Event // events waiting for the application, in order
+	dispatching bool          // application code is running on this node
+	counter     uint64        // last MsgID counter used; survives restarts
 	inDrain     bool
 	deferred    []deferredSend
 	sameInstant int // consecutive timer firings without time moving: a spinning timer
@@ -158,9 +168,6 @@ func (n *Node) Paused() bool { return n.paused }
 // Protocol is the node's current protocol instance (nil while crashed).
 func (n *Node) Protocol() Protocol { return n.proc }
 
-// App is the node's current Application (nil when none or crashed).
-func (n *Node) App() Application { return n.app }
-
 // Sim is one deterministic simulation.
 type Sim struct {
 	opts  Options
@@ -176,12 +183,14 @@ type Sim struct {
 	// linkEvents are the redundant-ring faults and recoveries StackProtocol nodes reported.
 	linkEvents []LinkEvent
 	// ghist is the process-group record of a full-stack campaign (nil otherwise).
-	ghist *GroupHistory
+	ghist *groupHistory
 	stats Stats
 	rings map[srp.RingID]bool
 
 	work    *Workload
 	stopped error // first violation found while running (progress, incremental checks)
+	appRan  bool  // the current step ran application code: check Options.Invariants
+	quiet   bool  // a run's quiet phase: application timers no longer fire
 
 	stormStart  time.Duration
 	stormEvents int
@@ -197,6 +206,9 @@ func New(opts Options) (*Sim, error) {
 	}
 	if opts.NewProtocol == nil {
 		opts.NewProtocol = SRP
+		if opts.App != nil {
+			opts.NewProtocol = NewStackProtocol(StackOptions{})
+		}
 	}
 	if opts.Config == nil {
 		tok := opts.Token
@@ -314,6 +326,10 @@ func (s *Sim) run(t time.Duration) error {
 		if err := s.handle(e); err != nil && s.stopped == nil {
 			s.stopped = err
 		}
+		if s.appRan && s.stopped == nil {
+			s.appRan = false
+			s.stopped = s.checkApp()
+		}
 	}
 	if s.stopped != nil {
 		return s.stopped
@@ -335,10 +351,15 @@ func (s *Sim) Check() error {
 		s.stopped = v
 		return v
 	}
+	s.stopped = s.checkApp()
+	return s.stopped
+}
+
+// checkApp runs Options.Invariants.
+func (s *Sim) checkApp() error {
 	for _, inv := range s.opts.Invariants {
 		if err := inv.Check(s); err != nil {
-			s.stopped = &Violation{Invariant: inv.Name, Seed: s.opts.Seed, Step: s.step, At: s.now, Detail: err.Error()}
-			return s.stopped
+			return &Violation{Invariant: inv.Name, Seed: s.opts.Seed, Step: s.step, At: s.now, Detail: err.Error()}
 		}
 	}
 	return nil
@@ -513,6 +534,7 @@ func (s *Sim) drain(n *Node) error {
 		n.proc.Advance()
 		s.arm(n, rd.NextTick)
 		if len(n.deferred) == 0 || !n.up {
+			s.dispatch(n)
 			return nil
 		}
 		d := n.deferred[0]
@@ -653,7 +675,7 @@ func (s *Sim) Send(id srp.NodeID, payload []byte, g srp.Guarantee) error {
 	if n == nil {
 		return fmt.Errorf("sim: send: no node %d", id)
 	}
-	return nodeSender{n: n, incarnation: n.incarnation}.Send(payload, g)
+	return srpSender{n: n, incarnation: n.incarnation}.Send(payload, g)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -680,10 +702,23 @@ func (s *Sim) start(n *Node) error {
 	if s.ghist != nil {
 		s.ghist.AddStart(n.ID, s.step, s.now)
 	}
-	if s.opts.App != nil {
-		n.app = s.opts.App(n.ID, nodeSender{n: n, incarnation: n.incarnation})
+	if s.opts.srpApp != nil {
+		n.app = s.opts.srpApp(n.ID, srpSender{n: n, incarnation: n.incarnation})
 	}
 	p.Start(s.now)
+	if s.opts.App != nil {
+		a := &AppNode{n: n, incarnation: n.incarnation, groups: map[string]*Group{}}
+		n.appNode = a
+		// The stack's first events wait until the application has set itself up, as a
+		// real node's callbacks are registered before anything is delivered.
+		n.dispatching = true
+		err := s.opts.App(a)
+		n.dispatching = false
+		s.appRan = true
+		if err != nil {
+			return fmt.Errorf("sim: n%d: application: %w", n.ID, err)
+		}
+	}
 	return s.drain(n)
 }
 
@@ -692,7 +727,8 @@ func (s *Sim) crash(n *Node) {
 		return
 	}
 	n.up, n.paused = false, false
-	n.proc, n.app = nil, nil
+	n.proc, n.app, n.appNode = nil, nil, nil
+	n.appq, n.dispatching = nil, false
 	n.timerGen++
 	n.timerAt = 0
 	n.pauseBuf, n.deferred = nil, nil
@@ -725,6 +761,19 @@ func (s *Sim) resume(n *Node) error {
 		}
 		if err := s.receive(n, d.from, d.link, d.data); err != nil {
 			return err
+		}
+	}
+	// The application's timers that came due during the pause fire now, late.
+	if a := n.appNode; a != nil {
+		due := a.timers
+		a.timers = nil
+		for _, f := range due {
+			if !a.live() {
+				break
+			}
+			if err := s.appCall(n, f); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

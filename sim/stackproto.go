@@ -29,6 +29,9 @@ type StackOptions struct {
 	// sync completions) is recorded in Sim.GroupHistory instead of the simulator's srp-level
 	// deliveries; the srp-level history keeps the ring configurations only.
 	Groups []string
+	// reserved are the groups the campaign's process may join (all of them, not only the
+	// initial ones): an application may not use them.
+	reserved []string
 }
 
 // simGroup and simPID are the CPG group and process every simulated node joins at start: the
@@ -78,7 +81,7 @@ func NewStackProtocol(o StackOptions) func(cfg srp.Config) (Protocol, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sim: stack protocol: node %d: %w", cfg.NodeID, err)
 		}
-		return &StackProtocol{st: st, links: sc.Links, groups: slices.Clone(o.Groups)}, nil
+		return &StackProtocol{st: st, links: sc.Links, groups: slices.Clone(o.Groups), reservedGroups: slices.Clone(o.reserved)}, nil
 	}
 }
 
@@ -103,6 +106,15 @@ type StackProtocol struct {
 
 	groups []string      // process-group mode: the groups joined at start (see StackOptions)
 	gev    []stack.Event // process-group mode: the events of this Ready, in order
+	// aev are this Ready's events for an application (Options.App): ring configurations,
+	// quorum verdicts, and the confchgs and messages of groups that are not the simulator's.
+	aev            []stack.Event
+	reservedGroups []string
+}
+
+// reserved says whether group belongs to the simulator's own process.
+func (p *StackProtocol) reserved(group string) bool {
+	return group == simGroup || slices.Contains(p.groups, group) || slices.Contains(p.reservedGroups, group)
 }
 
 // Stack is the node's stack, for inspection (quorum state, link status, counters).
@@ -175,6 +187,8 @@ func (p *StackProtocol) Advance() {
 	p.msgLinks = p.msgLinks[:0]
 	p.changes, p.faults = nil, nil
 	p.gev = p.gev[:0]
+	clear(p.aev)
+	p.aev = p.aev[:0]
 }
 
 // SendGroup multicasts payload to group from the process pid (process-group mode). The
@@ -216,6 +230,12 @@ func (p *StackProtocol) collect() {
 		p.msgLinks = append(p.msgLinks, d.Link)
 	}
 	for _, ev := range rd.Events {
+		switch {
+		case ev.Membership != nil, ev.Quorum != nil:
+			p.aev = append(p.aev, ev)
+		case ev.Group != nil && !p.reserved(ev.Group.Group), ev.Message != nil && !p.reserved(ev.Message.Group):
+			p.aev = append(p.aev, ev)
+		}
 		if len(p.groups) > 0 {
 			switch {
 			case ev.Membership != nil:
@@ -280,9 +300,9 @@ func (s *Sim) stackEvents(n *Node, p *StackProtocol) {
 		if s.opts.Trace != nil {
 			s.traceNode(n, "quorum", v.String())
 		}
-		if qo, ok := n.app.(QuorumObserver); ok {
-			qo.OnQuorum(v.Quorate, slices.Clone(v.Members))
-		}
+	}
+	if n.appNode != nil {
+		n.appq = append(n.appq, p.aev...)
 	}
 	if vq := p.st.Quorum(); vq != nil && vq.ExpectedVotes() != p.expected {
 		from := p.expected

@@ -28,6 +28,13 @@ type StackScheduleOptions struct {
 	// Quorum runs votequorum on every node (one vote each, expected votes the cluster) and
 	// checks quorum exclusivity (CheckSplitBrain).
 	Quorum bool
+	// App, when set, gives each schedule (by its seed) an application to run on every node
+	// beside the campaign's process, with the application's invariants (see Options.App and
+	// Options.Invariants): a fresh one per schedule, so a campaign's schedules share no
+	// application state. Its groups are checked by the process-group checkers like the
+	// campaign's own, its invariants after every step that ran its code; its timers
+	// (AppNode.After) stop at the quiet phase, as the workload does.
+	App func(seed uint64) (App, []Invariant)
 }
 
 // DefaultStackScheduleOptions: 3–5 nodes, 20 s of faults every ~2 s, token 1 s, each node
@@ -85,7 +92,7 @@ type stackRun struct {
 // with restarts, pauses, loss bursts, flapping links) are drawn every FaultEvery on average
 // for Duration; then the network heals, every node resumes, and liveness is checked: one
 // ring, and a probe from every node in every group it is in reaches the whole group. The
-// srp-level configuration checks run throughout; the process-group checkers (GroupHistory)
+// srp-level configuration checks run throughout; the process-group checkers (groupHistory)
 // and quorum exclusivity run at the end.
 func RunStackSchedule(seed uint64, o StackScheduleOptions, trace io.Writer) (Result, error) {
 	if err := o.validate(); err != nil {
@@ -120,6 +127,7 @@ func RunStackSchedule(seed uint64, o StackScheduleOptions, trace io.Writer) (Res
 		return finish(err)
 	}
 	r.stopped = true
+	s.quiet = true
 	s.Heal()
 	for _, n := range s.nodes {
 		if n.paused {
@@ -155,7 +163,7 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 			initial[id] = []string{o.Groups[int(x%uint64(len(o.Groups)))]}
 		}
 	}
-	so := StackOptions{}
+	so := StackOptions{reserved: o.Groups}
 	if o.Quorum {
 		nl := make([]quorum.NodeEntry, nodes)
 		for i := range nl {
@@ -174,12 +182,17 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 		}
 		return NewStackProtocol(sop)(cfg)
 	}
+	var app App
+	var invariants []Invariant
+	if o.App != nil {
+		app, invariants = o.App(seed)
+	}
 	s, err := New(Options{Seed: seed, Nodes: nodes, Token: o.Token, Link: &link, Trace: trace,
-		StartSpread: 200 * time.Millisecond, NewProtocol: newProto})
+		StartSpread: 200 * time.Millisecond, NewProtocol: newProto, App: app, Invariants: invariants})
 	if err != nil {
 		return nil, err
 	}
-	s.ghist = NewGroupHistory(s.NodeIDs())
+	s.ghist = newGroupHistory(s.NodeIDs())
 	r = &stackRun{s: s, o: o, joined: map[srp.NodeID]map[string]bool{}}
 	return r, nil
 }
@@ -351,11 +364,16 @@ func (r *stackRun) liveness() error {
 		n := s.Node(id)
 		got := map[int]bool{}
 		for _, e := range s.ghist.Logs[id] {
-			if e.Kind == GroupMessage && e.Incarnation == n.incarnation && e.Msg >= 0 {
+			if e.Kind == groupMessage && e.Incarnation == n.incarnation && e.Msg >= 0 {
 				got[e.Msg] = true
 			}
 		}
 		for i, m := range s.ghist.Sent {
+			// An application's messages are judged by its own invariants; a message it sent
+			// just before its process left the group is not delivered back.
+			if !slices.Contains(r.o.Groups, m.Group) {
+				continue
+			}
 			if m.ID.Sender == id && m.Incarnation == n.incarnation && !got[i] {
 				return s.violation(InvLiveness, "%v after the network healed, n%d has not delivered its own %s to %s (sent at %s)",
 					bound, id, s.ghist.msgName(i), m.Group, fmtTime(m.At))
@@ -377,7 +395,7 @@ func (r *stackRun) liveness() error {
 	for _, id := range live {
 		got := map[int]bool{}
 		for _, e := range s.ghist.Logs[id] {
-			if e.Kind == GroupMessage && e.Msg >= first {
+			if e.Kind == groupMessage && e.Msg >= first {
 				got[e.Msg] = true
 			}
 		}

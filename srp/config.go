@@ -47,45 +47,56 @@ type Config struct {
 	Logger *slog.Logger // nil: quiet
 }
 
-// Timing constants of corosync 3.1.7 (§8, §9) used by DefaultConfig.
-const (
-	defaultToken            = 3000 * time.Millisecond
-	defaultTokenCoefficient = 650 * time.Millisecond
-	defaultRetransmitsConst = 4
-	hz                      = 100 // Linux user-space HZ: 1000/HZ = 10 ms in the hold formula
-	minimumTimeout          = 3 * (1000 / hz) * time.Millisecond
-)
+// hz is corosync's HZ on Linux user space (100): 1000/HZ = 10 ms in the hold formula.
+const hz = 100
 
-// DefaultConfig returns corosync 3.1.7's defaults for a nodelist of members nodes: the token
-// grows by token_coefficient per node above two, and token_retransmit, hold and consensus
-// are derived from it exactly as totemconfig.c does (including its integer truncations).
+// DefaultTokenCoefficient is corosync's token_coefficient: what the token grows by per node
+// above two.
+const DefaultTokenCoefficient = 650 * time.Millisecond
+
+// DefaultConfig returns corosync 3.1.7's defaults (corosync.conf(5)) derived for a nodelist
+// of members nodes (Derive with DefaultTokenCoefficient).
 func DefaultConfig(id NodeID, members int) Config {
-	tokenMS := int(defaultToken / time.Millisecond)
-	if members > 2 {
-		tokenMS += (members - 2) * int(defaultTokenCoefficient/time.Millisecond)
-	}
-	retransMS := int(float64(tokenMS) / (float64(defaultRetransmitsConst) + 0.2))
-	holdMS := int(float64(retransMS)*0.8 - 1000.0/hz)
-	consensusMS := int(1.2 * float64(tokenMS))
-	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
 	return Config{
-		NodeID:                          id,
-		Token:                           ms(tokenMS),
-		TokenRetransmit:                 ms(retransMS),
-		Hold:                            ms(holdMS),
-		Join:                            ms(50),
-		SendJoin:                        0,
-		Consensus:                       ms(consensusMS),
-		Merge:                           ms(200),
-		Downcheck:                       ms(1000),
-		TokenRetransmitsBeforeLossConst: defaultRetransmitsConst,
-		FailRecvConst:                   2500,
-		SeqnoUnchangedConst:             30,
-		MissCountConst:                  5,
-		WindowSize:                      50,
-		MaxMessages:                     17,
-		NetMTU:                          1500,
+		NodeID: id, Token: 3000 * time.Millisecond, Join: 50 * time.Millisecond,
+		Merge: 200 * time.Millisecond, Downcheck: 1000 * time.Millisecond,
+		TokenRetransmitsBeforeLossConst: 4, FailRecvConst: 2500, SeqnoUnchangedConst: 30,
+		MissCountConst: 5, WindowSize: 50, MaxMessages: 17, NetMTU: 1500,
+	}.Derive(members, DefaultTokenCoefficient)
+}
+
+// Derive returns c with the timers corosync derives (totemconfig.c's
+// totem_volatile_config_read): Token, as configured, grows by coefficient per node above two
+// of a nodelist of members nodes; TokenRetransmit, Hold and Consensus left at zero come from
+// the effective token with corosync's integer milliseconds and truncations:
+// token / (token_retransmits_before_loss_const + 0.2), retransmit·0.8 − 1000/HZ (never below
+// 0), 1.2·token.
+//
+// This is the one copy of the derivation: DefaultConfig (the simulator's and the tests'
+// configurations) and package config's corosync.conf reader both use it, so a node configured
+// either way runs the same timers (config's TestTimersAreSRPs compares them).
+func (c Config) Derive(members int, coefficient time.Duration) Config {
+	ms := func(d time.Duration) uint32 { return uint32(d / time.Millisecond) }
+	dur := func(v uint32) time.Duration { return time.Duration(v) * time.Millisecond }
+	token := ms(c.Token)
+	if members > 2 {
+		token += uint32(members-2) * ms(coefficient)
 	}
+	c.Token = dur(token)
+	retransmit := ms(c.TokenRetransmit)
+	if retransmit == 0 {
+		retransmit = uint32(float64(token) / (float64(c.TokenRetransmitsBeforeLossConst) + 0.2))
+		c.TokenRetransmit = dur(retransmit)
+	}
+	if c.Hold == 0 {
+		if h := float64(retransmit)*0.8 - 1000.0/hz; h > 0 {
+			c.Hold = dur(uint32(h))
+		}
+	}
+	if c.Consensus == 0 {
+		c.Consensus = dur(uint32(1.2 * float64(token)))
+	}
+	return c
 }
 
 // Errors returned by Send. Test with errors.Is.

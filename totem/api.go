@@ -45,8 +45,9 @@ type Options struct {
 }
 
 // GroupHandler receives one group's events, in total order, on the node's dispatch goroutine.
-// The same handler runs on a simulated node (package sim), so an application's logic can be
-// tested under partitions without sockets.
+// The same handler runs on a simulated node (package sim: AppNode.Join, with OnMembership
+// there as here), so an application's logic can be tested under partitions, random fault
+// schedules and restarts without sockets; package examples/counter is one, tested both ways.
 type GroupHandler interface {
 	// Deliver is one message sent to the group. m.Payload is valid until Deliver returns (its
 	// memory is reused for later messages, as corosync reuses its deliver callback's

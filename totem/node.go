@@ -332,48 +332,12 @@ func (n *Node) stackConfig() (stack.Config, error) {
 		sc.ConfigVersion = &v
 	}
 	if n.rt.Quorum.Provider == "corosync_votequorum" {
-		qc := quorumConfig(n.rt, n.self)
+		qc := n.rt.Votequorum() // config's one mapping of the quorum section
+		qc.NodeID = quorum.NodeID(n.self)
 		sc.Quorum = &qc
 		sc.EVStore = quorum.NewFileEVStore(n.stateDir())
 	}
 	return sc, nil
-}
-
-// quorumConfig maps the quorum section and nodelist onto votequorum's inputs.
-func quorumConfig(rt *config.Runtime, self srp.NodeID) quorum.Config {
-	q := rt.Quorum
-	qc := quorum.Config{
-		NodeID:                quorum.NodeID(self),
-		ExpectedVotes:         q.ExpectedVotes,
-		TwoNode:               q.TwoNode,
-		LastManStanding:       q.LastManStanding,
-		LastManStandingWindow: q.LastManStandingWindow,
-		AutoTieBreaker:        q.AutoTieBreaker,
-		AutoTieBreakerNode:    q.AutoTieBreakerNode,
-		AllowDownscale:        q.AllowDownscale,
-		ExpectedVotesTracking: q.ExpectedVotesTracking,
-	}
-	if q.WaitForAllSet {
-		w := q.WaitForAll
-		qc.WaitForAll = &w
-	}
-	if q.VotesSet {
-		v := q.Votes
-		qc.Votes = &v
-	}
-	if rt.LocalPos >= 0 {
-		for _, node := range rt.Nodes {
-			qc.Nodelist = append(qc.Nodelist, quorum.NodeEntry{NodeID: quorum.NodeID(node.NodeID), Votes: node.QuorumVotes})
-		}
-	}
-	if d := q.Device; d != nil {
-		qc.Device = quorum.DeviceConfig{Model: d.Model, Timeout: d.Timeout, SyncTimeout: d.SyncTimeout}
-		if d.VotesSet {
-			v := d.Votes
-			qc.Device.Votes = &v
-		}
-	}
-	return qc
 }
 
 // now is the node's monotonic clock, the time base every protocol layer sees.

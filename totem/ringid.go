@@ -8,13 +8,15 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gototem/gototem/internal/atomicfile"
 	"github.com/gototem/gototem/srp"
 )
 
 // fileRingIDStore persists the ring sequence number in <dir>/ringid_<nodeid>, the file corosync
 // keeps: 8 bytes, the sequence as a native-endian u64, so a gototem node and a corosync node can
-// share a state directory layout. Writes go to a temporary file that is synced and renamed, so a
-// crash or a full disk leaves the old value intact rather than a torn one.
+// share a state directory layout. Writes go through atomicfile (a temporary file synced, renamed,
+// and the directory synced), so a crash or a full disk leaves the old value intact rather than a
+// torn one, and the new value survives a power loss once Store returns.
 type fileRingIDStore struct {
 	Path string
 }
@@ -44,35 +46,8 @@ func (s *fileRingIDStore) Load() (uint64, bool, error) {
 func (s *fileRingIDStore) Store(seq uint64) error {
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], seq)
-	if err := writeFileAtomic(s.Path, b[:], 0o600); err != nil {
+	if err := atomicfile.Write(s.Path, b[:], 0o600); err != nil {
 		return fmt.Errorf("totem: ring id: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with data: write a temporary file beside it, fsync, rename.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Chmod(perm)
-	}
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return werr
 	}
 	return nil
 }

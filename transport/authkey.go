@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/gototem/gototem/config"
+	"github.com/gototem/gototem/internal/atomicfile"
 )
 
 // DefaultAuthKeyPath is where corosync looks for totem.keyfile when none is configured.
@@ -31,8 +31,8 @@ func GenerateAuthKey(n int) ([]byte, error) {
 
 // WriteAuthKey writes key to path with mode 0400. Without overwrite an existing file is an
 // error (fs.ErrExist): replacing a cluster's key by accident splits the cluster. With
-// overwrite the key is written to a temporary file beside path and renamed over it, so a
-// reader never sees a half-written key.
+// overwrite the key is replaced through atomicfile (a temporary file synced and renamed over
+// it, the directory synced), so a reader never sees a half-written key.
 func WriteAuthKey(path string, key []byte, overwrite bool) error {
 	if len(key) < MinKeyLen || len(key) > MaxKeyLen {
 		return fmt.Errorf("transport: authkey length %d out of range %d..%d bytes", len(key), MinKeyLen, MaxKeyLen)
@@ -44,23 +44,7 @@ func WriteAuthKey(path string, key []byte, overwrite bool) error {
 		}
 		return finishKeyFile(f, path, key)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".authkey-*")
-	if err != nil {
-		return fmt.Errorf("transport: authkey %s: %w", path, err)
-	}
-	tmp := f.Name()
-	if err := f.Chmod(0o400); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("transport: authkey %s: %w", path, err)
-	}
-	if err := finishKeyFile(f, tmp, key); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(path, key, 0o400); err != nil {
 		return fmt.Errorf("transport: authkey %s: %w", path, err)
 	}
 	return nil

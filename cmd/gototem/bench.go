@@ -396,6 +396,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	// Wait for K ring members that all joined the group.
+	fmt.Fprintf(stderr, "gototem: bench: node %d: waiting for %d ring members in group %s\n", self, *want, *group)
+	tk := newTicker(stderr)
 	var members []totem.NodeID
 	for {
 		ringMu.Lock()
@@ -405,6 +407,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		if n >= *want && len(members) >= *want {
 			break
 		}
+		tk.maybe("gototem: bench: node %d: ring has %d members, group %s %d; waiting for %d", self, n, *group, len(members), *want)
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(stderr, "gototem: bench: node %d: ring has %d members, group %s %d, after %v; want %d\n",
@@ -436,6 +439,16 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	defer runCancel()
 	var sent uint64
 	var sendErr error
+	fmt.Fprintf(stderr, "gototem: bench: node %d: %d members ready; senders %v, %d-byte messages for %v\n", self, len(members), sendFrom, *size, flood)
+	stopProgress := make(chan struct{})
+	start := time.Now()
+	go every(stderr, stopProgress, func() string {
+		chk.mu.Lock()
+		n := chk.delivered
+		chk.mu.Unlock()
+		return fmt.Sprintf("gototem: bench: node %d: %v, %d messages delivered", self, time.Since(start).Round(time.Second), n)
+	})
+	defer close(stopProgress)
 	if slices.Contains(sendFrom, self) {
 		sent, sendErr = benchSend(runCtx, g, self, *size, flood, *rate, gu, hostNS)
 	}
