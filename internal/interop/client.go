@@ -85,7 +85,7 @@ type Proc struct {
 // PID if it is still running.
 func (n *Node) StartProc(name string, args ...string) (*Proc, error) {
 	cmd := n.c.lab.Command(context.Background(), n.ID, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL} // see netlab.Start
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

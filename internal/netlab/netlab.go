@@ -180,7 +180,10 @@ func (l *Lab) Start(h int, spec Spec) (*Proc, error) {
 	full := append([]string{"netns", "exec", l.hostNS(h), spec.Path}, spec.Args...)
 	cmd := exec.Command("ip", full...)
 	cmd.Env = spec.Env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed from outside (a timeout, ^C) takes its daemons with it.
+	// Without it a leaked corosync kept running for minutes and, having inherited a shell's
+	// flock on a shared lock file, blocked every other test run waiting for that lock.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if spec.Log != "" {
 		f, err := os.OpenFile(spec.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
