@@ -16,7 +16,9 @@ type Scenario struct {
 	Nodes       int
 	// stack, when set, runs the full stack (StackProtocol) instead of bare srp.
 	stack *StackOptions
-	run   func(s *Sim, tok time.Duration) error
+	// knet, with stack, runs the stack over knet (NewKnetProtocol; Nodes filled in).
+	knet *KnetOptions
+	run  func(s *Sim, tok time.Duration) error
 }
 
 // Scenarios lists the named scenarios.
@@ -119,6 +121,11 @@ func (sc Scenario) Run(seed uint64, trace io.Writer) (Result, error) {
 	if sc.stack != nil {
 		opts.NewProtocol = NewStackProtocol(*sc.stack)
 		safe = 0 // see ErrStackSafe
+		if sc.knet != nil {
+			ko := *sc.knet
+			ko.Nodes = sc.Nodes
+			opts.NewProtocol = NewKnetProtocol(*sc.stack, ko)
+		}
 	}
 	s, err := New(opts)
 	if err != nil {

@@ -214,7 +214,7 @@ func (r *stackRun) proto(n *Node) *StackProtocol {
 	if !n.up || n.paused {
 		return nil
 	}
-	p, _ := n.proc.(*StackProtocol)
+	p, _ := stackOf(n.proc)
 	return p
 }
 
