@@ -60,6 +60,9 @@ type KnetOptions struct {
 	// DataMTU is the user bytes per knet DATA packet (0: what PMTUd finds on a 1500-byte
 	// IPv4 link with this crypto).
 	DataMTU int
+	// ModeFromSeed, in random schedules, draws each schedule's link_mode (passive, active
+	// or rr) from its seed instead of using Mode.
+	ModeFromSeed bool
 }
 
 func (o KnetOptions) withDefaults() KnetOptions {

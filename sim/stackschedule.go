@@ -28,6 +28,9 @@ type StackScheduleOptions struct {
 	// Quorum runs votequorum on every node (one vote each, expected votes the cluster) and
 	// checks quorum exclusivity (CheckSplitBrain).
 	Quorum bool
+	// Knet, when set, runs every node's stack over knet (sim/knet.go); add LinkFaults to
+	// Faults to cut knet links alone.
+	Knet *KnetOptions
 }
 
 // DefaultStackScheduleOptions: 3–5 nodes, 20 s of faults every ~2 s, token 1 s, each node
@@ -171,6 +174,9 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 		r.joined[cfg.NodeID] = map[string]bool{}
 		for _, g := range sop.Groups {
 			r.joined[cfg.NodeID][g] = true
+		}
+		if o.Knet != nil {
+			return NewKnetProtocol(sop, o.Knet.forSchedule(seed, nodes))(cfg)
 		}
 		return NewStackProtocol(sop)(cfg)
 	}
