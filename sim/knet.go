@@ -485,3 +485,25 @@ type simBinder interface{ bind(s *Sim, n *Node) }
 type sourceStepper interface {
 	StepFrom(now time.Duration, from srp.NodeID, link int, d []byte) error
 }
+
+// describeKnet is a trace line's text for a knet packet in clear: its type and fields, and
+// for an unfragmented DATA packet the totem packet inside it.
+func describeKnet(from srp.NodeID, data []byte) (string, bool) {
+	var k knet.Packet
+	if k.Decode(data) != nil {
+		return "", false
+	}
+	switch k.Type {
+	case knet.TypeData:
+		if k.FragNum > 1 {
+			return fmt.Sprintf("knet DATA seq=%d fragment %d/%d from n%d", k.Seq, k.FragSeq, k.FragNum, from), true
+		}
+		if _, _, err := srp.PeekHeader(k.Data); err == nil {
+			return fmt.Sprintf("knet DATA seq=%d: %s", k.Seq, describe(from, k.Data)), true
+		}
+		return fmt.Sprintf("knet DATA seq=%d from n%d", k.Seq, from), true
+	case knet.TypePing, knet.TypePong, knet.TypePMTUD, knet.TypePMTUDReply:
+		return fmt.Sprintf("knet %s link %d from n%d", k.Type, k.Link, from), true
+	}
+	return fmt.Sprintf("knet %s from n%d", k.Type, from), true
+}

@@ -54,12 +54,32 @@ func TestKnetLinkCut(t *testing.T) {
 			for _, seed := range quorumSeeds(t, 8) {
 				ko := KnetOptions{Mode: mode}
 				s := newKnetSim(t, seed, 2+int(seed)%4, ko, nil)
+				// Before the cut the mode shows: passive sends on link 0 alone, active and
+				// rr on both links.
+				for _, id := range s.NodeIDs() {
+					s.knetProto(id).MarkTraffic(s.Now())
+				}
+				if err := s.RunFor(3 * time.Second); err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range s.NodeIDs() {
+					_, on0 := s.knetProto(id).FirstData(0)
+					_, on1 := s.knetProto(id).FirstData(1)
+					if !on0 || on1 != (mode != knet.Passive) {
+						t.Fatalf("seed %d: n%d received totem packets on link 0: %v, link 1: %v", seed, id, on0, on1)
+					}
+				}
 				rep, err := s.KnetLinkCut(ko, 0)
 				if err != nil {
 					t.Fatalf("seed %d: %v\nreplay: GOTOTEM_SIM_SEED=%d go test ./sim -run 'TestKnetLinkCut/%s$' -v", seed, err, seed, mode)
 				}
 				if mode == knet.Passive && rep.BackAfter == 0 {
 					t.Fatalf("seed %d: passive traffic never measured back on link 0: %s", seed, rep)
+				}
+				// Active mode's copy on link 1 arrives whatever happens to link 0: no wait
+				// for knet to notice the cut.
+				if mode == knet.Active && rep.SwitchedAfter >= rep.DownFirst {
+					t.Fatalf("seed %d: active mode: traffic on link 1 only %v after the cut (link down after %v)", seed, rep.SwitchedAfter, rep.DownFirst)
 				}
 				s.StopWorkload()
 				s.Heal()
