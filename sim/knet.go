@@ -63,6 +63,10 @@ type KnetOptions struct {
 	// ModeFromSeed, in random schedules, draws each schedule's link_mode (passive, active
 	// or rr) from its seed instead of using Mode.
 	ModeFromSeed bool
+	// SmallMTUFromSeed, in random schedules, runs half of them (drawn from the seed) at
+	// knet's smallest data MTU, so that most totem packets travel as several knet fragments:
+	// reassembly under the schedule's loss, duplication and reordering.
+	SmallMTUFromSeed bool
 }
 
 func (o KnetOptions) withDefaults() KnetOptions {

@@ -22,10 +22,11 @@ const (
 var LinkFaults = []string{FaultLinkCut, FaultLinkPair, FaultLinkFlap}
 
 // DefaultKnetStackScheduleOptions are DefaultStackScheduleOptions over knet, two links, the
-// link_mode drawn from each seed, with the link faults added to the mix.
+// link_mode and the data MTU (PMTUd's or knet's smallest) drawn from each seed, with the link
+// faults added to the mix.
 func DefaultKnetStackScheduleOptions() StackScheduleOptions {
 	o := DefaultStackScheduleOptions()
-	o.Knet = &KnetOptions{Links: 2, ModeFromSeed: true}
+	o.Knet = &KnetOptions{Links: 2, ModeFromSeed: true, SmallMTUFromSeed: true}
 	o.Faults = append(append([]string(nil), AllFaults...), LinkFaults...)
 	return o
 }
@@ -37,6 +38,9 @@ func (o *KnetOptions) forSchedule(seed uint64, nodes int) KnetOptions {
 	if ko.ModeFromSeed {
 		// Drawn from the seed alone, like the cluster size, so a replay needs only the seed.
 		ko.Mode = knet.LinkMode(splitmix(seed^0x6b6e6574) % 3)
+	}
+	if ko.SmallMTUFromSeed && splitmix(seed^0x6d7475)%2 == 0 {
+		ko.DataMTU = knet.MinDataMTU(nil)
 	}
 	return ko
 }
