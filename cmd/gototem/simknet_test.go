@@ -18,11 +18,14 @@ func TestSimKnet(t *testing.T) {
 	if !strings.HasSuffix(a, "\nviolations: 0\n") || codeA != 0 || !strings.Contains(a, "schedules: 3\n") {
 		t.Fatalf("exit %d:\n%s%s", codeA, a, errA)
 	}
-	tr, _, code := runSimCmd("--knet", "--seed", "5", "--duration", "3s", "--faults", "linkcut,linkpair,linkflap", "--trace")
-	for _, want := range []string{" knet host ", " recv knet ping link 1 ", " recv knet DATA seq=", " cut ring "} {
+	tr, _, code := runSimCmd("--knet", "--seed", "5", "--duration", "8s", "--faults", "linkcut,linkpair,linkflap", "--trace")
+	for _, want := range []string{" knet host ", " recv knet ping link 1 ", " recv knet DATA seq="} {
 		if code != 0 || !strings.Contains(tr, want) {
 			t.Fatalf("--knet --trace: exit %d, no %q:\n%.1500s", code, want, tr)
 		}
+	}
+	if !strings.Contains(tr, " cut ring ") && !strings.Contains(tr, " on ring ") && !strings.Contains(tr, " on link ") {
+		t.Fatalf("--knet --faults linkcut,linkpair,linkflap: no link fault in the trace:\n%.1500s", tr)
 	}
 	out, _, code := runSimCmd("--list")
 	if code != 0 || !strings.Contains(out, "knet-link-cut-passive") || !strings.Contains(out, "knet-link-cut-rr") {
