@@ -29,9 +29,15 @@ import (
 //   - the data MTU is what PMTUd settles on: the simulator's LAN is IPv4 with a 1500-byte
 //     MTU (knet.UDPDataMTU), and totem's packets are fragmented by knet above it.
 //
-// Not modelled: PMTUd itself (there is no kernel to refuse an oversized datagram), and
-// ICMP errors (Endpoint.LinkError): a crashed peer's links go down by pong timeout alone, as
-// they do when its host, not just its process, is gone.
+//   - a datagram to a crashed node (its process gone, its host up) earns the sender an ICMP
+//     port unreachable one link latency later, if the way back is not cut: libknet takes
+//     that link down at once (Endpoint.LinkError). Without it a node restarted before its
+//     peers noticed (a link still up in its pong timeout backoff) and whose first pings
+//     (seq 0, libknet's restart signal) were lost would have its new packets dropped by
+//     the peers as duplicates of the old incarnation's: campaign seed 1832 re-formed
+//     without it for the whole quiet phase.
+//
+// Not modelled: PMTUd itself (there is no kernel to refuse an oversized datagram).
 
 // KnetOptions configure knet's link layer under every node (NewKnetProtocol).
 type KnetOptions struct {
@@ -510,4 +516,28 @@ func describeKnet(from srp.NodeID, data []byte) (string, bool) {
 		return fmt.Sprintf("knet %s link %d from n%d", k.Type, k.Link, from), true
 	}
 	return fmt.Sprintf("knet %s from n%d", k.Type, from), true
+}
+
+// portUnreachable is the ICMP port unreachable a datagram to a crashed node's port earns:
+// the sender's knet, if it runs one, takes that link to the node down one link latency
+// later, unless the way back is cut (then the error is lost like any datagram).
+func (s *Sim) portUnreachable(e *event) {
+	from, to, l := e.from, e.node.ID, e.link
+	if from == to || s.net.cut[link{to, from}] || s.net.ringCut[ringLink{to, from, l}] {
+		return
+	}
+	sender := s.Node(from)
+	if sender == nil || !sender.up {
+		return
+	}
+	inc := sender.incarnation
+	s.At(s.now+s.net.params(to, from).Latency, "", func() error {
+		p, ok := sender.proc.(*KnetProtocol)
+		if !ok || !sender.up || sender.paused || sender.incarnation != inc || l < 0 || l >= knet.MaxLink {
+			return nil
+		}
+		p.ep.LinkError(s.now, knet.HostID(to), uint8(l))
+		p.linkEvents()
+		return s.drain(sender)
+	})
 }

@@ -113,3 +113,19 @@ func (s *Sim) FlapLink(a, b srp.NodeID, l int, down, up time.Duration, count int
 		t += up
 	}
 }
+
+// knetQuiet makes the healed network of a knet campaign lossless. At the campaigns' 1 s token
+// corosync gives knet a 500 ms ping timeout and a 250 ms ping interval, which libknet's 200 ms
+// heartbeat turns into a ping every 400 ms: one lost ping or pong takes a link down, and both
+// links' in the same round (about 4 in 10,000 rounds per pair at the baseline 1% loss) make
+// the host unreachable, a token loss and a new ring, at any time. That is libknet's behaviour
+// at those timers (found by the campaign: seeds 788, 941, 1467, ... re-formed during the
+// liveness check), so liveness is judged on a LAN that no longer loses datagrams; the faulty
+// phase keeps the loss, and the flapping it causes.
+func (s *Sim) knetQuiet() {
+	s.net.base.Loss = 0
+	for k, p := range s.net.override {
+		p.Loss = 0
+		s.net.override[k] = p
+	}
+}

@@ -423,6 +423,9 @@ func (s *Sim) handle(e *event) error {
 		n := e.node
 		if !n.up || n.incarnation != int(e.gen) && e.gen != 0 {
 			s.stats.DatagramsLost++
+			if !n.up {
+				s.portUnreachable(e) // sim/knet.go: knet hears the ICMP error
+			}
 			return nil
 		}
 		if n.paused {

@@ -124,6 +124,9 @@ func RunStackSchedule(seed uint64, o StackScheduleOptions, trace io.Writer) (Res
 	}
 	r.stopped = true
 	s.Heal()
+	if o.Knet != nil {
+		s.knetQuiet() // sim/knetfaults.go
+	}
 	for _, n := range s.nodes {
 		if n.paused {
 			if err := s.Resume(n.ID); err != nil {
