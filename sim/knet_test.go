@@ -356,3 +356,29 @@ func knetSeeds(t *testing.T, ci, full int) []uint64 {
 	}
 	return quorumSeeds(t, ci)
 }
+
+// A crashed node's host answers with ICMP port unreachable and libknet takes the link down at
+// once: the peers see n3's link 0 (the passive data link) down within milliseconds of the
+// crash, not a ping timeout later, and every link once a ping has gone out on it.
+func TestKnetCrashPortUnreachable(t *testing.T) {
+	s := newKnetSim(t, 3, 3, KnetOptions{}, nil)
+	b := knetLinkCutBounds(s.nodes[0].cfg, KnetOptions{})
+	crashAt := s.Now()
+	s.Crash(3)
+	if err := s.RunFor(b.Up); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []srp.NodeID{1, 2} {
+		p := s.knetProto(id)
+		ev, ok := knetEvent(p, 3, 0, false, crashAt)
+		if !ok || ev.At-crashAt > 50*time.Millisecond {
+			t.Fatalf("n%d: link 0 to the crashed n3 down at %v after the crash (%v), want within 50 ms (ICMP)", id, ev.At-crashAt, ok)
+		}
+		if ev, ok := knetEvent(p, 3, 1, false, crashAt); !ok || ev.At-crashAt > b.Up {
+			t.Fatalf("n%d: link 1 to the crashed n3 not down within %v: %+v", id, b.Up, ev)
+		}
+		if p.Endpoint().Reachable(3) {
+			t.Fatalf("n%d: n3 still reachable", id)
+		}
+	}
+}
