@@ -530,6 +530,11 @@ func (s *Sim) portUnreachable(e *event) {
 	if sender == nil || !sender.up {
 		return
 	}
+	if _, ok := sender.proc.(*KnetProtocol); !ok {
+		// Only knet reacts; scheduling nothing keeps every other run's events (and step
+		// numbers) as they were.
+		return
+	}
 	inc := sender.incarnation
 	s.At(s.now+s.net.params(to, from).Latency, "", func() error {
 		p, ok := sender.proc.(*KnetProtocol)
