@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -99,7 +100,16 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	}
 	e := &Endpoint{cfg: cfg, keyring: cfg.Keyring, links: NewLinks(cfg.Self, cfg.Mode), tx: Tx{Self: cfg.Self},
 		rx: map[HostID]*HostRx{}, peers: map[HostID][MaxLink]*PeerLink{}}
-	for host, pls := range cfg.Peers {
+	// Hosts in id order, not the map's: the link layer keeps them in the order added, which
+	// is the order of every broadcast, heartbeat and status, and a pure state machine must
+	// not depend on map iteration (the simulator replays by seed).
+	hosts := make([]HostID, 0, len(cfg.Peers))
+	for host := range cfg.Peers {
+		hosts = append(hosts, host)
+	}
+	slices.Sort(hosts)
+	for _, host := range hosts {
+		pls := cfg.Peers[host]
 		var arr [MaxLink]*PeerLink
 		for i := range pls {
 			pl := pls[i]

@@ -358,3 +358,32 @@ func TestEndpointReceiveNoAllocs(t *testing.T) {
 		t.Errorf("counters %+v", c)
 	}
 }
+
+// An Endpoint is a pure state machine: the same configuration gives the same output. Hosts
+// are taken in id order, not the configuration map's (random) order, so a broadcast and a
+// heartbeat emit their datagrams in one order and LinkStatus lists hosts by id. Found by the
+// simulator (sim's knet scenarios traced twice differed).
+func TestEndpointHostOrder(t *testing.T) {
+	cfg := EndpointConfig{Self: 1, Peers: map[HostID][]PeerLink{}}
+	for h := HostID(2); h <= 9; h++ {
+		cfg.Peers[h] = []PeerLink{{Link: 0, Addr: linkAddr(h, 0), Config: CorosyncLinkConfig(3650 * ms)}}
+	}
+	for range 20 {
+		ep, err := NewEndpoint(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := HostID(2)
+		for _, st := range ep.LinkStatus() {
+			if st.Host != want {
+				t.Fatalf("LinkStatus hosts %+v, want 2..9 in order", ep.LinkStatus())
+			}
+			want++
+		}
+		for i, d := range ep.Tick(0) {
+			if d.To != linkAddr(HostID(2+i), 0) {
+				t.Fatalf("ping %d to %v, want %v", i, d.To, linkAddr(HostID(2+i), 0))
+			}
+		}
+	}
+}

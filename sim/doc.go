@@ -36,4 +36,12 @@
 // application sees and its checkers work per group (total order, no creation or duplication,
 // self delivery, virtual synchrony between confchgs, a message delivered by its sender
 // alone, SAFE delivery), beside quorum exclusivity (CheckSplitBrain).
+//
+// knet (sim/knet*.go): NewKnetProtocol runs each node's stack over its own knet.Endpoint,
+// corosync 3's transport; knet link L travels on the simulator's link L, so one knet link is
+// cut alone (CutRing, CutRingLink, FlapLink) while knet's heartbeat, driven by the virtual
+// clock, takes it down and fails over by link_mode. KnetLinkCut checks a link cut against
+// bounds derived from the knet timers corosync derives from the token; RunKnetLinkSchedule
+// plays random one-link faults and checks the membership is kept; StackScheduleOptions.Knet
+// with LinkFaults (`gototem sim --knet`) runs the full-stack campaign over knet.
 package sim

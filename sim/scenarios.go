@@ -16,7 +16,9 @@ type Scenario struct {
 	Nodes       int
 	// stack, when set, runs the full stack (StackProtocol) instead of bare srp.
 	stack *StackOptions
-	run   func(s *Sim, tok time.Duration) error
+	// knet, with stack, runs the stack over knet (NewKnetProtocol; Nodes filled in).
+	knet *KnetOptions
+	run  func(s *Sim, tok time.Duration) error
 }
 
 // Scenarios lists the named scenarios.
@@ -131,6 +133,11 @@ func (sc Scenario) RunApp(seed uint64, app App, invariants []Invariant, trace io
 		}
 		opts.NewProtocol = NewStackProtocol(so)
 		safe = 0 // see ErrStackSafe
+		if sc.knet != nil {
+			ko := *sc.knet
+			ko.Nodes = sc.Nodes
+			opts.NewProtocol = NewKnetProtocol(*sc.stack, ko)
+		}
 	}
 	s, err := New(opts)
 	if err != nil {

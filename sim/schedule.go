@@ -63,7 +63,7 @@ func (o *ScheduleOptions) validate() error {
 		return fmt.Errorf("sim: schedule: duration (%v) and fault interval (%v) must be positive", o.Duration, o.FaultEvery)
 	}
 	for _, f := range o.Faults {
-		if !slices.Contains(AllFaults, f) {
+		if !slices.Contains(AllFaults, f) && !slices.Contains(LinkFaults, f) {
 			return fmt.Errorf("sim: schedule: unknown fault %q (known: %s)", f, strings.Join(AllFaults, ", "))
 		}
 	}
@@ -210,6 +210,8 @@ func (s *Sim) randomFault(kinds []string, tok time.Duration) error {
 		}
 	case FaultHeal:
 		s.Heal()
+	default:
+		return s.randomLinkFault(kind, tok) // sim/knetfaults.go
 	}
 	return nil
 }

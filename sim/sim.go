@@ -444,6 +444,9 @@ func (s *Sim) handle(e *event) error {
 		n := e.node
 		if !n.up || n.incarnation != int(e.gen) && e.gen != 0 {
 			s.stats.DatagramsLost++
+			if !n.up {
+				s.portUnreachable(e) // sim/knet.go: knet hears the ICMP error
+			}
 			return nil
 		}
 		if n.paused {
@@ -472,7 +475,9 @@ func (s *Sim) handle(e *event) error {
 func (s *Sim) receive(n *Node, from srp.NodeID, link int, data []byte) error {
 	s.tap(n, data)
 	var err error
-	if lp, ok := n.proc.(LinkProtocol); ok {
+	if sp, ok := n.proc.(sourceStepper); ok { // knet checks the source (sim/knet.go)
+		err = sp.StepFrom(s.now, from, link, data)
+	} else if lp, ok := n.proc.(LinkProtocol); ok {
 		err = lp.StepLink(s.now, link, data)
 	} else {
 		err = n.proc.Step(s.now, data)
@@ -527,7 +532,7 @@ func (s *Sim) drain(n *Node) error {
 		for _, d := range rd.Deliveries {
 			s.deliver(n, d)
 		}
-		if sp, ok := n.proc.(*StackProtocol); ok {
+		if sp, ok := stackOf(n.proc); ok {
 			s.stackEvents(n, sp)
 		}
 		n.inDrain = false
@@ -693,6 +698,9 @@ func (s *Sim) start(n *Node) error {
 		return fmt.Errorf("sim: n%d: %w", n.ID, err)
 	}
 	n.proc = p
+	if b, ok := p.(simBinder); ok { // knet's clock and trace (sim/knet.go)
+		b.bind(s, n)
+	}
 	n.up, n.paused = true, false
 	n.incarnation++
 	n.timerGen++

@@ -35,6 +35,9 @@ type StackScheduleOptions struct {
 	// campaign's own, its invariants after every step that ran its code; its timers
 	// (AppNode.After) stop at the quiet phase, as the workload does.
 	App func(seed uint64) (App, []Invariant)
+	// Knet, when set, runs every node's stack over knet (sim/knet.go); add LinkFaults to
+	// Faults to cut knet links alone.
+	Knet *KnetOptions
 }
 
 // DefaultStackScheduleOptions: 3–5 nodes, 20 s of faults every ~2 s, token 1 s, each node
@@ -129,6 +132,9 @@ func RunStackSchedule(seed uint64, o StackScheduleOptions, trace io.Writer) (Res
 	r.stopped = true
 	s.quiet = true
 	s.Heal()
+	if o.Knet != nil {
+		s.knetQuiet() // sim/knetfaults.go
+	}
 	for _, n := range s.nodes {
 		if n.paused {
 			if err := s.Resume(n.ID); err != nil {
@@ -180,6 +186,9 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 		for _, g := range sop.Groups {
 			r.joined[cfg.NodeID][g] = true
 		}
+		if o.Knet != nil {
+			return NewKnetProtocol(sop, o.Knet.forSchedule(seed, nodes))(cfg)
+		}
 		return NewStackProtocol(sop)(cfg)
 	}
 	var app App
@@ -227,7 +236,7 @@ func (r *stackRun) proto(n *Node) *StackProtocol {
 	if !n.up || n.paused {
 		return nil
 	}
-	p, _ := n.proc.(*StackProtocol)
+	p, _ := stackOf(n.proc)
 	return p
 }
 

@@ -107,6 +107,9 @@ func (s *Sim) traceConfig(n *Node, c *srp.Configuration) {
 func describe(from srp.NodeID, data []byte) string {
 	h, _, err := srp.PeekHeader(data)
 	if err != nil {
+		if d, ok := describeKnet(from, data); ok { // sim/knet.go
+			return d
+		}
 		return fmt.Sprintf("from n%d: undecodable (%v)", from, err)
 	}
 	switch h.Type {

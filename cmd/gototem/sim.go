@@ -19,7 +19,7 @@ func init() {
 	})
 }
 
-const simUsage = `usage: gototem sim [--stack] [--seed S] [--schedules N] [--nodes N|MIN-MAX] [--duration D]
+const simUsage = `usage: gototem sim [--stack [--knet]] [--seed S] [--schedules N] [--nodes N|MIN-MAX] [--duration D]
                   [--fault-every D] [--faults LIST] [--token D] [--trace]
        gototem sim --scenario NAME [--seed S] [--trace]
        gototem sim --list
@@ -35,6 +35,10 @@ framing, service sync, CPG, votequorum), processes join and leave CPG groups and
 and AGREED messages, some fragmented, under the same faults; the checkers are per group
 (order, no loss or creation, self delivery, virtual synchrony, sender alone, SAFE) plus
 quorum exclusivity. Its defaults: 3-5 nodes, 20s of faults every ~2s; flags given override.
+
+--knet (implies --stack) runs every node's stack over knet, corosync 3's transport: two
+links, link_mode passive, active or rr drawn from each seed, the knet link timers corosync
+derives from the token; the link faults (linkcut, linkpair, linkflap) join the fault mix.
 `
 
 func runSim(args []string, stdout, stderr io.Writer) int {
@@ -53,6 +57,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	scenario := fs.String("scenario", "", "run a named scenario instead of random schedules")
 	list := fs.Bool("list", false, "list the named scenarios")
 	stack := fs.Bool("stack", false, "run the full-stack campaign (CPG groups over stack.Stack) instead of bare srp")
+	knet := fs.Bool("knet", false, "run the full-stack campaign over knet (two links, link faults added)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -86,8 +91,11 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem sim: --schedules: must be at least 1, got %d\n", *schedules)
 		return 2
 	}
-	if *stack {
+	if *stack || *knet {
 		so := sim.DefaultStackScheduleOptions()
+		if *knet {
+			so = sim.DefaultKnetStackScheduleOptions()
+		}
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
 			case "nodes":
