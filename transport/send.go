@@ -27,6 +27,9 @@ import (
 // reports socket failures, after every other message has still been attempted.
 // Owner goroutine only.
 func (l *Link) Send(out []srp.Outgoing) error {
+	if l.knet != nil {
+		return l.sendKnet(out)
+	}
 	t := l.members.Load()
 	var errs error
 	for i := 0; i < len(out); {
