@@ -298,11 +298,7 @@ func (l *Link) KnetTick(now time.Duration) []knet.LinkEvent {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	l.knetSendLocked(ks.ep.Tick(now))
-	ev := ks.ep.Events()
-	for _, e := range ev {
-		l.log.Info("knet link changed", "host", e.Host, "link", e.Link, "up", e.Up, "reachable", e.Reachable)
-	}
-	return slices.Clone(ev)
+	return slices.Clone(ks.ep.Events()) // the caller logs them
 }
 
 // KnetNextTick is when KnetTick is next due (0: at once; for other kinds, never: -1).
