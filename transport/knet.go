@@ -2,6 +2,7 @@ package transport
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -188,6 +189,14 @@ func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (
 		return Packet{}, false
 	}
 	m := msgs[0]
+	if len(m.Data) >= 13 {
+		// corosync's knet filter also runs on receive: a packet whose totem header names
+		// another node (target_nodeid, offset 9, host order) is dropped as not ours.
+		if to := srp.NodeID(binary.LittleEndian.Uint32(m.Data[9:13])); to != 0 && to != ks.self {
+			l.ctr.droppedNotForUs.Add(1)
+			return Packet{}, false
+		}
+	}
 	data := append(buf[:0], m.Data...)
 	l.ctr.receivedPackets.Add(1)
 	return Packet{Data: data, From: from}, true

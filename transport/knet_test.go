@@ -148,6 +148,22 @@ func TestKnetDelivery(t *testing.T) {
 		t.Fatalf("node 3 got %s, the tokens were for nodes 2 and 1", describe([]got{x}))
 	case <-time.After(100 * time.Millisecond):
 	}
+	// A packet whose totem header names node 3 reaches node 3 only, even sent to all:
+	// corosync's knet filter runs on receive too.
+	named := tokenMsg(1, 10)
+	binary.LittleEndian.PutUint32(named[9:13], 3)
+	if err := ns[0].link.Send([]srp.Outgoing{toAll(srp.TypeORFToken, named)}); err != nil {
+		t.Fatal(err)
+	}
+	if g := ns[2].expect(t, 1); !bytes.Equal(g[0].data, named) {
+		t.Fatalf("node 3 got %s", describe(g))
+	}
+	waitCounters(t, ns[1], "the packet named for node 3 dropped", func(c Counters) bool { return c.DroppedNotForUs == 1 })
+	select {
+	case x := <-ns[1].ch:
+		t.Fatalf("node 2 got %s, a packet addressed to node 3", describe([]got{x}))
+	case <-time.After(100 * time.Millisecond):
+	}
 }
 
 // aes256/sha256: nodes 1 and 2 share a key and exchange a message; node 3 holds another
