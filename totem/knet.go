@@ -122,3 +122,30 @@ func (n *Node) knetHeartbeat(l *transport.Link) {
 		t.Reset(max(l.KnetNextTick()-n.now(), time.Millisecond))
 	}
 }
+
+// knetLinkStatus is Status.Links for knet: one entry per knet link (totemsrp sees one
+// transport link), each with every peer's connected state.
+func knetLinkStatus(rt *config.Runtime, st []knet.LinkStatus) []LinkStatus {
+	var out []LinkStatus
+	for _, ring := range rt.Rings {
+		ls := LinkStatus{Link: ring.Link, LocalAddr: ring.BindNetAddr.String(), Peers: map[NodeID]bool{}}
+		up := 0
+		for _, node := range rt.Nodes {
+			if node.IPs[ring.Link].IsValid() && node.NodeID != rt.NodeID {
+				ls.Peers[NodeID(node.NodeID)] = false
+			}
+		}
+		for _, s := range st {
+			if int(s.Link) == ring.Link {
+				ls.Peers[NodeID(s.Host)] = s.Connected
+				if s.Connected {
+					up++
+				}
+			}
+		}
+		ls.Faulty = up == 0 && len(ls.Peers) > 0
+		ls.Text = fmt.Sprintf("link %d: %d of %d peers connected", ring.Link, up, len(ls.Peers))
+		out = append(out, ls)
+	}
+	return out
+}
