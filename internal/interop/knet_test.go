@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gototem/gototem/internal/testenv"
 )
 
 // The knet suite of issue 15: gototem nodes in real corosync 3.1.7 knet rings (Debian's
@@ -238,4 +242,73 @@ func TestKnetTwoLinks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// debianConf is Debian's default /etc/corosync/corosync.conf (package corosync): no
+// transport line, so corosync 3's default, knet.
+const debianConf = "/etc/corosync/corosync.conf"
+
+// section returns the top-level section name { ... } of a corosync.conf, verbatim.
+func section(text, name string) string {
+	var out []string
+	depth, in := 0, false
+	for _, line := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(line)
+		if depth == 0 && !in && strings.HasPrefix(t, name) && strings.HasSuffix(t, "{") &&
+			strings.TrimSpace(strings.TrimSuffix(t, "{")) == name {
+			in = true
+		}
+		if in {
+			out = append(out, line)
+		}
+		if strings.HasSuffix(t, "{") {
+			depth++
+		}
+		if t == "}" {
+			depth--
+			if depth == 0 && in {
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// Three gototem nodes run the totem and quorum sections of Debian's default corosync.conf
+// unchanged (no transport line: knet); only the nodelist (three lab nodes instead of
+// 127.0.0.1), the log file and the state directory are the lab's. They form one ring over
+// knet with every link connected, count 3 votes, and re-form after a kill -9.
+func TestKnetGototemDebianDefault(t *testing.T) {
+	raw, err := os.ReadFile(debianConf)
+	testenv.Need(t, "Debian's default "+debianConf+" (package corosync)", err)
+	text := string(raw)
+	totemSec, quorumSec := section(text, "totem"), section(text, "quorum")
+	if totemSec == "" || strings.Contains(totemSec, "transport:") {
+		t.Fatalf("%s: want a totem section without a transport line, got %q", debianConf, totemSec)
+	}
+	c := gototemCluster(t, Options{Engines: allGototem(3), Transport: "knet"})
+	for _, n := range c.Nodes() {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s\n%s\nlogging {\n\tto_stderr: no\n\tto_logfile: yes\n\tlogfile: %s\n\tto_syslog: no\n\tdebug: on\n}\n", totemSec, quorumSec, n.Log)
+		b.WriteString("nodelist {\n")
+		for _, m := range c.Nodes() {
+			fmt.Fprintf(&b, "\tnode {\n\t\tname: node%d\n\t\tnodeid: %d\n\t\tring0_addr: %s\n\t}\n", m.ID, m.ID, c.Lab().Addr(m.ID, 0))
+		}
+		fmt.Fprintf(&b, "}\nsystem {\n\tstate_dir: %s\n}\n", filepath.Join(n.Dir, "lib"))
+		if err := os.WriteFile(n.Conf, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	r := formRing(t, c)
+	out, err := c.Node(1).Gototem(ctx, "status")
+	if err != nil || !strings.Contains(string(out), "transport knet") {
+		t.Fatalf("gototem status: %v: %s", err, out)
+	}
+	checkKnetLinks(t, c, ids(1, 3), 0)
+	sameQuorum(t, c, ids(1, 3), true, 3)
+	if err := c.Node(3).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	changeTo(t, c, r, []int{1, 2}, "kill -9 node 3")
 }
