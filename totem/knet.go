@@ -45,7 +45,7 @@ func KnetConfig(rt *config.Runtime) (*transport.KnetConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("totem: %w", err)
 	}
-	kc := &transport.KnetConfig{Mode: mode, MTU: int(t.Knet.MTU)}
+	kc := &transport.KnetConfig{Mode: mode, MTU: int(t.Knet.MTU), PMTUDInterval: t.Knet.PMTUDInterval}
 	if t.Crypto.Enabled() || (t.Crypto.Hash != "" && t.Crypto.Hash != config.HashNone) {
 		ci, err := knet.ParseCipher(t.Crypto.Cipher)
 		if err != nil {

@@ -65,6 +65,9 @@ type KnetConfig struct {
 	Clock func() time.Duration
 	// MTU is totem.knet_mtu: a fixed link MTU instead of PMTUd's result (0: discover).
 	MTU int
+	// PMTUDInterval is totem.knet_pmtud_interval: how often PMTUd runs again on every
+	// connected link (0: only when a link comes up). See knet_pmtud.go.
+	PMTUDInterval time.Duration
 }
 
 // knetState is a Link's knet machinery. mu guards the Endpoint (and the sockets' use from
@@ -80,6 +83,13 @@ type knetState struct {
 	dest  [1]knet.HostID
 	tok   []byte // token copy with target_nodeid set
 	links []KnetLink
+
+	// PMTUd (knet_pmtud.go)
+	pmtud    map[pmtudKey]*pmtudRun
+	ifMTU    [knet.MaxLink]int
+	fixedMTU bool
+	interval time.Duration
+	lastRun  time.Duration
 }
 
 // Kind Knet is `transport: knet`.
@@ -133,7 +143,8 @@ func (c *Config) validateKnet() error {
 // openKnet binds one socket per link and builds the Endpoint.
 func (l *Link) openKnet() error {
 	k := l.cfg.Knet
-	ks := &knetState{clock: k.Clock, self: l.cfg.NodeID, links: slices.Clone(k.Links)}
+	ks := &knetState{clock: k.Clock, self: l.cfg.NodeID, links: slices.Clone(k.Links),
+		pmtud: map[pmtudKey]*pmtudRun{}, fixedMTU: k.MTU > 0, interval: k.PMTUDInterval}
 	ec := knet.EndpointConfig{Self: knet.HostID(l.cfg.NodeID), Mode: k.Mode, Peers: map[knet.HostID][]knet.PeerLink{}}
 	if k.Crypto != nil && k.Crypto.Enabled() {
 		ec.Keyring = knet.NewKeyring(k.Crypto)
@@ -146,6 +157,7 @@ func (l *Link) openKnet() error {
 			return err
 		}
 		ks.socks[kl.Number] = s
+		ks.ifMTU[kl.Number] = interfaceMTU(kl.LocalAddr)
 		// No UDP_GRO: a reassembled message is copied over its datagram's buffer, which
 		// must therefore hold one datagram only.
 		r, err := newReader(s.conn, s.conn, nil, l.cfg.BatchSize, false)
@@ -182,8 +194,10 @@ func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (
 	ks := l.knet
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	msgs, replies := ks.ep.Receive(ks.clock(), r.knetLink, from, buf[:n])
+	now := ks.clock()
+	msgs, replies := ks.ep.Receive(now, r.knetLink, from, buf[:n])
 	l.knetSendLocked(replies)
+	l.pmtudReplies(now)
 	l.ctr.receivedBytes.Add(uint64(n))
 	if len(msgs) == 0 {
 		return Packet{}, false
@@ -307,7 +321,14 @@ func (l *Link) KnetTick(now time.Duration) []knet.LinkEvent {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	l.knetSendLocked(ks.ep.Tick(now))
-	return slices.Clone(ks.ep.Events()) // the caller logs them
+	ev := slices.Clone(ks.ep.Events()) // the caller logs them
+	for _, e := range ev {
+		if e.Up {
+			l.pmtudStart(now, e.Host, e.Link)
+		}
+	}
+	l.pmtudTick(now)
+	return ev
 }
 
 // KnetNextTick is when KnetTick is next due (0: at once; for other kinds, never: -1).
@@ -342,6 +363,18 @@ func (l *Link) KnetCounters() knet.EndpointCounters {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	return ks.ep.Counters()
+}
+
+// KnetDataMTU is the user bytes per knet DATA packet in use (knet's minimum until PMTUd
+// settles); 0 for other kinds.
+func (l *Link) KnetDataMTU() int {
+	ks := l.knet
+	if ks == nil {
+		return 0
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.ep.DataMTU()
 }
 
 // KnetLinks returns the configured links (nil for other kinds).

@@ -103,7 +103,7 @@ func waitKnetUp(t *testing.T, n *node, hosts ...int) {
 	}
 }
 
-// Three clear knet nodes on loopback: the links come up by ping/pong; a 3000-byte MCAST
+// Three clear knet nodes on loopback: the links come up by ping/pong; a 3045-byte MCAST
 // from node 1 (7 fragments at knet's minimum data MTU of 482) reaches nodes 2 and 3 whole,
 // once, and not node 1 (LoopInProcess); a token to node 2 reaches node 2 only, with the
 // totem header's target_nodeid set to 2 as corosync's knet filter expects; a token to
@@ -115,6 +115,7 @@ func TestKnetDelivery(t *testing.T) {
 	waitKnetUp(t, ns[2], 1, 2)
 
 	m := mcastMsg(1, 5, 3000)
+	mtu := ns[0].link.KnetDataMTU()
 	if err := ns[0].link.Send([]srp.Outgoing{toAll(srp.TypeMcast, m)}); err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +125,8 @@ func TestKnetDelivery(t *testing.T) {
 			t.Fatalf("node %d got %s, want the %d-byte mcast from node 1 (first difference at %d)", n.id, describe(g), len(m), firstDiff(g[0].data, m))
 		}
 	}
-	if c := ns[1].link.KnetCounters(); c.Fragment != 6 || c.Delivered < 1 {
-		t.Errorf("node 2 counters %+v: want 6 fragments held then the message delivered", c)
+	if c := ns[1].link.KnetCounters(); int(c.Fragment) != (len(m)+mtu-1)/mtu-1 || c.Delivered < 1 {
+		t.Errorf("node 2 counters %+v: want %d fragments held (data MTU %d) then the message delivered", c, (len(m)+mtu-1)/mtu-1, mtu)
 	}
 	tok := tokenMsg(1, 9)
 	if err := ns[0].link.Send([]srp.Outgoing{toNode(2, tok)}); err != nil {
@@ -231,4 +232,30 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// PMTUd: once the links are up, the search settles on loopback's MTU (65536: the first
+// probe, 65535 bytes, passes and is answered), the data MTU grows from knet's minimum to what
+// a 65535-byte IP packet carries, and a 20000-byte message then crosses in one packet.
+func TestKnetPMTUD(t *testing.T) {
+	ns := knetNodes(t, nil, nil)
+	waitKnetUp(t, ns[0], 2)
+	want := knet.UDPDataMTU(nil, 65535, false)
+	deadline := time.Now().Add(5 * time.Second)
+	for ns[0].link.KnetDataMTU() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("data MTU %d after 5 s, want %d (knet counters %+v)", ns[0].link.KnetDataMTU(), want, ns[0].link.KnetCounters())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m := mcastMsg(1, 1, 20000)
+	if err := ns[0].link.Send([]srp.Outgoing{toAll(srp.TypeMcast, m)}); err != nil {
+		t.Fatal(err)
+	}
+	if g := ns[1].expect(t, 1); !bytes.Equal(g[0].data, m) {
+		t.Fatalf("node 2 got %s", describe(g))
+	}
+	if c := ns[1].link.KnetCounters(); c.Fragment != 0 {
+		t.Errorf("node 2 held %d fragments; at data MTU %d the message fits one packet", c.Fragment, want)
+	}
 }
