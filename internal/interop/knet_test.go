@@ -332,3 +332,23 @@ func waitLog(t *testing.T, n *Node, substr string, d time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Five nodes, three corosync and two gototem, aes256/sha256 (GOTOTEM_FULL=1: about a minute
+// more): one ring, every link connected on every side, 5 votes everywhere; kill -9 of a
+// gototem node and of a corosync node re-forms a 3-node ring that stays quorate.
+func TestKnetMixedFive(t *testing.T) {
+	needGate(t, "GOTOTEM_FULL", "the 5-node knet ring")
+	c := knetCluster(t, aes256, 1, Corosync, Gototem, Corosync, Gototem, Corosync)
+	r := formRing(t, c)
+	checkKnetLinks(t, c, ids(1, 5), 0)
+	sameQuorum(t, c, ids(1, 5), true, 5)
+	if err := c.Node(4).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r = changeTo(t, c, r, []int{1, 2, 3, 5}, "kill -9 gototem node 4")
+	if err := c.Node(3).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	changeTo(t, c, r, []int{1, 2, 5}, "kill -9 corosync node 3")
+	sameQuorum(t, c, []int{1, 2, 5}, true, 3)
+}
