@@ -65,9 +65,6 @@ func (c *Config) readTotem(d *diag) {
 	default:
 		t.Transport = TransportKnet
 	}
-	if t.Transport == TransportKnet {
-		d.warnf(c.lineOr("totem.transport", "totem"), "transport knet (corosync 3's default when transport is not set): gototem implements only udp and udpu, so it cannot join this cluster")
-	}
 
 	t.LinkMode = "passive"
 	if v, ok := k.str("totem.link_mode"); ok {
@@ -399,6 +396,7 @@ func (c *Config) checkLinks(d *diag) {
 			d.warnf(rrpLine, "totem.rrp_mode is ignored by corosync 3 (knet uses link_mode)")
 		}
 		t.RRPMode = "none"
+		c.checkKnet(d)
 		return
 	}
 	switch {

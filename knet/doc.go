@@ -14,6 +14,9 @@
 //   - endpoint.go: all of the above composed as one node's knet (Endpoint): the driver
 //     feeds it datagrams and time and sends what it returns.
 //
+// transport/knet.go drives an Endpoint on real sockets (Kind Knet); totem/knet.go maps
+// corosync.conf onto it.
+//
 // It owns the bytes knet puts on a link and the state libknet keeps per host and link. It
 // is pure: no sockets, no clock, no randomness of its own (an encrypting caller supplies
 // the salt), no goroutines. It must not touch the network (transport/ does), read the wall

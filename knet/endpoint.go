@@ -84,6 +84,8 @@ type Endpoint struct {
 	counters EndpointCounters
 	events   []LinkEvent
 
+	replies []PMTUDReplyInfo
+
 	out    []Datagram
 	msgs   []Message
 	pkts   []Packet
@@ -315,6 +317,7 @@ func (e *Endpoint) Receive(now time.Duration, link uint8, from netip.AddrPort, w
 			e.emit(pl.Link, pl.Addr, e.seal(e.plain))
 		case TypePMTUDReply:
 			e.counters.PMTUD++
+			e.replies = append(e.replies, PMTUDReplyInfo{Host: p.Host, Link: pl.Link, Size: int(p.Size)})
 		}
 		return nil, e.out
 	}

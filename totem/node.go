@@ -113,9 +113,9 @@ func New(opts Options) (*Node, error) {
 		return nil, errors.New("totem: the local node has no nodeid (is this machine in the nodelist?)")
 	}
 	switch rt.Totem.Transport {
-	case config.TransportUDP, config.TransportUDPU:
+	case config.TransportUDP, config.TransportUDPU, config.TransportKnet:
 	default:
-		return nil, fmt.Errorf("totem: transport %q is not supported by gototem (use udp or udpu)", rt.Totem.Transport)
+		return nil, fmt.Errorf("totem: transport %q is not supported by gototem (use knet, udp or udpu)", rt.Totem.Transport)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -201,6 +201,10 @@ func (n *Node) Start(ctx context.Context) error {
 			n.wg.Add(1)
 			go n.receiveLoop(i, l, r)
 		}
+		if l.KnetNextTick() >= 0 {
+			n.wg.Add(1)
+			go n.knetHeartbeat(l)
+		}
 	}
 	n.wg.Add(1)
 	go n.disp.run(&n.wg)
@@ -213,6 +217,13 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 func (n *Node) openLinks() ([]*transport.Link, error) {
+	if n.rt.Totem.Transport == config.TransportKnet {
+		l, err := n.openKnet()
+		if err != nil {
+			return nil, err
+		}
+		return []*transport.Link{l}, nil
+	}
 	kind := transport.UDPU
 	if n.rt.Totem.Transport == config.TransportUDP {
 		kind = transport.UDP

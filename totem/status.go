@@ -71,6 +71,9 @@ type LinkStatus struct {
 	// Text is the ring's status as corosync 2.x's corosync-cfgtool -s printed it, e.g.
 	// "ring 0 active with no faults".
 	Text string
+	// Peers (knet only, else nil) says, for every other node configured on this link,
+	// whether knet has its link connected (ping/pong), as corosync-cfgtool -s shows it.
+	Peers map[NodeID]bool
 }
 
 // NodeStatus is one known node.
@@ -131,6 +134,9 @@ func (n *Node) statusLocked() Status {
 		s.Links = append(s.Links, ls)
 		s.Net = append(s.Net, l.Counters())
 	}
+	if len(n.links) == 1 && n.rt.Totem.Transport == config.TransportKnet {
+		s.Links = knetLinkStatus(n.rt, n.links[0].KnetStatus())
+	}
 	if q := n.st.Quorum(); q != nil {
 		s.Quorum = q.Snapshot()
 	}
@@ -139,7 +145,7 @@ func (n *Node) statusLocked() Status {
 	get := func(id srp.NodeID) *NodeStatus {
 		ns := known[id]
 		if ns == nil {
-			ns = &NodeStatus{NodeID: NodeID(id), Addrs: make([]string, len(n.links))}
+			ns = &NodeStatus{NodeID: NodeID(id), Addrs: make([]string, max(len(n.links), len(n.rt.Rings)))} // knet: one link, several rings
 			known[id] = ns
 		}
 		return ns

@@ -25,6 +25,8 @@ func (k Kind) String() string {
 		return "udp"
 	case UDPU:
 		return "udpu"
+	case Knet:
+		return "knet"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -106,6 +108,10 @@ type Config struct {
 	BatchSize int
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
+	// Knet is the knet transport's configuration (Kind Knet only; see knet.go). LocalAddr,
+	// Port, McastAddr, TTL and Crypto are then unused: each link has its own address and
+	// port, and knet's crypto is KnetConfig.Crypto.
+	Knet *KnetConfig
 }
 
 // DefaultConfig returns corosync's defaults for the given transport kind: mcastport 5405,
@@ -124,8 +130,11 @@ func DefaultConfig(kind Kind) Config {
 
 // validate checks what Open cannot repair, with corosync-style messages.
 func (c *Config) validate() error {
+	if c.Kind == Knet {
+		return c.validateKnet()
+	}
 	if c.Kind != UDP && c.Kind != UDPU {
-		return fmt.Errorf("transport: unknown transport kind %d (want udp or udpu)", uint8(c.Kind))
+		return fmt.Errorf("transport: unknown transport kind %d (want udp, udpu or knet)", uint8(c.Kind))
 	}
 	if c.NodeID == 0 {
 		return errors.New("transport: nodeid must be non-zero (0 is the LEAVE marker)")

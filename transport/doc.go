@@ -1,6 +1,11 @@
 // Package transport owns gototem's real network I/O for one Totem ring: the UDP sockets of
 // corosync 3.1's `udp` (multicast or broadcast) and `udpu` (unicast) transports, IPv4 and IPv6,
-// batched sends and receives, and optional packet encryption keyed from a corosync authkey file.
+// batched sends and receives, and optional packet encryption keyed from a corosync authkey file;
+// and corosync 3's default `knet` transport (Kind Knet, knet.go): package knet's pure
+// Endpoint driven on one socket per knet link, with PMTUd on the kernel's answers
+// (knet_pmtud.go). A knet Link is the one link totemsrp sees; knet's own links (up to 8,
+// link_mode passive/active/rr) live inside it, and its heartbeat is driven by the caller
+// (KnetTick at KnetNextTick), like every timer, with the caller's clock.
 //
 // A Link is one ring's sockets. It moves opaque totemsrp datagrams: it never decodes a totem
 // message beyond the 13-byte header's nodeid (used to learn addresses when a udp config has

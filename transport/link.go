@@ -72,6 +72,8 @@ type Link struct {
 	lastDrop  DropSources
 	closeOnce sync.Once
 	closers   []io.Closer
+
+	knet *knetState // Kind Knet only
 }
 
 // memberTable is the nodelist as the receive goroutines see it; replaced whole by SetMembers.
@@ -94,6 +96,9 @@ type sockOpts struct {
 	reuseAddr, broadcast bool
 	rcvbuf, sndbuf       int
 	priority             int
+	// pmtuDiscDo sets IP_PMTUDISC_DO (IPV6_PMTUDISC_DO): the kernel refuses a datagram
+	// larger than the path MTU instead of fragmenting it (knet's PMTUd relies on it).
+	pmtuDiscDo bool
 }
 
 // Receiver is one receive socket of a Link: udpu has "udpu" (the mcastport socket), udp has
@@ -103,13 +108,20 @@ type Receiver struct {
 	name  string
 	r     reader
 	local bool
-	nonce [12]byte // decryption scratch of the goroutine reading this Receiver
+	// isKnet: a knet link socket (knetLink); its datagrams go through the knet Endpoint.
+	isKnet   bool
+	knetLink uint8
+	nonce    [12]byte // decryption scratch of the goroutine reading this Receiver
 }
 
 // Open creates and binds the ring's sockets.
 func Open(cfg Config) (*Link, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Kind == Knet {
+		// The loop receiver and the member table speak for link 0's address.
+		cfg.LocalAddr, cfg.Port = cfg.Knet.Links[0].LocalAddr, cfg.Knet.Links[0].Port
 	}
 	l := &Link{cfg: cfg, log: cfg.Logger, v6: cfg.LocalAddr.Is6(), learned: map[srp.NodeID]netip.Addr{},
 		udpAddrs: map[netip.AddrPort]*net.UDPAddr{}, memberOut: map[netip.Addr]*udpSock{}}
@@ -135,8 +147,12 @@ func Open(cfg Config) (*Link, error) {
 		err = l.openUDPU()
 	case UDP:
 		err = l.openUDP()
+	case Knet:
+		err = l.openKnet()
 	}
-	if err == nil && !cfg.LoopInProcess {
+	// knet always needs the loop: a token to ourselves comes back through it (corosync's
+	// knet loopback link), whatever LoopInProcess says about broadcasts.
+	if err == nil && (!cfg.LoopInProcess || cfg.Kind == Knet) {
 		err = l.openLoop()
 	}
 	if err == nil {
@@ -411,6 +427,12 @@ func (l *Link) Learned() map[srp.NodeID]netip.Addr {
 // MaxPayload is the netmtu totemsrp should plan with on this link: NetMTU less what
 // encryption adds, so a sealed datagram still fits the configured budget.
 func (l *Link) MaxPayload() int {
+	if l.knet != nil {
+		// knet fragments at its own data MTU and its crypto is per fragment: totem plans
+		// with netmtu as configured (corosync: 65536 less totemsrp's 90, "Maximum network
+		// MTU 65446").
+		return l.cfg.NetMTU
+	}
 	if l.crypto != nil {
 		return l.cfg.NetMTU - CryptoOverhead
 	}
@@ -482,6 +504,12 @@ func (r *Receiver) Read(b *Batch) (int, error) {
 			if m.trunc || m.n >= len(b.bufs[i]) {
 				l.ctr.droppedTooBig.Add(1)
 				l.noteDrop(&l.lastDrop.TooBig, m.from)
+				continue
+			}
+			if r.isKnet {
+				if p, ok := l.knetFilter(r, b.bufs[i], m.n, m.from); ok {
+					b.Packets = append(b.Packets, p)
+				}
 				continue
 			}
 			data := b.bufs[i][:m.n]

@@ -27,6 +27,9 @@ import (
 // reports socket failures, after every other message has still been attempted.
 // Owner goroutine only.
 func (l *Link) Send(out []srp.Outgoing) error {
+	if l.knet != nil {
+		return l.sendKnet(out)
+	}
 	t := l.members.Load()
 	var errs error
 	for i := 0; i < len(out); {
@@ -229,6 +232,9 @@ type Counters struct {
 	DroppedReplay    uint64 // encryption on: counter already seen or epoch superseded
 
 	LearnedAddresses uint64 // nodeid → address entries learned or changed
+	// DroppedNotForUs (knet): a totem packet whose target_nodeid names another node, which
+	// corosync's knet filter drops on receive.
+	DroppedNotForUs uint64
 }
 
 type counters struct {
@@ -237,6 +243,7 @@ type counters struct {
 	droppedTooBig, droppedNoRoute, droppedOwnEcho, droppedUnlisted atomic.Uint64
 	droppedMalformed, droppedAuth, droppedReplay, learned          atomic.Uint64
 	droppedLoopFull, segmented, coalesced                          atomic.Uint64
+	droppedNotForUs                                                atomic.Uint64
 }
 
 func (c *counters) sent(n int) {
@@ -255,7 +262,7 @@ func (l *Link) Counters() Counters {
 		DroppedMalformed: c.droppedMalformed.Load(), DroppedAuth: c.droppedAuth.Load(),
 		DroppedReplay: c.droppedReplay.Load(), LearnedAddresses: c.learned.Load(),
 		DroppedLoopFull: c.droppedLoopFull.Load(), SegmentedSends: c.segmented.Load(),
-		CoalescedRecvs: c.coalesced.Load(),
+		CoalescedRecvs: c.coalesced.Load(), DroppedNotForUs: c.droppedNotForUs.Load(),
 	}
 }
 

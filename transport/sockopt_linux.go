@@ -31,6 +31,20 @@ func setSockOpts(fd uintptr, o sockOpts) error {
 			return err
 		}
 	}
+	if o.pmtuDiscDo {
+		dom, err := unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_DOMAIN)
+		if err != nil {
+			return err
+		}
+		if dom == unix.AF_INET6 {
+			err = unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_DO)
+		} else {
+			err = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if o.priority > 0 {
 		// Best effort, as in corosync: a kernel refusing the priority costs latency only.
 		_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PRIORITY, o.priority)

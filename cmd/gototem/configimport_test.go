@@ -47,19 +47,28 @@ func TestEverySubcommandHelp(t *testing.T) {
 	}
 }
 
-// `config check` says what `run` would do: a knet file (corosync 3's default transport) is
-// valid for corosync but refused by gototem run today, so the check fails it too.
+// `config check` says what `run` would do: a knet file (corosync 3's default transport, no
+// transport line) is valid and runs; one with knet_transport sctp is refused by both.
 func TestConfigCheckAgreesWithRunOnKnet(t *testing.T) {
-	conf := filepath.Join(t.TempDir(), "corosync.conf")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "corosync.conf")
 	os.WriteFile(conf, []byte("totem {\n\tversion: 2\n\tcluster_name: k\n}\nnodelist {\n\tnode {\n\t\tring0_addr: 127.0.0.1\n\t\tnodeid: 1\n\t}\n}\n"), 0o600)
 	var out, errb bytes.Buffer
 	check := dispatch([]string{"config", "check", "--local-addr", "127.0.0.1", conf}, &out, &errb)
-	if check != 1 || !strings.Contains(errb.String(), "gototem run cannot run transport knet yet") {
-		t.Errorf("config check of a knet file: exit %d, %q", check, errb.String())
+	if check != 0 || !strings.Contains(out.String(), "valid: transport knet") {
+		t.Errorf("config check of a knet file: exit %d, %q %q", check, out.String(), errb.String())
+	}
+	sctp := filepath.Join(dir, "sctp.conf")
+	os.WriteFile(sctp, []byte("totem {\n\tversion: 2\n\tinterface {\n\t\tlinknumber: 0\n\t\tknet_transport: sctp\n\t}\n}\nnodelist {\n\tnode {\n\t\tring0_addr: 127.0.0.1\n\t\tnodeid: 1\n\t}\n}\n"), 0o600)
+	out.Reset()
+	errb.Reset()
+	check = dispatch([]string{"config", "check", "--local-addr", "127.0.0.1", sctp}, &out, &errb)
+	if check != 1 || !strings.Contains(errb.String(), "sctp") {
+		t.Errorf("config check of a knet sctp file: exit %d, %q", check, errb.String())
 	}
 	errb.Reset()
-	run := dispatch([]string{"run", "-c", conf, "--local-addr", "127.0.0.1", "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "s"), "--no-ipc"}, &out, &errb)
-	if run != 1 || !strings.Contains(errb.String(), "knet") {
-		t.Errorf("run of a knet file: exit %d, %q", run, errb.String())
+	run := dispatch([]string{"run", "-c", sctp, "--local-addr", "127.0.0.1", "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "s"), "--no-ipc"}, &out, &errb)
+	if run != 1 || !strings.Contains(errb.String(), "sctp") {
+		t.Errorf("run of a knet sctp file: exit %d, %q", run, errb.String())
 	}
 }

@@ -75,7 +75,11 @@ func formatCfgtoolStatus(s totem.Status, brief bool) string {
 		if other >= 0 && i < len(s.Nodes[other].Addrs) && s.Nodes[other].Addrs[i] != "" {
 			addr = s.Nodes[other].Addrs[i]
 		}
-		fmt.Fprintf(&b, "LINK ID %d \n", l.Link)
+		if l.Peers != nil {
+			fmt.Fprintf(&b, "LINK ID %d udp\n", l.Link) // knet names the link's transport
+		} else {
+			fmt.Fprintf(&b, "LINK ID %d \n", l.Link)
+		}
 		fmt.Fprintf(&b, "\taddr\t= %s\n", addr)
 		if brief {
 			b.WriteString("\tstatus\t= ")
@@ -83,6 +87,8 @@ func formatCfgtoolStatus(s totem.Status, brief bool) string {
 				switch {
 				case ns.NodeID == s.NodeID:
 					b.WriteByte('n')
+				case l.Peers != nil:
+					b.WriteByte(map[bool]byte{true: '3', false: '1'}[l.Peers[ns.NodeID]])
 				case ns.Member && !l.Faulty && !s.Stuck:
 					b.WriteByte('3') // enabled + 2×connected
 				default:
@@ -98,6 +104,11 @@ func formatCfgtoolStatus(s totem.Status, brief bool) string {
 			switch {
 			case ns.NodeID == s.NodeID:
 				state = "localhost"
+			case l.Peers != nil:
+				// knet: the link's own ping/pong state, whatever the membership says.
+				if l.Peers[ns.NodeID] {
+					state = "connected"
+				}
 			case ns.Member && !l.Faulty && !s.Stuck:
 				// A node stuck out of OPERATIONAL is connected to nobody, whatever its
 				// last ring said (issue 12: status said healthy during a livelock).

@@ -74,9 +74,12 @@ type Options struct {
 	Subnet int
 	// Engines gives node i+1's engine; its length is the number of nodes (1..20).
 	Engines []Engine
-	// Transport is "udpu" (default) or "udp" (multicast; the group is derived from
-	// ClusterName by corosync unless McastAddr is set).
+	// Transport is "udpu" (default), "udp" (multicast; the group is derived from
+	// ClusterName by corosync unless McastAddr is set) or "knet" (corosync 3's default).
 	Transport string
+	// Knet (transport knet only): link_mode, crypto and authkey. With Rings > 1 every node,
+	// corosync or gototem, runs that many knet links.
+	Knet KnetOptions
 	// McastAddr, if set with udp, is written as totem.interface.mcastaddr.
 	McastAddr string
 	// TokenMS is totem.token; default 1000 to keep failure detection near 3.5 s (corosync adds
@@ -159,8 +162,8 @@ func New(opts Options) (*Cluster, error) {
 	switch {
 	case n < 1 || n > 20:
 		return nil, fmt.Errorf("interop: %d nodes: want 1..20", n)
-	case opts.Transport != "udpu" && opts.Transport != "udp":
-		return nil, fmt.Errorf("interop: transport %q: want udpu or udp", opts.Transport)
+	case opts.Transport != "udpu" && opts.Transport != "udp" && opts.Transport != "knet":
+		return nil, fmt.Errorf("interop: transport %q: want udpu, udp or knet", opts.Transport)
 	case opts.TokenMS < 0:
 		return nil, fmt.Errorf("interop: token %d ms: want a positive number", opts.TokenMS)
 	case slices.Contains(opts.Engines, Gototem) && opts.Gototem == "":
@@ -209,6 +212,10 @@ func New(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.lab = lab
+	if err := c.writeKnetKey(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	for _, nd := range c.nodes {
 		if err := os.WriteFile(nd.Conf, []byte(c.Config(nd.ID)), 0o644); err != nil {
 			c.Close()
@@ -230,11 +237,15 @@ func (c *Cluster) Config(id int) string {
 	p("    version: 2")
 	p("    cluster_name: %s", o.ClusterName)
 	p("    transport: %s", o.Transport)
-	// udp/udpu cannot encrypt in corosync 3; saying so keeps corosync from warning about it
-	p("    crypto_cipher: none")
-	p("    crypto_hash: none")
+	if o.Transport == "knet" {
+		c.knetTotem(id, p)
+	} else {
+		// udp/udpu cannot encrypt in corosync 3; saying so keeps corosync from warning about it
+		p("    crypto_cipher: none")
+		p("    crypto_hash: none")
+	}
 	p("    token: %d", o.TokenMS)
-	if o.Rings > 1 {
+	if o.Rings > 1 && o.Transport != "knet" {
 		p("    rrp_mode: %s", o.RRPMode)
 	}
 	for _, l := range o.TotemExtra {

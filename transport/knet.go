@@ -1,0 +1,386 @@
+package transport
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gototem/gototem/knet"
+	"github.com/gototem/gototem/srp"
+)
+
+// The knet transport (corosync 3's default) drives knet.Endpoint, libknet's protocol as a
+// pure state machine, on real sockets. What corosync 3.1.7's exec/totemknet.c and libknet
+// 1.25 do, and this driver reproduces:
+//
+//   - one UDP socket per link L, bound to ringL_addr:(5405+L) (mcastport + link number, the
+//     default corosync gives nodelist links); every packet to a peer goes from that socket to
+//     the peer's ringL_addr on the same port, replies included (libknet answers the
+//     configured address, not the packet's source);
+//   - IP_PMTUDISC_DO on every link socket, as libknet's transport_udp.c sets it, so the kernel
+//     refuses (EMSGSIZE) a datagram larger than the path MTU instead of fragmenting it: that
+//     refusal is PMTUd's first answer;
+//   - one knet seq counter and one sealed copy per fragment, sent to every destination on the
+//     links the link_mode picks; knet's per-packet salt (the CBC IV) from crypto/rand;
+//   - a totem packet's destination decided as corosync's dst_host_filter_callback_fn decides:
+//     a token (srp.ToNode) to its target host alone, with the totem header's target_nodeid
+//     set to it (receivers' knet filters check it), everything else to every reachable host;
+//   - this node's own packets: corosync gives its own host a knet loopback link, so a
+//     broadcast and a token to itself come back through knet's datafd. Here a token to itself
+//     comes back through the local AF_UNIX loop (a Receiver named "loop"), and a broadcast
+//     too unless Config.LoopInProcess leaves that to the caller (totem does).
+//
+// Timers: the Endpoint needs a heartbeat (knet.Heartbeat, 200 ms: pings and pong timeouts).
+// The transport never reads the wall clock; like every other timer of the stack, the
+// heartbeat is driven by the integrator: totem calls KnetTick at KnetNextTick with its
+// monotonic clock, and Config.Clock (totem's clock) stamps received packets (a pong's round
+// trip) and sends.
+
+// KnetLink is one knet link of this node: its local address and port, and each peer's
+// address on it.
+type KnetLink struct {
+	Number    uint8
+	LocalAddr netip.Addr
+	Port      int // corosync: 5405 + Number unless the interface sets mcastport
+	// Peers maps every other node to its address on this link (the nodelist's ringN_addr).
+	Peers map[srp.NodeID]netip.Addr
+	// Link is the link's knet timers and priority.
+	Link knet.LinkConfig
+}
+
+// KnetConfig is the knet part of Config (Kind Knet).
+type KnetConfig struct {
+	Links []KnetLink
+	Mode  knet.LinkMode
+	// Crypto seals and opens every packet (nil or disabled: clear).
+	Crypto *knet.Crypto
+	// Clock is the caller's monotonic clock (totem: time since the node's epoch).
+	Clock func() time.Duration
+	// MTU is totem.knet_mtu: a fixed link MTU instead of PMTUd's result (0: discover).
+	MTU int
+	// PMTUDInterval is totem.knet_pmtud_interval: how often PMTUd runs again on every
+	// connected link (0: only when a link comes up). See knet_pmtud.go.
+	PMTUDInterval time.Duration
+}
+
+// knetState is a Link's knet machinery. mu guards the Endpoint (and the sockets' use from
+// the several goroutines that answer on them: receive loops send pongs, the heartbeat
+// sends pings, the owner sends data).
+type knetState struct {
+	mu    sync.Mutex
+	ep    *knet.Endpoint
+	clock func() time.Duration
+	socks [knet.MaxLink]*udpSock
+	self  srp.NodeID
+	hosts []knet.HostID
+	dest  [1]knet.HostID
+	tok   []byte // token copy with target_nodeid set
+	links []KnetLink
+
+	// PMTUd (knet_pmtud.go)
+	pmtud    map[pmtudKey]*pmtudRun
+	ifMTU    [knet.MaxLink]int
+	fixedMTU bool
+	interval time.Duration
+	lastRun  time.Duration
+}
+
+// Kind Knet is `transport: knet`.
+const Knet Kind = UDPU + 1
+
+// knetSocketBuffer is libknet's socket buffer request (KNET_RING_RCVBUFF, 8 MiB).
+const knetSocketBuffer = 8 << 20
+
+func (c *Config) validateKnet() error {
+	k := c.Knet
+	if k == nil || len(k.Links) == 0 {
+		return errors.New("transport: knet needs at least one link")
+	}
+	if c.NodeID == 0 || c.NodeID > 0xffff {
+		// knet host ids are 16 bits; corosync refuses larger nodeids with knet.
+		return fmt.Errorf("transport: knet nodeid %d out of range 1..65535", c.NodeID)
+	}
+	if k.Clock == nil {
+		return errors.New("transport: knet needs the caller's clock (KnetConfig.Clock)")
+	}
+	seen := map[uint8]bool{}
+	for _, l := range k.Links {
+		if l.Number >= knet.MaxLink || seen[l.Number] {
+			return fmt.Errorf("transport: knet link %d invalid or given twice", l.Number)
+		}
+		seen[l.Number] = true
+		if !l.LocalAddr.IsValid() || l.LocalAddr.IsMulticast() || l.LocalAddr.IsUnspecified() {
+			return fmt.Errorf("transport: knet link %d: local address %s is not a unicast address", l.Number, l.LocalAddr)
+		}
+		if l.Port < 1 || l.Port > 65535 {
+			return fmt.Errorf("transport: knet link %d: port %d out of range", l.Number, l.Port)
+		}
+		for id, a := range l.Peers {
+			if id == 0 || id > 0xffff || id == c.NodeID {
+				return fmt.Errorf("transport: knet link %d: peer nodeid %d invalid", l.Number, id)
+			}
+			if !a.IsValid() || a.Unmap().Is4() != l.LocalAddr.Is4() {
+				return fmt.Errorf("transport: knet link %d: peer %d address %s is not of the link's family", l.Number, id, a)
+			}
+		}
+	}
+	if c.NetMTU <= 0 {
+		return fmt.Errorf("transport: netmtu %d must be a positive integer", c.NetMTU)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1024 {
+		return fmt.Errorf("transport: batch size %d out of range 1..1024", c.BatchSize)
+	}
+	return nil
+}
+
+// openKnet binds one socket per link and builds the Endpoint.
+func (l *Link) openKnet() error {
+	k := l.cfg.Knet
+	ks := &knetState{clock: k.Clock, self: l.cfg.NodeID, links: slices.Clone(k.Links),
+		pmtud: map[pmtudKey]*pmtudRun{}, fixedMTU: k.MTU > 0, interval: k.PMTUDInterval}
+	ec := knet.EndpointConfig{Self: knet.HostID(l.cfg.NodeID), Mode: k.Mode, Peers: map[knet.HostID][]knet.PeerLink{}}
+	if k.Crypto != nil && k.Crypto.Enabled() {
+		ec.Keyring = knet.NewKeyring(k.Crypto)
+		ec.Salt = rand.Reader
+	}
+	for _, kl := range k.Links {
+		s, err := l.listen(fmt.Sprintf("knet link %d", kl.Number), netip.AddrPortFrom(kl.LocalAddr, uint16(kl.Port)),
+			sockOpts{rcvbuf: knetSocketBuffer, sndbuf: knetSocketBuffer, priority: tokenPriority, pmtuDiscDo: true})
+		if err != nil {
+			return err
+		}
+		ks.socks[kl.Number] = s
+		ks.ifMTU[kl.Number] = interfaceMTU(kl.LocalAddr)
+		// No UDP_GRO: a reassembled message is copied over its datagram's buffer, which
+		// must therefore hold one datagram only.
+		r, err := newReader(s.conn, s.conn, nil, l.cfg.BatchSize, false)
+		if err != nil {
+			return err
+		}
+		l.recvs = append(l.recvs, &Receiver{link: l, name: fmt.Sprintf("knet%d", kl.Number), r: r, isKnet: true, knetLink: kl.Number})
+		for id, a := range kl.Peers {
+			h := knet.HostID(id)
+			ec.Peers[h] = append(ec.Peers[h], knet.PeerLink{Link: kl.Number,
+				Addr: netip.AddrPortFrom(a.Unmap().WithZone(""), uint16(kl.Port)), Config: kl.Link})
+		}
+	}
+	for h := range ec.Peers {
+		ks.hosts = append(ks.hosts, h)
+	}
+	slices.Sort(ks.hosts)
+	ep, err := knet.NewEndpoint(ec)
+	if err != nil {
+		return fmt.Errorf("transport: %w", err)
+	}
+	if k.MTU > 0 {
+		ep.SetDataMTU(knet.UDPDataMTU(k.Crypto, k.MTU, !k.Links[0].LocalAddr.Is4()))
+	}
+	ks.ep = ep
+	l.knet = ks
+	return nil
+}
+
+// knetFilter runs one datagram from a knet link socket through the Endpoint. A completed
+// message is copied over the datagram's own buffer (buf, a full receive buffer), so that the
+// Packet stays valid as long as the Batch. Pongs and PMTUd replies go out at once.
+func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (Packet, bool) {
+	ks := l.knet
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	now := ks.clock()
+	msgs, replies := ks.ep.Receive(now, r.knetLink, from, buf[:n])
+	l.knetSendLocked(replies)
+	l.pmtudReplies(now)
+	l.ctr.receivedBytes.Add(uint64(n))
+	if len(msgs) == 0 {
+		return Packet{}, false
+	}
+	m := msgs[0]
+	if len(m.Data) >= 13 {
+		// corosync's knet filter also runs on receive: a packet whose totem header names
+		// another node (target_nodeid, offset 9, host order) is dropped as not ours.
+		if to := srp.NodeID(binary.LittleEndian.Uint32(m.Data[9:13])); to != 0 && to != ks.self {
+			l.ctr.droppedNotForUs.Add(1)
+			return Packet{}, false
+		}
+	}
+	data := append(buf[:0], m.Data...)
+	l.ctr.receivedPackets.Add(1)
+	return Packet{Data: data, From: from}, true
+}
+
+// knetSendLocked sends the Endpoint's datagrams one by one (pings, pongs, PMTUd: few and
+// from any goroutine, so not through the owner's batch scratch). ks.mu held.
+func (l *Link) knetSendLocked(ds []knet.Datagram) {
+	for _, d := range ds {
+		s := l.knet.socks[d.Link]
+		if s == nil {
+			continue
+		}
+		if _, err := s.conn.WriteToUDPAddrPort(d.Data, d.To); err != nil {
+			l.ctr.sendErrors.Add(1)
+			continue
+		}
+		l.ctr.sent(len(d.Data))
+	}
+}
+
+// sendKnet is Send for Kind Knet (owner goroutine).
+func (l *Link) sendKnet(out []srp.Outgoing) error {
+	ks := l.knet
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	now := ks.clock()
+	var errs error
+	for _, o := range out {
+		if len(o.Data) > knet.MaxPacketSize {
+			l.ctr.droppedTooBig.Add(1)
+			continue
+		}
+		var dests []knet.HostID
+		data := o.Data
+		if o.Dest == srp.ToNode {
+			if o.To == ks.self {
+				// knet's loopback link: a token to ourselves (a singleton ring).
+				errs = errors.Join(errs, l.knetLoop(data))
+				continue
+			}
+			ks.dest[0] = knet.HostID(o.To)
+			dests = ks.dest[:]
+			if len(data) >= 13 {
+				// corosync's knet filter routes by the totem header's target_nodeid
+				// (offset 9, host order) and a receiving libknet drops a unicast not
+				// addressed to it: put the target where a real node looks for it.
+				ks.tok = append(ks.tok[:0], data...)
+				ks.tok[9], ks.tok[10], ks.tok[11], ks.tok[12] = byte(o.To), byte(o.To>>8), byte(o.To>>16), byte(o.To>>24)
+				data = ks.tok
+			}
+		} else if !l.cfg.LoopInProcess {
+			errs = errors.Join(errs, l.knetLoop(data))
+		}
+		ds, err := ks.ep.Send(now, data, dests)
+		if err != nil {
+			l.ctr.droppedTooBig.Add(1)
+			continue
+		}
+		if len(ds) == 0 && o.Dest == srp.ToNode {
+			l.ctr.droppedNoRoute.Add(1)
+		}
+		errs = errors.Join(errs, l.knetFlushLocked(ds))
+	}
+	return errs
+}
+
+// knetFlushLocked sends a message's datagrams, batched per link socket. ks.mu held.
+func (l *Link) knetFlushLocked(ds []knet.Datagram) error {
+	var errs error
+	for link := range uint8(knet.MaxLink) {
+		s := l.knet.socks[link]
+		if s == nil {
+			continue
+		}
+		l.msgs = l.msgs[:0]
+		for _, d := range ds {
+			if d.Link == link {
+				l.queue(d.Data, d.To)
+			}
+		}
+		if len(l.msgs) > 0 {
+			errs = errors.Join(errs, l.flush(s))
+		}
+	}
+	return errs
+}
+
+func (l *Link) knetLoop(p []byte) error {
+	if err := l.loop.send(p); err != nil {
+		if errors.Is(err, unix.EAGAIN) {
+			l.ctr.droppedLoopFull.Add(1)
+			return nil
+		}
+		l.ctr.sendErrors.Add(1)
+		return fmt.Errorf("transport: local loop: %w", err)
+	}
+	return nil
+}
+
+// KnetTick runs knet's heartbeat at now (pings due, pong timeouts) and returns the link
+// changes it caused. For other kinds it does nothing.
+func (l *Link) KnetTick(now time.Duration) []knet.LinkEvent {
+	ks := l.knet
+	if ks == nil {
+		return nil
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	l.knetSendLocked(ks.ep.Tick(now))
+	ev := slices.Clone(ks.ep.Events()) // the caller logs them
+	for _, e := range ev {
+		if e.Up {
+			l.pmtudStart(now, e.Host, e.Link)
+		}
+	}
+	l.pmtudTick(now)
+	return ev
+}
+
+// KnetNextTick is when KnetTick is next due (0: at once; for other kinds, never: -1).
+func (l *Link) KnetNextTick() time.Duration {
+	ks := l.knet
+	if ks == nil {
+		return -1
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.ep.NextTick()
+}
+
+// KnetStatus reports every link of every other host (corosync-cfgtool -s's knet view);
+// nil for other kinds.
+func (l *Link) KnetStatus() []knet.LinkStatus {
+	ks := l.knet
+	if ks == nil {
+		return nil
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.ep.LinkStatus()
+}
+
+// KnetCounters reports what the knet Endpoint did with every datagram.
+func (l *Link) KnetCounters() knet.EndpointCounters {
+	ks := l.knet
+	if ks == nil {
+		return knet.EndpointCounters{}
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.ep.Counters()
+}
+
+// KnetDataMTU is the user bytes per knet DATA packet in use (knet's minimum until PMTUd
+// settles); 0 for other kinds.
+func (l *Link) KnetDataMTU() int {
+	ks := l.knet
+	if ks == nil {
+		return 0
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.ep.DataMTU()
+}
+
+// KnetLinks returns the configured links (nil for other kinds).
+func (l *Link) KnetLinks() []KnetLink {
+	if l.knet == nil {
+		return nil
+	}
+	return l.knet.links
+}

@@ -1,0 +1,261 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gototem/gototem/knet"
+	"github.com/gototem/gototem/srp"
+)
+
+// knetTimers are fast link timers for loopback tests: links come up within about a second
+// (three heartbeats of 200 ms after the first pongs).
+var knetTimers = knet.LinkConfig{PingInterval: 50 * time.Millisecond, PingTimeout: 400 * time.Millisecond, PongCount: 2, Priority: 1}
+
+func knetKey(seed byte) []byte {
+	k := make([]byte, 256)
+	for i := range k {
+		k[i] = byte(i)*7 + seed
+	}
+	return k
+}
+
+func knetCrypto(t *testing.T, key []byte) *knet.Crypto {
+	t.Helper()
+	c, err := knet.NewCrypto(knet.CryptoConfig{Model: "nss", Cipher: knet.CipherAES256, Hash: knet.HashSHA256, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// knetNodes opens n knet nodes on one link of a loopback test network (node i's crypto is
+// cryptos[i-1], nil for clear) and drives their heartbeats as totem does, until cleanup.
+func knetNodes(t *testing.T, cryptos ...*knet.Crypto) []*node {
+	t.Helper()
+	start := time.Now()
+	clock := func() time.Duration { return time.Since(start) }
+	nodes, _ := openRetrying(t, func(tn testNet) []Config {
+		var cfgs []Config
+		for i := range cryptos {
+			id := i + 1
+			c := DefaultConfig(Knet)
+			c.NodeID = srp.NodeID(id)
+			c.NetMTU = 65536
+			c.LocalAddr = tn.addr(id) // node.addr; Open takes it from link 0 anyway
+			c.LoopInProcess = true
+			peers := map[srp.NodeID]netip.Addr{}
+			for j := range cryptos {
+				if j+1 != id {
+					peers[srp.NodeID(j+1)] = tn.addr(j + 1)
+				}
+			}
+			c.Knet = &KnetConfig{Clock: clock, Crypto: cryptos[i],
+				Links: []KnetLink{{Number: 0, LocalAddr: tn.addr(id), Port: tn.port, Peers: peers, Link: knetTimers}}}
+			cfgs = append(cfgs, c)
+		}
+		return cfgs
+	})
+	done := make(chan struct{})
+	for _, n := range nodes {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if next := n.link.KnetNextTick(); clock() >= next {
+					n.link.KnetTick(clock())
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() { close(done) })
+	return nodes
+}
+
+// waitKnetUp waits until n has every link to the hosts up.
+func waitKnetUp(t *testing.T, n *node, hosts ...int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		up := 0
+		for _, s := range n.link.KnetStatus() {
+			for _, h := range hosts {
+				if int(s.Host) == h && s.Connected {
+					up++
+				}
+			}
+		}
+		if up == len(hosts) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d: knet links to %v not up: %+v, counters %+v", n.id, hosts, n.link.KnetStatus(), n.link.KnetCounters())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Three clear knet nodes on loopback: the links come up by ping/pong; a 3045-byte MCAST
+// from node 1 (7 fragments at knet's minimum data MTU of 482) reaches nodes 2 and 3 whole,
+// once, and not node 1 (LoopInProcess); a token to node 2 reaches node 2 only, with the
+// totem header's target_nodeid set to 2 as corosync's knet filter expects; a token to
+// itself comes back through the local loop.
+func TestKnetDelivery(t *testing.T) {
+	ns := knetNodes(t, nil, nil, nil)
+	waitKnetUp(t, ns[0], 2, 3)
+	waitKnetUp(t, ns[1], 1, 3)
+	waitKnetUp(t, ns[2], 1, 2)
+
+	m := mcastMsg(1, 5, 3000)
+	mtu := ns[0].link.KnetDataMTU()
+	if err := ns[0].link.Send([]srp.Outgoing{toAll(srp.TypeMcast, m)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns[1:] {
+		g := n.expect(t, 1)
+		if !bytes.Equal(g[0].data, m) || g[0].recv != "knet0" || g[0].from.Addr() != ns[0].addr {
+			t.Fatalf("node %d got %s, want the %d-byte mcast from node 1 (first difference at %d)", n.id, describe(g), len(m), firstDiff(g[0].data, m))
+		}
+	}
+	if c := ns[1].link.KnetCounters(); int(c.Fragment) != (len(m)+mtu-1)/mtu-1 || c.Delivered < 1 {
+		t.Errorf("node 2 counters %+v: want %d fragments held (data MTU %d) then the message delivered", c, (len(m)+mtu-1)/mtu-1, mtu)
+	}
+	tok := tokenMsg(1, 9)
+	if err := ns[0].link.Send([]srp.Outgoing{toNode(2, tok)}); err != nil {
+		t.Fatal(err)
+	}
+	g := ns[1].expect(t, 1)
+	if len(g[0].data) != len(tok) || binary.LittleEndian.Uint32(g[0].data[9:13]) != 2 ||
+		!bytes.Equal(g[0].data[:9], tok[:9]) || !bytes.Equal(g[0].data[13:], tok[13:]) {
+		t.Fatalf("node 2 got token % x, want % x with target_nodeid 2", g[0].data, tok)
+	}
+	if err := ns[0].link.Send([]srp.Outgoing{toNode(1, tok)}); err != nil {
+		t.Fatal(err)
+	}
+	g = ns[0].expect(t, 1)
+	if !g[0].local || g[0].recv != "loop" || !bytes.Equal(g[0].data, tok) {
+		t.Fatalf("node 1 got %s, want its own token through the loop", describe(g))
+	}
+	select {
+	case x := <-ns[2].ch:
+		t.Fatalf("node 3 got %s, the tokens were for nodes 2 and 1", describe([]got{x}))
+	case <-time.After(100 * time.Millisecond):
+	}
+	// A packet whose totem header names node 3 reaches node 3 only, even sent to all:
+	// corosync's knet filter runs on receive too.
+	named := tokenMsg(1, 10)
+	binary.LittleEndian.PutUint32(named[9:13], 3)
+	if err := ns[0].link.Send([]srp.Outgoing{toAll(srp.TypeORFToken, named)}); err != nil {
+		t.Fatal(err)
+	}
+	if g := ns[2].expect(t, 1); !bytes.Equal(g[0].data, named) {
+		t.Fatalf("node 3 got %s", describe(g))
+	}
+	waitCounters(t, ns[1], "the packet named for node 3 dropped", func(c Counters) bool { return c.DroppedNotForUs == 1 })
+	select {
+	case x := <-ns[1].ch:
+		t.Fatalf("node 2 got %s, a packet addressed to node 3", describe([]got{x}))
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// aes256/sha256: nodes 1 and 2 share a key and exchange a message; node 3 holds another
+// key: its links never come up on either side, it receives nothing, and node 1 counts its
+// packets as crypto drops.
+func TestKnetCryptoWrongKey(t *testing.T) {
+	ns := knetNodes(t, knetCrypto(t, knetKey(1)), knetCrypto(t, knetKey(1)), knetCrypto(t, knetKey(2)))
+	waitKnetUp(t, ns[0], 2)
+	waitKnetUp(t, ns[1], 1)
+	m := mcastMsg(1, 1, 1000)
+	if err := ns[0].link.Send([]srp.Outgoing{toAll(srp.TypeMcast, m)}); err != nil {
+		t.Fatal(err)
+	}
+	if g := ns[1].expect(t, 1); !bytes.Equal(g[0].data, m) {
+		t.Fatalf("node 2 got %s", describe(g))
+	}
+	for _, s := range ns[0].link.KnetStatus() {
+		if s.Host == 3 && s.Connected {
+			t.Errorf("node 1's link to the wrong-key node 3 is up: %+v", s)
+		}
+	}
+	for _, s := range ns[2].link.KnetStatus() {
+		if s.Connected {
+			t.Errorf("wrong-key node 3 has a link up: %+v", s)
+		}
+	}
+	if c := ns[0].link.KnetCounters(); c.Crypto == 0 {
+		t.Errorf("node 1 counters %+v: want node 3's pings counted as crypto drops", c)
+	}
+	select {
+	case x := <-ns[2].ch:
+		t.Fatalf("wrong-key node 3 received %s", describe([]got{x}))
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// A knet config is checked before any socket opens.
+func TestKnetConfigErrors(t *testing.T) {
+	clock := func() time.Duration { return 0 }
+	a := netip.MustParseAddr("127.0.0.1")
+	for name, k := range map[string]*KnetConfig{
+		"no links":  {Clock: clock},
+		"no clock":  {Links: []KnetLink{{LocalAddr: a, Port: 5405}}},
+		"bad port":  {Clock: clock, Links: []KnetLink{{LocalAddr: a, Port: 0}}},
+		"link 8":    {Clock: clock, Links: []KnetLink{{Number: 8, LocalAddr: a, Port: 5405}}},
+		"same link": {Clock: clock, Links: []KnetLink{{LocalAddr: a, Port: 5405}, {LocalAddr: a, Port: 5406}}},
+		"family": {Clock: clock, Links: []KnetLink{{LocalAddr: a, Port: 5405,
+			Peers: map[srp.NodeID]netip.Addr{2: netip.MustParseAddr("::1")}}}},
+	} {
+		c := DefaultConfig(Knet)
+		c.NodeID, c.Knet = 1, k
+		if l, err := Open(c); err == nil || errors.Is(err, syscall.EADDRINUSE) {
+			if l != nil {
+				l.Close()
+			}
+			t.Errorf("%s: Open accepted %+v (err %v)", name, k, err)
+		}
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// PMTUd: once the links are up, the search settles on loopback's MTU (65536: the first
+// probe, 65535 bytes, passes and is answered), the data MTU grows from knet's minimum to what
+// a 65535-byte IP packet carries, and a 20000-byte message then crosses in one packet.
+func TestKnetPMTUD(t *testing.T) {
+	ns := knetNodes(t, nil, nil)
+	waitKnetUp(t, ns[0], 2)
+	want := knet.UDPDataMTU(nil, 65535, false)
+	deadline := time.Now().Add(5 * time.Second)
+	for ns[0].link.KnetDataMTU() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("data MTU %d after 5 s, want %d (knet counters %+v)", ns[0].link.KnetDataMTU(), want, ns[0].link.KnetCounters())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m := mcastMsg(1, 1, 20000)
+	if err := ns[0].link.Send([]srp.Outgoing{toAll(srp.TypeMcast, m)}); err != nil {
+		t.Fatal(err)
+	}
+	if g := ns[1].expect(t, 1); !bytes.Equal(g[0].data, m) {
+		t.Fatalf("node 2 got %s", describe(g))
+	}
+	if c := ns[1].link.KnetCounters(); c.Fragment != 0 {
+		t.Errorf("node 2 held %d fragments; at data MTU %d the message fits one packet", c.Fragment, want)
+	}
+}
