@@ -18,7 +18,13 @@ func logCount(n *Node, s string) int {
 // waitLog waits until node n's log has more than before lines containing s.
 func waitLog(t *testing.T, n *Node, s string, before int) {
 	t.Helper()
-	err := Poll(context.Background(), 15*time.Second, 100*time.Millisecond, func() (bool, string) {
+	waitLogWithin(t, n, s, before, 15*time.Second)
+}
+
+// waitLogWithin is waitLog with its own bound.
+func waitLogWithin(t *testing.T, n *Node, s string, before int, d time.Duration) {
+	t.Helper()
+	err := Poll(context.Background(), d, 100*time.Millisecond, func() (bool, string) {
 		if got := logCount(n, s); got <= before {
 			return false, fmt.Sprintf("node %d log: %d lines with %q", n.ID, got, s)
 		}

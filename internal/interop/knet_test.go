@@ -93,7 +93,7 @@ func TestKnetMixedRing(t *testing.T) {
 			checkKnetLinks(t, c, ids(1, 3), 0)
 			// PMTUd: the 65535-byte probe is refused by the kernel (EMSGSIZE), the
 			// 1500-byte one answered by the real nodes: gototem settles where libknet does.
-			waitLog(t, c.Node(3), fmt.Sprintf("from=%d to=%d", map[bool]int{false: 482, true: 421}[tc.k.crypto()], tc.mtu), 20*time.Second)
+			waitLogWithin(t, c.Node(3), fmt.Sprintf("from=%d to=%d", map[bool]int{false: 482, true: 421}[tc.k.crypto()], tc.mtu), 0, 20*time.Second)
 			sameQuorum(t, c, ids(1, 3), true, 3)
 
 			bin, err := BuildCPGClient(t.TempDir())
@@ -315,22 +315,6 @@ func TestKnetGototemDebianDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	changeTo(t, c, r, []int{1, 2}, "kill -9 node 3")
-}
-
-// waitLog waits until n's log holds substr.
-func waitLog(t *testing.T, n *Node, substr string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		b, _ := os.ReadFile(n.Log)
-		if strings.Contains(string(b), substr) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d's log has no %q after %v", n.ID, substr, d)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // Five nodes, three corosync and two gototem, aes256/sha256 (GOTOTEM_FULL=1: about a minute
