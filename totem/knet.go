@@ -125,10 +125,10 @@ func (n *Node) knetHeartbeat(l *transport.Link) {
 
 // knetLinkStatus is Status.Links for knet: one entry per knet link (totemsrp sees one
 // transport link), each with every peer's connected state.
-func knetLinkStatus(rt *config.Runtime, st []knet.LinkStatus) []LinkStatus {
+func knetLinkStatus(rt *config.Runtime, st []knet.LinkStatus, mtu int) []LinkStatus {
 	var out []LinkStatus
 	for _, ring := range rt.Rings {
-		ls := LinkStatus{Link: ring.Link, LocalAddr: ring.BindNetAddr.String(), Peers: map[NodeID]bool{}}
+		ls := LinkStatus{Link: ring.Link, LocalAddr: ring.BindNetAddr.String(), Peers: map[NodeID]bool{}, MTU: mtu}
 		up := 0
 		for _, node := range rt.Nodes {
 			if node.IPs[ring.Link].IsValid() && node.NodeID != rt.NodeID {

@@ -74,6 +74,9 @@ type LinkStatus struct {
 	// Peers (knet only, else nil) says, for every other node configured on this link,
 	// whether knet has its link connected (ping/pong), as corosync-cfgtool -s shows it.
 	Peers map[NodeID]bool
+	// MTU (knet only) is the user bytes a knet packet carries on this link, as
+	// corosync-cfgtool -n prints it: what PMTU discovery settled on (knet's minimum before).
+	MTU int
 }
 
 // NodeStatus is one known node.
@@ -135,7 +138,7 @@ func (n *Node) statusLocked() Status {
 		s.Net = append(s.Net, l.Counters())
 	}
 	if len(n.links) == 1 && n.rt.Totem.Transport == config.TransportKnet {
-		s.Links = knetLinkStatus(n.rt, n.links[0].KnetStatus())
+		s.Links = knetLinkStatus(n.rt, n.links[0].KnetStatus(), n.links[0].KnetDataMTU())
 	}
 	if q := n.st.Quorum(); q != nil {
 		s.Quorum = q.Snapshot()

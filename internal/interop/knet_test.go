@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -95,6 +96,7 @@ func TestKnetMixedRing(t *testing.T) {
 			// 1500-byte one answered by the real nodes: gototem settles where libknet does.
 			waitLogWithin(t, c.Node(3), fmt.Sprintf("from=%d to=%d", map[bool]int{false: 482, true: 421}[tc.k.crypto()], tc.mtu), 0, 20*time.Second)
 			sameQuorum(t, c, ids(1, 3), true, 3)
+			compareKnetCfgtool(t, c, 3, 2, 1)
 
 			bin, err := BuildCPGClient(t.TempDir())
 			if err != nil {
@@ -335,4 +337,52 @@ func TestKnetMixedFive(t *testing.T) {
 	}
 	changeTo(t, c, r, []int{1, 2, 5}, "kill -9 corosync node 3")
 	sameQuorum(t, c, []int{1, 2, 5}, true, 3)
+}
+
+// compareKnetCfgtool runs Debian's corosync-cfgtool -s and -n unchanged on the gototem node
+// ours and on the corosync node real, and compares what both say about the third node peer
+// (its link to it: state, addresses, MTU) once each node's own address is named SELF.
+func compareKnetCfgtool(t *testing.T, c *Cluster, ours, real, peer int) {
+	t.Helper()
+	ctx := context.Background()
+	say := func(id int, args ...string) string {
+		out, err := c.Node(id).Tool(ctx, "corosync-cfgtool", args...)
+		if err != nil {
+			t.Fatalf("corosync-cfgtool %v on node %d: %v: %s", args, id, err, out)
+		}
+		s := strings.ReplaceAll(string(out), c.Lab().Addr(id, 0).String(), "SELF")
+		return regexp.MustCompile(`(?m)^Local node ID \d+,`).ReplaceAllString(s, "Local node ID N,")
+	}
+	block := func(out string) string { // -n: the lines of node peer
+		var b strings.Builder
+		in := false
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "nodeid:") {
+				in = strings.HasPrefix(l, fmt.Sprintf("nodeid: %d ", peer))
+			}
+			if in && l != "" {
+				b.WriteString(l + "\n")
+			}
+		}
+		return b.String()
+	}
+	deadline := time.Now().Add(20 * time.Second) // both sides' PMTUd settle on their own
+	for {
+		g, w := block(say(ours, "-n")), block(say(real, "-n"))
+		if g == w && g != "" {
+			t.Logf("corosync-cfgtool -n, node %d as seen from gototem and from corosync:\n%s", peer, g)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("corosync-cfgtool -n on the gototem node says of node %d:\n%s\non the corosync node:\n%s", peer, g, w)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// -s: the node cells of nodes both list as peers, and the link header.
+	g, w := say(ours, "-s"), say(real, "-s")
+	for _, want := range []string{"Local node ID N, transport knet\nLINK ID 0 udp\n", fmt.Sprintf("nodeid: %10d:\tconnected\n", peer)} {
+		if !strings.Contains(g, want) || !strings.Contains(w, want) {
+			t.Fatalf("corosync-cfgtool -s: want %q on both;\ngototem node:\n%s\ncorosync node:\n%s", want, g, w)
+		}
+	}
 }

@@ -366,7 +366,21 @@ func (g *Cfg) nodeStatus(c *ipc.Conn, msg []byte) {
 			if i >= 8 || a == "" {
 				continue
 			}
-			ls := ns + 16 + 520*i
+			ls := ns + 16 + 520*i // corosync_knet_link_status_v1: enabled, connected, dynconnected, mtu, src, dst
+			if i < len(st.Links) && st.Links[i].Peers != nil {
+				// knet, as totemknet fills it from knet_link_get_status: the link's own
+				// state towards that node, its MTU, our address on it as the source (what
+				// corosync-cfgtool -s prints as addr) and the node's as the destination.
+				l := st.Links[i]
+				b[ls] = 1
+				if l.Peers[nodeid] || nodeid == st.NodeID {
+					b[ls+1] = 1
+				}
+				le.PutUint32(b[ls+4:], uint32(l.MTU))
+				copy(b[ls+8:ls+8+255], l.LocalAddr)
+				copy(b[ls+264:ls+264+255], a)
+				continue
+			}
 			b[ls] = 1 // enabled: the socket is bound
 			if reachable {
 				b[ls+1] = 1
