@@ -85,7 +85,7 @@ func (a *AppNode) proto() (*StackProtocol, error) {
 	if !a.live() || a.n.paused {
 		return nil, totem.ErrStopped
 	}
-	p, ok := a.n.proc.(*StackProtocol)
+	p, ok := stackOf(a.n.proc) // the stack itself, or the one a knet node runs
 	if !ok {
 		return nil, errors.New("sim: applications need the full stack (StackProtocol)")
 	}
