@@ -296,6 +296,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			MissCountConst:                  t.MissCountConst,
 			WindowSize:                      t.WindowSize,
 			MaxMessages:                     t.MaxMessages,
+			AcceleratedWindow:               t.AcceleratedWindow,
 			NetMTU:                          mtu,
 			Nodelist:                        n.nodelist(),
 			RingIDStore:                     newfileRingIDStore(n.stateDir(), n.self),
