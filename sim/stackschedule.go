@@ -175,7 +175,8 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 		return NewStackProtocol(sop)(cfg)
 	}
 	s, err := New(Options{Seed: seed, Nodes: nodes, Token: o.Token, Link: &link, Trace: trace,
-		StartSpread: 200 * time.Millisecond, NewProtocol: newProto})
+		StartSpread: 200 * time.Millisecond, NewProtocol: newProto,
+		Config: o.accelConfig(), SendSpacing: o.sendSpacing()})
 	if err != nil {
 		return nil, err
 	}
