@@ -174,13 +174,13 @@ func TestAcceleratedWindowValidated(t *testing.T) {
 // one-way cuts, LEAVEs, MCAST loss, reordering) with the accelerated ring and four times
 // the traffic: the EVS checkers must hold and the live nodes converge. The window is drawn
 // per schedule (1..3: visits here carry one or a few messages, so pre- and post-token parts
-// both occur). SRP_ACCEL_SCHEDULES sets how many run (default 6).
+// both occur). SRP_ACCEL_SCHEDULES sets how many run (default 6; 3 under -race or -short).
 func TestRandomFaultSchedulesAccelerated(t *testing.T) {
 	n := 6
 	if s := os.Getenv("SRP_ACCEL_SCHEDULES"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	if testing.Short() {
+	if testing.Short() || accelRace {
 		n = 3
 	}
 	base := testSeed(t)
