@@ -177,11 +177,11 @@ func TestAcceleratedWindowValidated(t *testing.T) {
 // both occur). SRP_ACCEL_SCHEDULES sets how many run (default 6; 3 under -race or -short).
 func TestRandomFaultSchedulesAccelerated(t *testing.T) {
 	n := 6
-	if s := os.Getenv("SRP_ACCEL_SCHEDULES"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
 	if testing.Short() || accelRace {
 		n = 3
+	}
+	if s := os.Getenv("SRP_ACCEL_SCHEDULES"); s != "" {
+		n, _ = strconv.Atoi(s)
 	}
 	base := testSeed(t)
 	for i := range n {
