@@ -17,14 +17,31 @@ import (
 // plus gototem_accelerated: yes, gototem_accelerated_window: 17 and gototem_node: yes on
 // every node) so machine noise hits both alike. Every run must deliver in one order; the
 // ratios are printed (MEASURED lines), not asserted: on a shared two-core machine the flood
-// is CPU-bound. GOTOTEM_BENCH=1 runs it (5 s a run, two rounds).
+// is CPU-bound. GOTOTEM_BENCH=1 runs it (5 s a run, two rounds); GOTOTEM_BENCH_TOTEM adds totem
+// lines to both rings (";"-separated, as for TestBenchCPGFlood) and GOTOTEM_ACCEL_WINDOW sets
+// gototem_accelerated_window (default 17).
 func TestAcceleratedRingBench(t *testing.T) {
 	if os.Getenv("GOTOTEM_BENCH") != "1" {
 		t.Skip("GOTOTEM_BENCH=1 runs the standard-vs-accelerated lab bench")
 	}
 	needCorosync(t)
+	window := 17
+	if v := os.Getenv("GOTOTEM_ACCEL_WINDOW"); v != "" {
+		w, err := strconv.Atoi(v)
+		if err != nil || w < 1 {
+			t.Fatalf("GOTOTEM_ACCEL_WINDOW=%q: want a positive number", v)
+		}
+		window = w
+	}
+	var totemExtra []string
+	for _, l := range strings.Split(os.Getenv("GOTOTEM_BENCH_TOTEM"), ";") {
+		if l = strings.TrimSpace(l); l != "" {
+			totemExtra = append(totemExtra, l)
+		}
+	}
 	gototem := buildGototem(t)
-	c := newCluster(t, Options{Engines: []Engine{Gototem, Gototem, Gototem}, Transport: "udpu", Quiet: true, Gototem: gototem})
+	c := newCluster(t, Options{Engines: []Engine{Gototem, Gototem, Gototem}, Transport: "udpu", Quiet: true,
+		Gototem: gototem, TotemExtra: totemExtra})
 	std := map[string]string{}
 	for _, n := range c.Nodes() {
 		b, err := os.ReadFile(n.Conf)
@@ -34,7 +51,7 @@ func TestAcceleratedRingBench(t *testing.T) {
 		std[n.Conf] = string(b)
 	}
 	accel := func(conf string) string {
-		conf = strings.Replace(conf, "totem {", "totem {\n    gototem_accelerated: yes\n    gototem_accelerated_window: 17", 1)
+		conf = strings.Replace(conf, "totem {", fmt.Sprintf("totem {\n    gototem_accelerated: yes\n    gototem_accelerated_window: %d", window), 1)
 		return regexp.MustCompile(`(?m)^(\s*)nodeid:(.*)$`).ReplaceAllString(conf, "${1}nodeid:${2}\n${1}gototem_node: yes")
 	}
 	write := func(on bool) {
@@ -60,8 +77,8 @@ func TestAcceleratedRingBench(t *testing.T) {
 			}
 			write(false)
 			ms, ma := mean(s), mean(a)
-			line := fmt.Sprintf("MEASURED accelerated vs standard ring, 3 gototem nodes, udpu, %d B, senders %s: standard %.0f msgs/s %v, accelerated %.0f msgs/s %v: %.2fx",
-				size, senders, ms, s, ma, a, ma/ms)
+			line := fmt.Sprintf("MEASURED accelerated (window %d) vs standard ring, 3 gototem nodes, udpu %v, %d B, senders %s: standard %.0f msgs/s %v, accelerated %.0f msgs/s %v: %.2fx",
+				window, totemExtra, size, senders, ms, s, ma, a, ma/ms)
 			t.Log(line)
 			b.WriteString(line + "\n")
 		}
