@@ -23,8 +23,8 @@ import (
 // within the liveness bound; GOTOTEM_BENCH=1 runs 3 and 5 nodes, 5 repetitions each, and
 // prints the MEASURED table with gototem's median over corosync's (no ratio is asserted: the
 // machines are shared and noisy). GOTOTEM_FAILOVER_TOKEN=MS runs both engines with that token
-// and token_coefficient 0 (e.g. 300: the sub-second failover of corosync#232) instead of
-// token 1000 and the default coefficient.
+// and soak_test.go's subSecondTotem lines (token_coefficient 0; e.g. 300: the sub-second
+// failover of corosync#232) instead of token 1000 and the default coefficient.
 func TestFailoverVsCorosync(t *testing.T) {
 	full := os.Getenv("GOTOTEM_BENCH") == "1"
 	if testing.Short() && !full {
@@ -41,7 +41,7 @@ func TestFailoverVsCorosync(t *testing.T) {
 		if err != nil || ms < 30 || ms > 10000 {
 			t.Fatalf("GOTOTEM_FAILOVER_TOKEN=%q: want milliseconds 30..10000", v)
 		}
-		tokenMS, extra = ms, []string{"token_coefficient: 0"}
+		tokenMS, extra = ms, subSecondTotem
 	}
 	gototem := buildGototem(t)
 	type row struct {
