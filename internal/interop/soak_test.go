@@ -59,8 +59,16 @@ func TestSoakSubSecond(t *testing.T) {
 	rate := capacity / 2
 	before := membershipLines(t, c)
 	start := time.Now()
-	secs := int(soak / time.Second)
-	load := corosyncFlood(t, c, bin, "udpu", 1024, secs, rate)
+	// cpgbench runs at most 120 s, so a longer soak is consecutive runs (a second or so
+	// without load between them); the slowest run's figures are reported.
+	load := benchRow{msgs: -1}
+	for left := int(soak / time.Second); left > 0; left -= 120 {
+		r := corosyncFlood(t, c, bin, "udpu", 1024, min(left, 120), rate)
+		if load.msgs < 0 || r.msgs < load.msgs {
+			load.msgs = r.msgs
+		}
+		load.p50ms, load.p99ms = max(load.p50ms, r.p50ms), max(load.p99ms, r.p99ms)
+	}
 	after := membershipLines(t, c)
 	changes := 0
 	for id := range after {
@@ -73,7 +81,7 @@ func TestSoakSubSecond(t *testing.T) {
 		t.Errorf("load not held: slowest receiver %.0f msgs/s of %.0f offered", load.msgs, rate)
 	}
 	t.Logf("MEASURED soak: 8 gototem nodes, udpu, token 300 ms, coefficient 0; capacity %.0f msgs/s (1 KiB, one sender); "+
-		"offered %.0f msgs/s for %v: slowest receiver %.0f msgs/s, agreed latency p50 %.2f ms p99 %.2f ms, %d membership changes",
+		"offered %.0f msgs/s for %v: slowest receiver %.0f msgs/s, agreed latency (worst run) p50 %.2f ms p99 %.2f ms, %d membership changes",
 		capacity, rate, time.Since(start).Round(time.Second), load.msgs, load.p50ms, load.p99ms, changes)
 
 	d := killAndTime(t, c, nodes)
