@@ -104,6 +104,9 @@ type Totem struct {
 	HeartbeatFailuresAllowed        int
 	BlockUnlistedIPs                bool
 	CancelTokenHoldOnRetransmit     bool
+	// AcceleratedWindow > 0: gototem's accelerated ring (gototem.go), that many of a visit's
+	// messages after the token; 0 the standard ring.
+	AcceleratedWindow int
 
 	RRP  RRP
 	Knet Knet
@@ -169,6 +172,7 @@ type Node struct {
 	Addrs       [MaxLinks]string // ringX_addr; "" = not on link X
 	QuorumVotes uint32
 	FromMembers bool
+	Gototem     bool // gototem_node: yes (gototem.go)
 }
 
 // Links lists the link numbers the node has an address on.
@@ -426,6 +430,7 @@ func build(d *diag, p *parsed) *Config {
 	c.readTotem(d)
 	c.readInterfaces(d)
 	c.deriveTimers(d)
+	c.readGototem(d)
 	c.readQuorum(d)
 	c.readLogging(d)
 	c.readSystem(d)

@@ -28,7 +28,8 @@ var (
 		"fail_recv_const", "seqno_unchanged_const", "heartbeat_failures_allowed",
 		"max_network_delay", "window_size", "max_messages", "miss_count_const",
 		"knet_pmtud_interval", "knet_mtu", "knet_compression_model",
-		"knet_compression_threshold", "knet_compression_level")
+		"knet_compression_threshold", "knet_compression_level",
+		keyAccelerated, keyAcceleratedWindow) // the last two gototem's own (gototem.go)
 	knownQuorum = keySet("provider", "expected_votes", "votes", "two_node", "wait_for_all",
 		"last_man_standing", "last_man_standing_window", "auto_tie_breaker",
 		"auto_tie_breaker_node", "allow_downscale", "expected_votes_tracking", "leaving_timeout",
@@ -38,7 +39,7 @@ var (
 	knownLogTop = keySet("timestamp", "fileline", "function_name", "blackbox")
 	knownSystem = keySet("qb_ipc_type", "sched_rr", "priority", "move_to_root_cgroup",
 		"allow_knet_handle_fallback", "state_dir")
-	knownNode   = keySet("nodeid", "name", "quorum_votes")
+	knownNode   = keySet("nodeid", "name", "quorum_votes", keyGototemNode)
 	knownNozzle = keySet("name", "ipaddr", "ipprefix", "macaddr")
 	// Keys of older releases that are recognisable and harmless.
 	oldKeys = map[string]string{

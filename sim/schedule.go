@@ -39,6 +39,9 @@ type ScheduleOptions struct {
 	Token      time.Duration // timer scale, see ScaledConfig (zero: corosync defaults)
 	Link       LinkParams    // baseline link behaviour
 	Workload   Workload
+	// Accelerated > 0 runs every node on the accelerated ring with that window, datagrams
+	// leaving one after another (accel.go).
+	Accelerated int
 }
 
 // DefaultScheduleOptions: 3–7 nodes, 60 s of faults every ~3 s on a slightly faulty LAN,
@@ -138,7 +141,7 @@ func RunSchedule(seed uint64, o ScheduleOptions, trace io.Writer) (Result, error
 	nodes := o.NodesFor(seed)
 	link := o.Link
 	s, err := New(Options{Seed: seed, Nodes: nodes, Token: o.Token, Link: &link, Trace: trace,
-		StartSpread: 200 * time.Millisecond})
+		StartSpread: 200 * time.Millisecond, Config: o.accelConfig(), SendSpacing: o.sendSpacing()})
 	if err != nil {
 		return Result{}, err
 	}

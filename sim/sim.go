@@ -110,6 +110,10 @@ type Options struct {
 	// PauseBuffer is how many datagrams a paused node's socket holds before dropping
 	// (default 256, a few hundred KiB of receive buffer).
 	PauseBuffer int
+	// SendSpacing, when set, is the time a node takes to put each datagram of one Ready on
+	// the wire: the i-th leaves i·SendSpacing after the first, so a token emitted after a
+	// visit's MCASTs leaves after them (accel.go). Zero: all at once, as before.
+	SendSpacing time.Duration
 }
 
 // Stats are what a run did, for summaries.
@@ -182,6 +186,10 @@ type Sim struct {
 	qlog  *QuorumLog
 	// linkEvents are the redundant-ring faults and recoveries StackProtocol nodes reported.
 	linkEvents []LinkEvent
+
+	// txDelay is the SendSpacing offset of the datagram being transmitted.
+	txDelay time.Duration
+
 	// ghist is the process-group record of a full-stack campaign (nil otherwise).
 	ghist *groupHistory
 	stats Stats
@@ -526,6 +534,7 @@ func (s *Sim) drain(n *Node) error {
 			if i < len(links) {
 				link = links[i]
 			}
+			s.txDelay = time.Duration(i) * s.opts.SendSpacing
 			s.transmit(n, m, link)
 		}
 		n.inDrain = true
@@ -613,7 +622,7 @@ func (s *Sim) sendTo(n *Node, to srp.NodeID, link int, data []byte) {
 	for _, d := range s.fateBuf {
 		// gen 0: a datagram addressed to the node, not an incarnation; a restarted node
 		// receives what was in flight, as a real socket would.
-		s.schedule(&event{at: s.now + d, kind: evDatagram, node: dst, from: n.ID, link: link, data: data})
+		s.schedule(&event{at: s.now + s.txDelay + d, kind: evDatagram, node: dst, from: n.ID, link: link, data: data})
 	}
 }
 

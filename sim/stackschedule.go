@@ -197,7 +197,8 @@ func newStackRun(seed uint64, nodes int, o StackScheduleOptions, trace io.Writer
 		app, invariants = o.App(seed)
 	}
 	s, err := New(Options{Seed: seed, Nodes: nodes, Token: o.Token, Link: &link, Trace: trace,
-		StartSpread: 200 * time.Millisecond, NewProtocol: newProto, App: app, Invariants: invariants})
+		StartSpread: 200 * time.Millisecond, NewProtocol: newProto, App: app, Invariants: invariants,
+		Config: o.accelConfig(), SendSpacing: o.sendSpacing()})
 	if err != nil {
 		return nil, err
 	}

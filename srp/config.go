@@ -44,6 +44,11 @@ type Config struct {
 	// synchronizing above it) there is one queue.
 	TransAck bool
 
+	// AcceleratedWindow > 0 runs the accelerated ring (accel.go, gototem only): up to this
+	// many of a token visit's new messages are multicast after the token is passed instead
+	// of before it. 0 is the standard ring, corosync's.
+	AcceleratedWindow int
+
 	Logger *slog.Logger // nil: quiet
 }
 
@@ -150,6 +155,9 @@ func (c *Config) validate() error {
 		if d.v <= 0 {
 			return fmt.Errorf("srp: config: %s: must be a positive integer, got %d", d.name, d.v)
 		}
+	}
+	if c.AcceleratedWindow < 0 {
+		return fmt.Errorf("srp: config: accelerated window: must not be negative, got %d", c.AcceleratedWindow)
 	}
 	if c.WindowSize+c.MaxMessages > sortQueueSize {
 		return fmt.Errorf("srp: config: window_size + max_messages = %d exceeds the %d-slot sort queue",

@@ -51,4 +51,6 @@
 //     (DropUnlisted); a LEAVE naming me as its sender or naming another leaver is forged
 //     (DropForged), and my own JOIN counts only with my current sets, so I never adopt
 //     myself as failed (FAILED TO RECEIVE aside).
+//   - Opt-in, for rings of gototem nodes only: Config.AcceleratedWindow runs the accelerated
+//     ring (accel.go), the token passed before the holder's last messages of a visit.
 package srp

@@ -8,6 +8,7 @@ import "time"
 // handleORFToken is message_handler_orf_token, step by step in corosync's order (§6.2).
 func (p *Processor) handleORFToken(now time.Duration) {
 	t := &p.tok
+	p.accelPending = false
 	if !p.listed(t.Header.NodeID) || (t.ARUAddr != 0 && !p.listed(t.ARUAddr)) {
 		// Before step 3's idle detection, which a token of any ring feeds (validate.go).
 		p.counters.DropUnlisted++
@@ -143,6 +144,7 @@ func (p *Processor) handleORFToken(now time.Duration) {
 	if forward {
 		p.emitStoredToken(TypeORFToken)
 		p.counters.TokensSent++
+		p.accelPassToken() // accel.go: the token goes before the post-token MCASTs
 	} else {
 		p.counters.TokensHeld++
 	}
@@ -224,7 +226,14 @@ func (p *Processor) sendQueued(now time.Duration, allowed int) int {
 	t := &p.tok
 	sq := p.currentQueue()
 	sent := 0
+	pre := -1 // accel.go: where the post-token MCASTs start; -1: none
+	if p.cfg.AcceleratedWindow > 0 && p.state == Operational {
+		pre = p.accelSplit(min(allowed, p.sendQueue().len()))
+	}
 	for ; sent < allowed; sent++ {
+		if sent == pre {
+			p.accelMarkPostToken()
+		}
 		var buf []byte
 		switch {
 		case p.state == Operational && p.sendQueue().len() > 0:

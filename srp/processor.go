@@ -19,6 +19,7 @@ type Counters struct {
 	TokensReleased     uint64 // held token sent on by the hold timer or a TOKEN_HOLD_CANCEL
 	TokenLosses        uint64 // token timer expiries outside GATHER
 	TokensHeld         uint64 // token visits the rep kept the token (token hold)
+	TokensAccelerated  uint64 // tokens passed ahead of some of the visit's MCASTs (accel.go)
 	CommitTokensSent   uint64 // commit tokens created or forwarded (first transmission)
 	HoldCancelsSent    uint64
 	HoldCancelsHonored uint64 // TOKEN_HOLD_CANCEL for my ring received while I am rep
@@ -122,6 +123,10 @@ type Processor struct {
 	hasToken    bool
 
 	timers [numTimers]timer
+
+	// accelMark is where this visit's post-token MCASTs start in out (accel.go).
+	accelMark    int
+	accelPending bool
 
 	// Reused decode targets: the receive path allocates nothing.
 	tok    ORFToken

@@ -25,14 +25,21 @@ func TestRandomFaultSchedules(t *testing.T) {
 	base := testSeed(t)
 	for i := range n {
 		seed := base + uint64(i)
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runSchedule(t, seed) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runSchedule(t, seed, 0) })
 	}
 }
 
-func runSchedule(t *testing.T, seed uint64) {
+// runSchedule runs one random schedule; accel > 0 runs the accelerated ring with that
+// window (accel_test.go) and four times the traffic, so visits have messages to split.
+func runSchedule(t *testing.T, seed uint64, accel int) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	size := 3 + rng.IntN(4)
 	c := newCluster(t, size)
+	period := 4 * time.Millisecond
+	if accel > 0 {
+		accelerate(c, accel)
+		period = time.Millisecond
+	}
 	c.sentLimit = 5_000_000 // far above any schedule: only a JOIN/retransmit storm gets here
 	var log []string
 	loss := 0
@@ -59,7 +66,7 @@ func runSchedule(t *testing.T, seed uint64) {
 		log = append(log, "jitter")
 	}
 	c.startAll()
-	tr := newTraffic(c, 4*time.Millisecond)
+	tr := newTraffic(c, period)
 	tr.g = func(NodeID, int) Guarantee { return Guarantee(rng.IntN(2)) }
 	for range 6 {
 		switch rng.IntN(7) {

@@ -52,6 +52,9 @@ type Node struct {
 	timer *time.Timer
 	armed time.Duration // the NextTick the timer is armed for; 0: disarmed
 	out   []srp.Outgoing
+	// accelerated: the ring runs srp's accelerated ring (receiveLoop passes a token on before
+	// the rest of its batch).
+	accelerated bool
 	// wakeLater: the flush runs for a receive goroutine whose Receiver calls disp.wake when
 	// its socket is drained, so the dispatcher's wake-up can wait for that.
 	wakeLater bool
@@ -287,6 +290,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 	for _, l := range n.links {
 		mtu = min(mtu, l.MaxPayload())
 	}
+	n.accelerated = t.AcceleratedWindow > 0
 	sc := stack.Config{
 		SRP: srp.Config{
 			NodeID:                          n.self,
@@ -304,6 +308,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			MissCountConst:                  t.MissCountConst,
 			WindowSize:                      t.WindowSize,
 			MaxMessages:                     t.MaxMessages,
+			AcceleratedWindow:               t.AcceleratedWindow,
 			NetMTU:                          mtu,
 			Nodelist:                        n.nodelist(),
 			RingIDStore:                     newfileRingIDStore(n.stateDir(), n.self),
@@ -383,8 +388,13 @@ func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 			return
 		}
 		now := n.now()
-		for _, p := range b.Packets[:cnt] {
+		for i, p := range b.Packets[:cnt] {
 			_ = n.st.Receive(now, link, p.Data)
+			if n.accelerated && i < cnt-1 && len(p.Data) > 3 && srp.MessageType(p.Data[3]) == srp.TypeORFToken {
+				// Accelerated ring: the token was sent ahead of its holder's last MCASTs,
+				// which may share this batch; pass it on before storing them.
+				n.flush()
+			}
 		}
 		n.wakeLater = later
 		n.flush()

@@ -19,7 +19,13 @@ import (
 func clusterConf(transport string, n int, base netip.Addr, port int, totemExtra ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "totem {\n version: 2\n cluster_name: gotest\n transport: %s\n token: 1000\n", transport)
+	var nodeExtra string
 	for _, l := range totemExtra {
+		// "node.key: value" goes in every nodelist node instead (gototem_node: yes).
+		if k, ok := strings.CutPrefix(l, "node."); ok {
+			nodeExtra += "  " + k + "\n"
+			continue
+		}
 		fmt.Fprintf(&b, " %s\n", l)
 	}
 	fmt.Fprintf(&b, " interface {\n  linknumber: 0\n  mcastport: %d\n }\n}\n", port)
@@ -27,7 +33,7 @@ func clusterConf(transport string, n int, base netip.Addr, port int, totemExtra 
 	a := base
 	for i := 1; i <= n; i++ {
 		a = a.Next()
-		fmt.Fprintf(&b, " node {\n  nodeid: %d\n  name: n%d\n  ring0_addr: %s\n }\n", i, i, a)
+		fmt.Fprintf(&b, " node {\n  nodeid: %d\n  name: n%d\n  ring0_addr: %s\n%s }\n", i, i, a, nodeExtra)
 	}
 	b.WriteString("}\nquorum {\n provider: corosync_votequorum\n}\n")
 	return b.String()

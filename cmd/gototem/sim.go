@@ -20,7 +20,7 @@ func init() {
 }
 
 const simUsage = `usage: gototem sim [--stack [--knet]] [--seed S] [--schedules N] [--nodes N|MIN-MAX] [--duration D]
-                  [--fault-every D] [--faults LIST] [--token D] [--trace]
+                  [--fault-every D] [--faults LIST] [--token D] [--accelerated W] [--trace]
        gototem sim --scenario NAME [--seed S] [--trace]
        gototem sim --list
 
@@ -39,6 +39,9 @@ quorum exclusivity. Its defaults: 3-5 nodes, 20s of faults every ~2s; flags give
 --knet (implies --stack) runs every node's stack over knet, corosync 3's transport: two
 links, link_mode passive, active or rr drawn from each seed, the knet link timers corosync
 derives from the token; the link faults (linkcut, linkpair, linkflap) join the fault mix.
+
+--accelerated W runs either campaign on gototem's accelerated ring (token passed before the
+last W messages of a visit), each node's datagrams leaving one after another.
 `
 
 func runSim(args []string, stdout, stderr io.Writer) int {
@@ -58,6 +61,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	list := fs.Bool("list", false, "list the named scenarios")
 	stack := fs.Bool("stack", false, "run the full-stack campaign (CPG groups over stack.Stack) instead of bare srp")
 	knet := fs.Bool("knet", false, "run the full-stack campaign over knet (two links, link faults added)")
+	accel := fs.Int("accelerated", 0, "accelerated ring window (0: the standard ring)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -81,6 +85,11 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Duration, o.FaultEvery, o.Token = *duration, *every, *token
+	if *accel < 0 {
+		fmt.Fprintf(stderr, "gototem sim: --accelerated: must not be negative, got %d\n", *accel)
+		return 2
+	}
+	o.Accelerated = *accel
 	o.Faults = nil
 	for _, f := range strings.Split(*faults, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -96,6 +105,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		if *knet {
 			so = sim.DefaultKnetStackScheduleOptions()
 		}
+		so.Accelerated = o.Accelerated
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
 			case "nodes":
@@ -145,8 +155,8 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	v := sum.Violations[0]
 	tail, err := sim.TraceTail(v.Seed, o, 40)
 	if err == nil {
-		fmt.Fprintf(stdout, "\nlast events of seed %d (replay: gototem sim --seed %d --schedules 1 --nodes %s --duration %v --fault-every %v --faults %s --token %v --trace):\n%s",
-			v.Seed, v.Seed, *nodes, o.Duration, o.FaultEvery, strings.Join(o.Faults, ","), o.Token, tail)
+		fmt.Fprintf(stdout, "\nlast events of seed %d (replay: gototem sim --seed %d --schedules 1 --nodes %s --duration %v --fault-every %v --faults %s --token %v --accelerated %d --trace):\n%s",
+			v.Seed, v.Seed, *nodes, o.Duration, o.FaultEvery, strings.Join(o.Faults, ","), o.Token, o.Accelerated, tail)
 	}
 	return 1
 }
@@ -190,7 +200,7 @@ func runStackSim(seed uint64, n int, trace bool, o sim.StackScheduleOptions, std
 	if len(sum.Violations) == 0 {
 		return 0
 	}
-	fmt.Fprintf(stderr, "replay the first: gototem sim --stack --seed %d --schedules 1 --trace\n", sum.Violations[0].Seed)
+	fmt.Fprintf(stderr, "replay the first: gototem sim --stack --seed %d --schedules 1 --accelerated %d --trace\n", sum.Violations[0].Seed, o.Accelerated)
 	return 1
 }
 

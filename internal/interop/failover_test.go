@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,9 @@ import (
 // CI runs 3 nodes, 2 repetitions per engine, and asserts only that every failover happened
 // within the liveness bound; GOTOTEM_BENCH=1 runs 3 and 5 nodes, 5 repetitions each, and
 // prints the MEASURED table with gototem's median over corosync's (no ratio is asserted: the
-// machines are shared and noisy).
+// machines are shared and noisy). GOTOTEM_FAILOVER_TOKEN=MS runs both engines with that token
+// and soak_test.go's subSecondTotem lines (token_coefficient 0; e.g. 300: the sub-second
+// failover of corosync#232) instead of token 1000 and the default coefficient.
 func TestFailoverVsCorosync(t *testing.T) {
 	full := os.Getenv("GOTOTEM_BENCH") == "1"
 	if testing.Short() && !full {
@@ -31,6 +34,14 @@ func TestFailoverVsCorosync(t *testing.T) {
 	sizes, reps := []int{3}, 2
 	if full {
 		sizes, reps = []int{3, 5}, 5
+	}
+	tokenMS, extra := 1000, []string(nil)
+	if v := os.Getenv("GOTOTEM_FAILOVER_TOKEN"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms < 30 || ms > 10000 {
+			t.Fatalf("GOTOTEM_FAILOVER_TOKEN=%q: want milliseconds 30..10000", v)
+		}
+		tokenMS, extra = ms, subSecondTotem
 	}
 	gototem := buildGototem(t)
 	type row struct {
@@ -47,7 +58,8 @@ func TestFailoverVsCorosync(t *testing.T) {
 			}
 			r := row{n: n, engine: e}
 			t.Run(fmt.Sprintf("%s-%d", e, n), func(t *testing.T) {
-				c := newCluster(t, Options{Engines: engines, Transport: "udpu", Gototem: gototem, Quiet: true})
+				c := newCluster(t, Options{Engines: engines, Transport: "udpu", Gototem: gototem, Quiet: true,
+					TokenMS: tokenMS, TotemExtra: extra})
 				formRing(t, c)
 				for rep := 1; rep <= reps; rep++ {
 					d := killAndTime(t, c, n)
@@ -60,7 +72,7 @@ func TestFailoverVsCorosync(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "MEASURED failover (kill -9 -> 'A new membership ... Members left' on node 1), udpu, token 1000 ms, %d repetitions\n", reps)
+	fmt.Fprintf(&b, "MEASURED failover (kill -9 -> 'A new membership ... Members left' on node 1), udpu, token %d ms %v, %d repetitions\n", tokenMS, extra, reps)
 	fmt.Fprintf(&b, "%-6s %-9s %-10s %-10s %-10s\n", "nodes", "engine", "median", "min", "max")
 	med := map[string]time.Duration{}
 	for _, r := range rows {

@@ -1,0 +1,134 @@
+package interop
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAcceleratedRingBench measures gototem's accelerated ring against its standard ring in
+// one run, on one 3-node lab: `gototem bench` floods 1 KiB and 8 KiB messages (one sender,
+// then every node sending), alternating standard and accelerated runs (the same corosync.conf
+// plus gototem_accelerated: yes, gototem_accelerated_window: 17 and gototem_node: yes on
+// every node) so machine noise hits both alike. Every run must deliver in one order; the
+// ratios are printed (MEASURED lines), not asserted: on a shared two-core machine the flood
+// is CPU-bound. GOTOTEM_BENCH=1 runs it (5 s a run, two rounds); GOTOTEM_BENCH_TOTEM adds totem
+// lines to both rings (";"-separated, as for TestBenchCPGFlood) and GOTOTEM_ACCEL_WINDOW sets
+// gototem_accelerated_window (default 17).
+func TestAcceleratedRingBench(t *testing.T) {
+	if os.Getenv("GOTOTEM_BENCH") != "1" {
+		t.Skip("GOTOTEM_BENCH=1 runs the standard-vs-accelerated lab bench")
+	}
+	needCorosync(t)
+	window := 17
+	if v := os.Getenv("GOTOTEM_ACCEL_WINDOW"); v != "" {
+		w, err := strconv.Atoi(v)
+		if err != nil || w < 1 {
+			t.Fatalf("GOTOTEM_ACCEL_WINDOW=%q: want a positive number", v)
+		}
+		window = w
+	}
+	var totemExtra []string
+	for _, l := range strings.Split(os.Getenv("GOTOTEM_BENCH_TOTEM"), ";") {
+		if l = strings.TrimSpace(l); l != "" {
+			totemExtra = append(totemExtra, l)
+		}
+	}
+	gototem := buildGototem(t)
+	c := newCluster(t, Options{Engines: []Engine{Gototem, Gototem, Gototem}, Transport: "udpu", Quiet: true,
+		Gototem: gototem, TotemExtra: totemExtra})
+	std := map[string]string{}
+	for _, n := range c.Nodes() {
+		b, err := os.ReadFile(n.Conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		std[n.Conf] = string(b)
+	}
+	accel := func(conf string) string {
+		conf = strings.Replace(conf, "totem {", fmt.Sprintf("totem {\n    gototem_accelerated: yes\n    gototem_accelerated_window: %d", window), 1)
+		return regexp.MustCompile(`(?m)^(\s*)nodeid:(.*)$`).ReplaceAllString(conf, "${1}nodeid:${2}\n${1}gototem_node: yes")
+	}
+	write := func(on bool) {
+		for path, conf := range std {
+			if on {
+				conf = accel(conf)
+			}
+			if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const secs = 5
+	var b strings.Builder
+	for _, senders := range []string{"one", "all"} {
+		for _, size := range []int{1024, 8192} {
+			var s, a []float64
+			for round := 0; round < 2; round++ {
+				write(false)
+				s = append(s, benchRing(t, c, gototem, size, secs, senders))
+				write(true)
+				a = append(a, benchRing(t, c, gototem, size, secs, senders))
+			}
+			write(false)
+			ms, ma := mean(s), mean(a)
+			line := fmt.Sprintf("MEASURED accelerated (window %d) vs standard ring, 3 gototem nodes, udpu %v, %d B, senders %s: standard %.0f msgs/s %v, accelerated %.0f msgs/s %v: %.2fx",
+				window, totemExtra, size, senders, ms, s, ma, a, ma/ms)
+			t.Log(line)
+			b.WriteString(line + "\n")
+		}
+	}
+	t.Log("\n" + b.String())
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// benchRing runs `gototem bench` on every node of c (daemons not started) and returns the
+// slowest node's delivered msgs/s; every node must report no order error and the same digest.
+func benchRing(t *testing.T, c *Cluster, gototem string, size, secs int, senders string) float64 {
+	t.Helper()
+	var procs []*Proc
+	for _, n := range c.Nodes() {
+		p, err := n.StartProc(gototem, "bench", "-c", n.Conf, "--state-dir", filepath.Join(n.Dir, "lib"),
+			"--group", "accel", "--size", fmt.Sprint(size), "--seconds", fmt.Sprint(secs), "--senders", senders,
+			"--nodes-expected", fmt.Sprint(len(c.Nodes())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+	}
+	slowest, digest := -1.0, ""
+	for i, p := range procs {
+		r := waitResult(t, p, "bench: ", secs+60)
+		if r["order_errors"] != "0" {
+			t.Errorf("node %d: order_errors=%s %s", i+1, r["order_errors"], r["error"])
+		}
+		if digest == "" {
+			digest = r["digest"]
+		} else if r["digest"] != digest {
+			t.Errorf("node %d delivered in another order", i+1)
+		}
+		rx, _ := strconv.ParseFloat(r["msgs/s"], 64)
+		if i == 0 && senders == "one" {
+			continue // the sender's own figure is its send rate
+		}
+		if slowest < 0 || rx < slowest {
+			slowest = rx
+		}
+	}
+	for _, p := range procs {
+		_ = p.Stop(15 * time.Second)
+	}
+	return slowest
+}
