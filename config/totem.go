@@ -567,7 +567,11 @@ func (c *Config) deriveTimers(d *diag) {
 		expiredDefault = (token - 50) / uint32(r.ProblemCountThreshold)
 	}
 	r.TokenExpiredTimeout = ms(get("rrp_token_expired_timeout", expiredDefault))
-	if r.ProblemCountThreshold > 0 && token > 50 && uint64(r.ProblemCountThreshold)*uint64(r.TokenExpiredTimeout.Milliseconds()) > uint64(token-50) {
+	// The rrp timers matter only to a redundant ring: corosync 3 has none on udp/udpu and does
+	// not check them, so a single-ring file with a sub-second token (derived rrp timers below
+	// the 30 ms minimum) must not be refused for timers it never runs.
+	redundant := t.RRPMode == "active" || t.RRPMode == "passive"
+	if redundant && r.ProblemCountThreshold > 0 && token > 50 && uint64(r.ProblemCountThreshold)*uint64(r.TokenExpiredTimeout.Milliseconds()) > uint64(token-50) {
 		d.errorf(line("rrp_token_expired_timeout"), "rrp_problem_count_threshold (%d) * rrp_token_expired_timeout (%d ms) must not exceed token - 50 ms (%d ms): the ring would be declared lost before a faulty link is detected", r.ProblemCountThreshold, r.TokenExpiredTimeout.Milliseconds(), token-50)
 	}
 	r.AutorecoveryCheckTimeout = ms(get("rrp_autorecovery_check_timeout", 1000))
@@ -576,7 +580,7 @@ func (c *Config) deriveTimers(d *diag) {
 		v   time.Duration
 	}{{"rrp_problem_count_timeout", r.ProblemCountTimeout}, {"rrp_token_expired_timeout", r.TokenExpiredTimeout},
 		{"rrp_autorecovery_check_timeout", r.AutorecoveryCheckTimeout}} {
-		if x.v < minimumTimeout*time.Millisecond {
+		if redundant && x.v < minimumTimeout*time.Millisecond {
 			d.errorf(line(x.key), "The %s parameter (%d ms) may not be less than (%d ms).", x.key, x.v.Milliseconds(), minimumTimeout)
 		}
 	}

@@ -102,7 +102,7 @@ func TestValidation(t *testing.T) {
 		{name: "window overflows the sort queue", in: udpu("  window_size: 16380\n", ""), err: "5: window_size + max_messages (16397) exceeds the sort queue"},
 		{name: "consensus below 1.2 token warns", in: udpu("  consensus: 3000\n", ""), warn: "5: warning: consensus 3000 ms is less than 1.2 × token"},
 		{name: "max_messages above window warns", in: udpu("  max_messages: 60\n", ""), warn: "5: warning: max_messages 60 is larger than window_size 50"},
-		{name: "rrp timer too small", in: udpu("  rrp_problem_count_timeout: 10\n", ""), err: "5: The rrp_problem_count_timeout parameter (10 ms) may not be less than (30 ms)."},
+		{name: "rrp timer too small", in: twoRings(" rrp_problem_count_timeout: 10\n"), err: "5: The rrp_problem_count_timeout parameter (10 ms) may not be less than (30 ms)."},
 		{name: "mcastport 0", in: udp2("", "    mcastport: 0\n", ""), local: local1, err: "7: No multicast port specified for interface 0"},
 		{name: "ttl on udpu", in: udpu("  interface {\n    ttl: 2\n  }\n", ""), err: "6: Can only set ttl on multicast transport types for interface 0"},
 		{name: "ttl on udp is fine", in: udp2("", "    ttl: 4\n", ""), local: local1},
