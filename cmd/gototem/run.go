@@ -237,7 +237,7 @@ func reload(file string, addrs addrList, node *totem.Node, logs *logSwitch, log 
 		log.Error("reload: not applied, the node runs on as before", "config", file, "err", err)
 		return err
 	}
-	log.Info("reload: "+file+" applied", "config", file)
+	log.Info("reload: configuration applied", "config", file)
 	return nil
 }
 

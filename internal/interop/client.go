@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gototem/gototem/internal/netlab"
 	"io"
 	"os"
 	"os/exec"
@@ -85,7 +86,7 @@ type Proc struct {
 // PID if it is still running.
 func (n *Node) StartProc(name string, args ...string) (*Proc, error) {
 	cmd := n.c.lab.Command(context.Background(), n.ID, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL} // see netlab.Start
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -98,7 +99,7 @@ func (n *Node) StartProc(name string, args ...string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	if err := netlab.StartTied(cmd); err != nil {
 		return nil, fmt.Errorf("interop: node %d: start %s: %v", n.ID, name, err)
 	}
 	p := &Proc{Node: n, cmd: cmd, in: in, news: make(chan struct{}), done: make(chan struct{})}

@@ -93,6 +93,8 @@ type Options struct {
 	RRPMode string
 	// TotemExtra lines go into the totem section as they are, e.g. "window_size: 20".
 	TotemExtra []string
+	// SystemExtra lines go into the system section, e.g. "qb_ipc_type: socket".
+	SystemExtra []string
 	// Quiet turns corosync's debug logging off (it is on by default: the suite reads the log
 	// and debug lines explain failures).
 	Quiet bool
@@ -289,6 +291,9 @@ func (c *Cluster) Config(id int) string {
 	p("    state_dir: %s", filepath.Join(nd.Dir, "lib"))
 	// the default would move corosync into the root cgroup, outside the test's
 	p("    move_to_root_cgroup: no")
+	for _, l := range o.SystemExtra {
+		p("    %s", l)
+	}
 	p("}")
 	return b.String()
 }

@@ -232,8 +232,12 @@ func stat(t *testing.T, n *Node, key string) uint64 {
 // Each bad client is refused or cut off and counted in the stats map (corosync-cmapctl -m
 // stats); the daemon stays up, its ring with the corosync node never changes, and a good client
 // is served afterwards.
+//
+// The bad client is a raw libqb client of the test's own that speaks socket mode, so the
+// gototem node is configured for it (system.qb_ipc_type: socket); the shared-memory mode's
+// hostile clients (truncated rings, SIGKILL mid-call) are in package ipc's tests.
 func TestIPCBadClientsGototem(t *testing.T) {
-	c := mixedCluster(t, "udpu", Corosync, Gototem)
+	c := mixedClusterWith(t, Options{Engines: []Engine{Corosync, Gototem}, Transport: "udpu", SystemExtra: []string{"qb_ipc_type: socket"}})
 	r := formRing(t, c)
 	ctx := context.Background()
 	ours := c.Node(2)

@@ -62,7 +62,7 @@ func TestIPCCfgReloadAndKillMixed(t *testing.T) {
 	}
 	waitLog(t, c.Node(1), requested, before[0])
 	waitLog(t, c.Node(2), requested, before[1])
-	const applied = "reload: logging section applied"
+	const applied = "reload: configuration applied"
 	n := logCount(ours, applied)
 	cfgtool(real, "-R")
 	waitLog(t, ours, applied, n)

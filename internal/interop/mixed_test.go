@@ -21,15 +21,23 @@ const interopGate = "GOTOTEM_INTEROP"
 // gototem CLI) instead: a check of the suite itself, not of gototem.
 func mixedCluster(t *testing.T, transport string, es ...Engine) *Cluster {
 	t.Helper()
+	return mixedClusterWith(t, Options{Engines: es, Transport: transport})
+}
+
+// mixedClusterWith is mixedCluster with more options; Gototem is filled in.
+func mixedClusterWith(t *testing.T, o Options) *Cluster {
+	t.Helper()
 	if os.Getenv("GOTOTEM_INTEROP_STANDIN") == "1" {
 		needCorosync(t)
-		return newCluster(t, Options{Engines: es, Transport: transport, Gototem: standInGototem(t)})
+		o.Gototem = standInGototem(t)
+		return newCluster(t, o)
 	}
 	if os.Getenv(interopGate) == "0" {
 		t.Skipf("%s=0: the mixed gototem/corosync suite is switched off", interopGate)
 	}
 	needCorosync(t)
-	return newCluster(t, Options{Engines: es, Transport: transport, Gototem: buildGototem(t)})
+	o.Gototem = buildGototem(t)
+	return newCluster(t, o)
 }
 
 // formRing starts every node and waits until all agree on one ring of all of them and the real

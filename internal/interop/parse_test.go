@@ -230,7 +230,6 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	for name, o := range map[string]Options{
 		"no nodes":             {Prefix: "x"},
 		"21 nodes":             {Prefix: "x", Engines: make([]Engine, 21)},
-		"knet":                 {Prefix: "x", Engines: engines(Corosync), Transport: "knet"},
 		"negative token":       {Prefix: "x", Engines: engines(Corosync), TokenMS: -1},
 		"gototem without path": {Prefix: "x", Engines: engines(Corosync, Gototem)},
 		"unknown engine":       {Prefix: "x", Engines: []Engine{Corosync, Engine(7)}},

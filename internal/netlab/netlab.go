@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -180,10 +181,7 @@ func (l *Lab) Start(h int, spec Spec) (*Proc, error) {
 	full := append([]string{"netns", "exec", l.hostNS(h), spec.Path}, spec.Args...)
 	cmd := exec.Command("ip", full...)
 	cmd.Env = spec.Env
-	// Pdeathsig: a test binary killed from outside (a timeout, ^C) takes its daemons with it.
-	// Without it a leaked corosync kept running for minutes and, having inherited a shell's
-	// flock on a shared lock file, blocked every other test run waiting for that lock.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if spec.Log != "" {
 		f, err := os.OpenFile(spec.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -192,7 +190,7 @@ func (l *Lab) Start(h int, spec Spec) (*Proc, error) {
 		cmd.Stdout, cmd.Stderr = f, f
 		defer f.Close()
 	}
-	if err := cmd.Start(); err != nil {
+	if err := StartTied(cmd); err != nil {
 		return nil, err
 	}
 	p := &Proc{Host: h, Cmd: cmd, done: make(chan struct{})}
@@ -326,3 +324,41 @@ func (l *Lab) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// StartTied starts cmd so that it is killed (SIGKILL) when the test binary dies, however it
+// dies: a timeout or ^C used to leave corosync daemons running for minutes, and one that had
+// inherited a shell's flock on a shared lock file blocked every other run waiting for it.
+//
+// The kernel's parent-death signal follows the thread that forked, not the process, and Go
+// ends a thread whenever a goroutine locked to it returns (the attacker tests do that after
+// entering a namespace): a daemon forked from such a thread was killed in the middle of a
+// test. So every tied child is forked from one thread that a goroutine holds for the life of
+// the process.
+func StartTied(cmd *exec.Cmd) error {
+	tiedOnce.Do(func() {
+		tiedReqs = make(chan tiedReq)
+		go func() {
+			runtime.LockOSThread() // never unlocked: this thread lives as long as the process
+			for r := range tiedReqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	done := make(chan error, 1)
+	tiedReqs <- tiedReq{cmd, done}
+	return <-done
+}
+
+type tiedReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var (
+	tiedOnce sync.Once
+	tiedReqs chan tiedReq
+)
