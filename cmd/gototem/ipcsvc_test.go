@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/gototem/gototem/internal/testenv"
 	"os/user"
 	"strconv"
 	"testing"
@@ -12,14 +13,10 @@ import (
 // hacluster/haclient) grant the user and group they name, and nobody else.
 func TestUIDGIDByName(t *testing.T) {
 	pw, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
+	testenv.Need(t, "user nobody", err)
 	uid64, _ := strconv.ParseUint(pw.Uid, 10, 32)
 	gr, err := user.LookupGroup("nogroup")
-	if err != nil {
-		t.Skipf("no group nogroup: %v", err)
-	}
+	testenv.Need(t, "group nogroup", err)
 	gid64, _ := strconv.ParseUint(gr.Gid, 10, 32)
 	uid, gid := uint32(uid64), uint32(gid64)
 	byUser := config.UIDGID{UIDs: []string{"nobody"}}
