@@ -40,13 +40,13 @@ func dialTest(service string, maxMsg uint32) (*testClient, error) {
 	binary.LittleEndian.PutUint32(b[0:], 0xffffffff)
 	binary.LittleEndian.PutUint32(b[8:], setupRequestSize)
 	binary.LittleEndian.PutUint32(b[16:], maxMsg)
-	if _, err := unix.Write(fd, b); err != nil {
+	if _, err := writeIntr(fd, b); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	rb := make([]byte, setupResponseSize)
 	for got := 0; got < len(rb); {
-		n, err := unix.Read(fd, rb[got:])
+		n, err := readIntr(fd, rb[got:])
 		if err != nil || n == 0 {
 			unix.Close(fd)
 			return nil, fmt.Errorf("setup response: read %d: %v", n, err)
@@ -174,7 +174,7 @@ func (c *testClient) sendRaw(m []byte) error {
 		return c.sendLying(m, uint32(len(m)))
 	}
 	atomic.AddInt32(c.word(ctlRequest), 1)
-	_, err := unix.Write(c.req, m)
+	_, err := writeIntr(c.req, m)
 	return err
 }
 
@@ -185,7 +185,7 @@ type testMsg struct {
 
 func readMsg(fd int) (testMsg, error) {
 	b := make([]byte, 1<<20)
-	n, err := unix.Read(fd, b)
+	n, err := readIntr(fd, b)
 	if err != nil {
 		return testMsg{}, err
 	}
@@ -207,7 +207,7 @@ func (c *testClient) sendLying(m []byte, size uint32) error {
 	if err := c.rq.writeSized(m, size); err != nil {
 		return err
 	}
-	_, err := unix.Write(c.setup, []byte{1})
+	_, err := writeIntr(c.setup, []byte{1})
 	return err
 }
 
@@ -228,7 +228,7 @@ func (c *testClient) recvEvent() (testMsg, error) {
 	}
 	// qb_ipcc_event_recv takes the event's notification byte off the setup socket.
 	b := make([]byte, 1)
-	if n, err := unix.Read(c.setup, b); n != 1 {
+	if n, err := readIntr(c.setup, b); n != 1 {
 		return m, fmt.Errorf("event notification byte: %d %v", n, err)
 	}
 	return m, nil
@@ -267,4 +267,24 @@ func waitFor(cond func() bool) bool {
 		}
 	}
 	return cond()
+}
+
+// readIntr and writeIntr retry a system call the Go runtime's preemption signal interrupted
+// (EINTR: raw unix.Read/Write do not restart; a 200-client test met it under CI's load).
+func readIntr(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+func writeIntr(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
 }

@@ -586,7 +586,7 @@ func TestCloseDisconnectsClients(t *testing.T) {
 			t.Fatalf("%d disconnects after Close", d)
 		}
 		b := make([]byte, 10)
-		if n, _ := unix.Read(c.setup, b); n != 0 {
+		if n, _ := readIntr(c.setup, b); n != 0 {
 			t.Fatal("setup socket still open")
 		}
 		if _, err := dialTest(name, 0); err == nil {
@@ -634,7 +634,7 @@ func TestBadClientTruncatesRing(t *testing.T) {
 				if err := os.Truncate(c.rq.dataPath, 0); err != nil {
 					t.Fatal(err)
 				}
-				unix.Write(c.setup, []byte{1})
+				writeIntr(c.setup, []byte{1})
 				if !waitFor(func() bool { st := s.Stats(); return st.Active == 0 && st.InvalidRequest == 1 }) {
 					t.Fatalf("truncated request ring: %+v", s.Stats())
 				}
