@@ -86,8 +86,9 @@ func BenchmarkRingFloodWindow(b *testing.B) {
 	b.Run("8192B", func(b *testing.B) { benchFlood(b, 3, 8192, "window_size: 150", "max_messages: 50") })
 }
 
-func benchFlood(b *testing.B, nodes, size int, totemExtra ...string) {
-	ms := startClusterB(b, nodes, totemExtra...)
+// joinCounters joins every member to group "bench" with a counter expecting b.N messages and
+// waits (bounded) until the first member sees them all in it.
+func joinCounters(b *testing.B, ms []*member) []*counter {
 	var cs []*counter
 	for _, m := range ms {
 		c := &counter{want: int64(b.N), done: make(chan struct{})}
@@ -99,9 +100,15 @@ func benchFlood(b *testing.B, nodes, size int, totemExtra ...string) {
 		cs = append(cs, c)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(ms[0].group.Members()) != nodes && time.Now().Before(deadline) {
+	for len(ms[0].group.Members()) != len(ms) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	return cs
+}
+
+func benchFlood(b *testing.B, nodes, size int, totemExtra ...string) {
+	ms := startClusterB(b, nodes, totemExtra...)
+	cs := joinCounters(b, ms)
 	payload := make([]byte, size)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -194,20 +201,7 @@ func BenchmarkRingFloodAllAccelerated(b *testing.B) {
 
 func benchFloodAll(b *testing.B, nodes, size int, totemExtra ...string) {
 	ms := startClusterB(b, nodes, totemExtra...)
-	var cs []*counter
-	for _, m := range ms {
-		c := &counter{want: int64(b.N), done: make(chan struct{})}
-		g, err := m.node.Join("bench", c)
-		if err != nil {
-			b.Fatal(err)
-		}
-		m.group = g
-		cs = append(cs, c)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(ms[0].group.Members()) != nodes && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	cs := joinCounters(b, ms)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	before := snapshot(ms)
@@ -262,22 +256,7 @@ func benchFloodAll(b *testing.B, nodes, size int, totemExtra ...string) {
 // the tokens really went ahead of MCASTs (TokensAccelerated counts them).
 func TestAcceleratedRingOverUDPU(t *testing.T) {
 	ms := startCluster(t, "udpu", 3, func(int) []string { return accelLines(17) })
-	waitFor(t, 10*time.Second, "a 3-node ring", ringOf(ms, []NodeID{1, 2, 3}))
-	for _, m := range ms {
-		g, err := m.node.Join("g", m.rec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.group = g
-	}
-	waitFor(t, 5*time.Second, "3 group members everywhere", func() bool {
-		for _, m := range ms {
-			if len(m.group.Members()) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	joinAll(t, ms)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const per = 2000

@@ -184,9 +184,15 @@ func TestNodesOverUDP(t *testing.T) {
 	testCluster(t, "udp")
 }
 
-func testCluster(t *testing.T, transport string) {
-	ms := startCluster(t, transport, 3)
-	waitFor(t, 10*time.Second, "a 3-node ring", ringOf(ms, []NodeID{1, 2, 3}))
+// joinAll waits for the ring of every member, joins each to group "g" with its recorder and
+// waits until every member sees all of them in it.
+func joinAll(t *testing.T, ms []*member) {
+	t.Helper()
+	var all []NodeID
+	for i := range ms {
+		all = append(all, NodeID(i+1))
+	}
+	waitFor(t, 10*time.Second, fmt.Sprintf("a %d-node ring", len(ms)), ringOf(ms, all))
 	for _, m := range ms {
 		g, err := m.node.Join("g", m.rec)
 		if err != nil {
@@ -194,14 +200,19 @@ func testCluster(t *testing.T, transport string) {
 		}
 		m.group = g
 	}
-	waitFor(t, 5*time.Second, "3 group members everywhere", func() bool {
+	waitFor(t, 5*time.Second, fmt.Sprintf("%d group members everywhere", len(ms)), func() bool {
 		for _, m := range ms {
-			if len(m.group.Members()) != 3 {
+			if len(m.group.Members()) != len(ms) {
 				return false
 			}
 		}
 		return true
 	})
+}
+
+func testCluster(t *testing.T, transport string) {
+	ms := startCluster(t, transport, 3)
+	joinAll(t, ms)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const per = 50
