@@ -275,7 +275,11 @@ func (c *checker) config(h *History, node srp.NodeID, nc *nodeCheck, e Entry) {
 	nc.epochKey, nc.inEpoch, nc.epochMsgs = k, true, nc.epochMsgs[:0]
 	nc.conf = conf
 
-	if !slices.IsSorted(conf.Members) || !slices.Contains(conf.Members, node) {
+	// A node's first transitional configuration since it started is empty: it had no old
+	// ring (corosync starts with an empty member list; its start-up logs show no TRANS
+	// line). Every other configuration holds the node itself.
+	firstTrans := conf.Kind == srp.Transitional && nc.prevRegular == nil && len(conf.Members) == 0
+	if !firstTrans && (!slices.IsSorted(conf.Members) || !slices.Contains(conf.Members, node)) {
 		c.report(h.viol(InvConfigAgreement, e, "n%d installed %s ring %s with members %v: not sorted or without itself",
 			node, conf.Kind, ringStr(conf.RingID), conf.Members))
 		return

@@ -49,6 +49,7 @@ func idleRingNode(t *testing.T, id, target NodeID, lastTokenSeq uint32) *Process
 	p.ringID = RingID{Rep: 1, Seq: 9}
 	p.oldRingID = p.ringID
 	p.membList = []NodeID{1, 2, 3}
+	p.installedRing = true
 	p.procList = []NodeID{1, 2, 3}
 	p.tokenTarget = target
 	p.myAru, p.myHighSeqReceived, p.myHighDelivered, p.lastReleased, p.safeTo = 0x15, 0x15, 0x15, 0x15, 0x15
@@ -157,6 +158,7 @@ func TestCaptureFormationNode2LikeCorosync(t *testing.T) {
 	p.orfTokenDiscard = true
 	p.ringID, p.oldRingID, p.tokenRingIDSeq = RingID{Rep: 2, Seq: 5}, RingID{Rep: 2, Seq: 5}, 5
 	p.membList = []NodeID{2}
+	p.installedRing = true
 	p.procList = []NodeID{1, 2, 3}
 	p.consensusList = []NodeID{1, 2, 3}
 	p.myAru, p.myHighSeqReceived, p.myHighDelivered, p.lastReleased = 8, 8, 8, 8
@@ -233,6 +235,7 @@ func TestCaptureFormationRepLikeCorosync(t *testing.T) {
 	p.orfTokenDiscard = true
 	p.ringID, p.oldRingID, p.tokenRingIDSeq = RingID{Rep: 1, Seq: 5}, RingID{Rep: 1, Seq: 5}, 5
 	p.membList = []NodeID{1}
+	p.installedRing = true
 	p.procList = []NodeID{1, 2, 3}
 	p.consensusList = []NodeID{1}
 	p.myAru, p.myHighSeqReceived, p.myHighDelivered, p.lastReleased = 8, 8, 8, 8

@@ -135,7 +135,7 @@ func ExampleProcessor() {
 	// state COMMIT
 	// state RECOVERY
 	// state OPERATIONAL
-	// configuration transitional [1] ring 1.5
+	// configuration transitional [] ring 1.5
 	// configuration regular [1] ring 1.5
 	// message from 1: hello
 }

@@ -82,6 +82,7 @@ type Processor struct {
 	// GATHER sets and memberships, kept sorted so set comparison is slice equality.
 	procList, failedList, consensusList []NodeID
 	membList, newMembList               []NodeID
+	installedRing                       bool // a ring was installed since Start: there is an old ring
 	transMembList, deliverMembList      []NodeID
 
 	myAru, myHighSeqReceived, myHighDelivered uint32

@@ -26,10 +26,15 @@ func (p *Processor) recoveryEnter(now time.Duration, ct *CommitToken) {
 	// §1.1: after this reset the new ring's first token (token_seq 0) is accepted.
 	p.myTokenSeq = 0xFFFFFFFF
 
-	// The transitional configuration: new members that were with me on my old ring.
+	// The transitional configuration: new members that were with me on my old ring. A node
+	// that has not installed a ring since it started had no old ring: corosync starts with an
+	// empty member list, so its first transitional configuration is empty and its first
+	// regular one lists itself as joined (the lab's start-up logs show no "TRANS [0]" line
+	// for the singleton ring and "Sync joined[1]: <self>"; cmap's config_version check and
+	// vsf_quorum's joined list depend on it).
 	p.transMembList = p.transMembList[:0]
 	for i, id := range ct.Addr {
-		if setHas(p.membList, id) && ct.Members[i].RingID == p.oldRingID {
+		if p.installedRing && setHas(p.membList, id) && ct.Members[i].RingID == p.oldRingID {
 			p.transMembList = append(p.transMembList, id)
 		}
 	}
@@ -192,10 +197,14 @@ func (p *Processor) operationalEnter(now time.Duration) {
 	}
 
 	// Steps 4–5: the transitional configuration.
-	left := setMinus(p.membList, p.transMembList)
+	var left []NodeID
+	if p.installedRing {
+		left = setMinus(p.membList, p.transMembList)
+	}
 	joined := setMinus(p.newMembList, p.transMembList)
 	oldMemb := p.membList
 	p.membList = slices.Clone(p.newMembList)
+	p.installedRing = true
 	p.deliverConfig(&Configuration{
 		Kind:    Transitional,
 		RingID:  p.ringID,

@@ -2,15 +2,25 @@ package stack
 
 import (
 	"encoding/binary"
+	"fmt"
 	"maps"
 
+	"github.com/gototem/gototem/services"
 	"github.com/gototem/gototem/srp"
 )
 
 // cmap's part of the service sync (services-sync.md §3.2): in its phase every corosync node
 // multicasts CMAP_MCAST (reason SYNC) with one item, totem.config_version, and every receiver
 // publishes the sender's value as runtime.members.<sender>.config_version. gototem sends the same
-// message, so real peers list it too, and records what peers send.
+// message, so real peers list it too, and records what peers send. A reload that changes the
+// version multicasts the same message with reason NEW_CONFIG_VERSION.
+//
+// The message is also corosync's guard against a node that was down while the cluster's
+// configuration moved on (the Proxmox "Received config version (X) is different than my
+// config version (Y)! Exiting"): at the end of a node's first sync with peers, a node whose
+// own version is not 0 and lower than a peer's asks to shut down. Only the first sync counts
+// (cmap.c's cmap_first_sync), and a sync with an empty transitional list (a node alone) is
+// not one.
 
 const (
 	cmapMcastHeader = 48  // qb header, reason, no_items and two reserved bytes, each padded to 8
@@ -20,11 +30,17 @@ const (
 	cmapItemValue   = 280
 	cmapTypeUint64  = 8
 	cmapConfigKey   = "totem.config_version"
+
+	cmapReasonSync             = 0 // CMAP_MCAST_REASON_SYNC
+	cmapReasonNewConfigVersion = 1 // CMAP_MCAST_REASON_NEW_CONFIG_VERSION
 )
 
 // encodeCmapSync builds the CMAP_MCAST of a sync: 328 bytes without a config_version, 336 with.
 // The id stays 0 (service 0, function 0), as corosync leaves it in its zeroed buffer.
-func encodeCmapSync(version *uint64) []byte {
+func encodeCmapSync(version *uint64) []byte { return encodeCmapMcast(cmapReasonSync, version) }
+
+// encodeCmapMcast is CMAP_MCAST with its one totem.config_version item, for either reason.
+func encodeCmapMcast(reason byte, version *uint64) []byte {
 	size := cmapMcastHeader + cmapItemValue
 	if version != nil {
 		size += 8
@@ -32,7 +48,8 @@ func encodeCmapSync(version *uint64) []byte {
 	b := make([]byte, size)
 	le := binary.LittleEndian
 	le.PutUint32(b[4:], uint32(size))
-	b[24] = 1 // no_items; reason 0 = SYNC at 16
+	b[16] = reason
+	b[24] = 1 // no_items
 	it := b[cmapMcastHeader:]
 	le.PutUint16(it, uint16(len(cmapConfigKey)))
 	copy(it[cmapItemKey:], cmapConfigKey)
@@ -74,17 +91,58 @@ func decodeCmapConfigVersion(body []byte, swapped bool) (v uint64, ok bool) {
 	return 0, false
 }
 
+// cmapSync is cmap's sync state: the transitional list's size, this node's version and the
+// highest a peer sent in this sync, and whether the first sync with peers was checked.
+type cmapSync struct {
+	trans         int
+	mine, highest uint64
+	checked       bool
+}
+
+// ShutdownRequest is a service asking this node to leave the ring and exit, as corosync's
+// api->shutdown_request: cmap does on a config_version mismatch. Reason is corosync's log line.
+type ShutdownRequest struct {
+	Reason string
+}
+
 // cmapParticipant is cmap's sync participant: one CMAP_MCAST in its phase.
 type cmapParticipant struct{ s *Stack }
 
-func (c cmapParticipant) SyncInit(srp.RingID, []srp.NodeID, []srp.NodeID) {}
+func (c cmapParticipant) SyncInit(_ srp.RingID, _, trans []srp.NodeID) {
+	cs := &c.s.cmap
+	cs.trans = len(trans)
+	cs.mine = 0
+	if v := c.s.cfg.ConfigVersion; v != nil {
+		cs.mine = *v
+	}
+	cs.highest = cs.mine
+}
+
 func (c cmapParticipant) SyncProcess() ([][]byte, bool) {
 	return [][]byte{encodeCmapSync(c.s.cfg.ConfigVersion)}, true
 }
-func (c cmapParticipant) SyncActivate() {}
-func (c cmapParticipant) SyncAbort()    {}
 
-// deliverCmap records a peer's config_version; a malformed CMAP_MCAST is counted.
+// SyncActivate is cmap.c's check, in its order: a node alone, a sync after the first, and a
+// node without a version take no action.
+func (c cmapParticipant) SyncActivate() {
+	cs := &c.s.cmap
+	if cs.trans == 0 || cs.checked {
+		return
+	}
+	cs.checked = true
+	if cs.mine == 0 || cs.highest == cs.mine {
+		return
+	}
+	c.s.counters.ConfigVersionMismatch++
+	c.s.rd.Events = append(c.s.rd.Events, Event{ShutdownRequest: &ShutdownRequest{
+		Reason: fmt.Sprintf("Received config version (%d) is different than my config version (%d)! Exiting", cs.highest, cs.mine),
+	}})
+}
+
+func (c cmapParticipant) SyncAbort() {}
+
+// deliverCmap records a peer's config_version; a malformed CMAP_MCAST is counted. Both
+// reasons count towards the sync's highest version, as in corosync.
 func (s *Stack) deliverCmap(sender srp.NodeID, body []byte, swapped bool) {
 	v, ok := decodeCmapConfigVersion(body, swapped)
 	if !ok {
@@ -95,6 +153,20 @@ func (s *Stack) deliverCmap(sender srp.NodeID, body []byte, swapped bool) {
 		s.configVersions = map[srp.NodeID]uint64{}
 	}
 	s.configVersions[sender] = v
+	if sender != s.self && v > s.cmap.highest {
+		s.cmap.highest = v
+	}
+}
+
+// setConfigVersion is a reload's new totem.config_version: when it changed, the ring hears it
+// in a CMAP_MCAST with reason NEW_CONFIG_VERSION, as corosync's tracker on the key sends.
+func (s *Stack) setConfigVersion(v *uint64) error {
+	same := (v == nil) == (s.cfg.ConfigVersion == nil) && (v == nil || *v == *s.cfg.ConfigVersion)
+	s.cfg.ConfigVersion = v
+	if same {
+		return nil
+	}
+	return s.sendApp(services.Outbound{Group: "a", Body: encodeCmapMcast(cmapReasonNewConfigVersion, v)}, srp.Agreed, true)
 }
 
 // ConfigVersions are the config_version values received in cmap's sync messages, by sender

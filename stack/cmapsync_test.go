@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -83,6 +84,106 @@ func TestCmapSyncAndServiceCounters(t *testing.T) {
 	for id, s := range nw.nodes {
 		if m := s.ServiceMessages(); m.Rx[services.ServiceCPG][cpgMcastFunction] != 4 {
 			t.Fatalf("node %d counted %d CPG mcasts received, want 4", id, m.Rx[services.ServiceCPG][cpgMcastFunction])
+		}
+	}
+}
+
+// cmap's config_version guard (cmap.c's sync_activate): at the end of a node's first sync with
+// a non-empty transitional list, a node whose own version is set and differs from the highest a
+// peer sent asks to shut down with corosync's line; every other case takes no action. A node's
+// first ring has an empty transitional list ("Single node sync"): corosync nodes always start
+// with a ring alone (the lab's captures), so the check falls on their first merge, the Proxmox
+// case. Here node 1 starts first and forms a ring alone, then 2 and 3 join it directly (their
+// first ring, so they do not check) unless a case starts one of them alone too.
+func TestConfigVersionMismatch(t *testing.T) {
+	u := func(v uint64) *uint64 { return &v }
+	behind := func(high, mine int) string {
+		return fmt.Sprintf("Received config version (%d) is different than my config version (%d)! Exiting", high, mine)
+	}
+	cases := []struct {
+		name     string
+		versions map[srp.NodeID]*uint64
+		alone    srp.NodeID // starts cut off, forms its own ring, then merges
+		later    bool       // the alone node's version drops after its merge; cut off and healed
+		want     map[srp.NodeID]string
+	}{
+		{name: "equal versions", versions: map[srp.NodeID]*uint64{1: u(7), 2: u(7), 3: u(7)}},
+		{name: "the merging node behind exits", versions: map[srp.NodeID]*uint64{1: u(5), 2: u(10), 3: u(10)},
+			want: map[srp.NodeID]string{1: behind(10, 5)}},
+		{name: "the merging node ahead stays", versions: map[srp.NodeID]*uint64{1: u(10), 2: u(5), 3: u(5)}},
+		{name: "no version takes no action", versions: map[srp.NodeID]*uint64{1: nil, 2: u(10), 3: u(10)}},
+		{name: "a node started alone exits at its merge", versions: map[srp.NodeID]*uint64{1: u(10), 2: u(10), 3: u(5)},
+			alone: 3, want: map[srp.NodeID]string{3: behind(10, 5)}},
+		{name: "a later sync never checks", versions: map[srp.NodeID]*uint64{1: u(10), 2: u(10), 3: u(10)}, alone: 3, later: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			nw := newNet(t, 3, true)
+			for id, v := range c.versions {
+				nw.nodes[id].cfg.ConfigVersion = v
+			}
+			if c.alone != 0 {
+				nw.island = map[srp.NodeID]int{c.alone: 1}
+				nw.run(4 * time.Second)
+				if got := nw.nodes[c.alone].SRP().Members(); len(got) != 1 {
+					t.Fatalf("node %d did not form a ring alone: %v", c.alone, got)
+				}
+				nw.island = nil
+			}
+			nw.run(6 * time.Second)
+			if c.later {
+				nw.nodes[c.alone].cfg.ConfigVersion = u(5)
+				nw.island = map[srp.NodeID]int{c.alone: 1}
+				nw.run(6 * time.Second)
+				nw.island = nil
+				nw.run(6 * time.Second)
+			}
+			for id, s := range nw.nodes {
+				if got := s.SRP().Members(); len(got) != 3 {
+					t.Fatalf("node %d members %v", id, got)
+				}
+				var got []string
+				for _, ev := range nw.events[id] {
+					if ev.ShutdownRequest != nil {
+						got = append(got, ev.ShutdownRequest.Reason)
+					}
+				}
+				want := c.want[id]
+				if (want == "" && len(got) != 0) || (want != "" && (len(got) != 1 || got[0] != want)) {
+					t.Fatalf("node %d shutdown requests %q, want %q", id, got, want)
+				}
+				if n := s.Counters().ConfigVersionMismatch; n != uint64(len(got)) {
+					t.Fatalf("node %d counted %d mismatches for %d requests", id, n, len(got))
+				}
+			}
+		})
+	}
+}
+
+// A reload that changes totem.config_version tells the ring (CMAP_MCAST reason
+// NEW_CONFIG_VERSION): every node publishes the new value without a membership change.
+func TestConfigVersionReloadAnnounced(t *testing.T) {
+	nw := newNet(t, 3, true)
+	v := uint64(3)
+	for _, s := range nw.nodes {
+		s.cfg.ConfigVersion = &v
+	}
+	nw.run(3 * time.Second)
+	ring := nw.nodes[1].SRP().RingID()
+	cfg := nw.nodes[2].cfg
+	nv := uint64(4)
+	cfg.ConfigVersion = &nv
+	if err := nw.nodes[2].Reconfigure(nw.now, cfg); err != nil {
+		t.Fatal(err)
+	}
+	nw.collect(2)
+	nw.run(time.Second)
+	for id, s := range nw.nodes {
+		if got := s.ConfigVersions()[2]; got != 4 {
+			t.Fatalf("node %d has node 2's config_version %d, want 4", id, got)
+		}
+		if s.SRP().RingID() != ring {
+			t.Fatalf("node %d: the ring changed", id)
 		}
 	}
 }

@@ -108,7 +108,7 @@ func Example() {
 	})
 	// Output:
 	// quorum: quorate=true members [] votes 1/1
-	// membership transitional [1] ring 1.5
+	// membership transitional [] ring 1.5
 	// membership regular [1] ring 1.5
 	// synced ring 1.5
 	// quorum: quorate=true members [1] votes 1/1

@@ -33,6 +33,9 @@ func (s *Stack) Reconfigure(now time.Duration, cfg Config) error {
 		q := *cfg.Quorum
 		s.cfg.Quorum = &q
 	}
+	if verr := s.setConfigVersion(cfg.ConfigVersion); verr != nil && err == nil {
+		err = fmt.Errorf("stack: reconfigure: announcing config_version: %w", verr)
+	}
 	s.pump()
 	return err
 }

@@ -93,6 +93,9 @@ type Event struct {
 	CfgKill *CfgKill
 	// CfgReload is a cfg RELOAD_CONFIG (corosync-cfgtool -R on any node): the driver reloads.
 	CfgReload *CfgReload
+	// ShutdownRequest is a service asking this node to exit (cmap's config_version check):
+	// the driver logs Reason and leaves the ring.
+	ShutdownRequest *ShutdownRequest
 }
 
 // Ready is what the Stack asks of its driver after an input, with srp.Ready's obligations:
@@ -113,11 +116,14 @@ type Counters struct {
 	CPGDropped      uint64
 	QuorumMalformed uint64
 	CmapMalformed   uint64 // CMAP_MCASTs without a readable config_version item
-	CfgMalformed    uint64 // cfg KILLNODEs too short to hold their fields
-	UnknownService  uint64
-	FramingDropped  uint64
-	Framing         FramingDrops
-	Held            int
+	// ConfigVersionMismatch counts first syncs that found a peer with a higher
+	// config_version (each asks the driver to shut down).
+	ConfigVersionMismatch uint64
+	CfgMalformed          uint64 // cfg KILLNODEs too short to hold their fields
+	UnknownService        uint64
+	FramingDropped        uint64
+	Framing               FramingDrops
+	Held                  int
 }
 
 // Stack is one node's protocol state.
@@ -138,6 +144,7 @@ type Stack struct {
 	stopped bool
 
 	configVersions map[srp.NodeID]uint64 // cmap sync: runtime.members.<id>.config_version
+	cmap           cmapSync              // cmap's first-sync config_version check
 	svcMsgs        ServiceMessages       // runtime.services.<svc>.<fn>.tx/rx
 
 	rd       Ready

@@ -23,6 +23,9 @@ type net struct {
 	events map[srp.NodeID][]Event
 	ticks  map[srp.NodeID]time.Duration
 	cut    map[int]bool // links cut for everybody
+	// island puts nodes on separate sides of a partition: datagrams cross only between
+	// nodes with the same island number (0 for nodes not listed).
+	island map[srp.NodeID]int
 }
 
 type flight struct {
@@ -65,8 +68,8 @@ func newNetLinks(t *testing.T, n int, withQuorum bool, links int, mode rrp.Mode)
 		}
 		nw.nodes[id] = s
 	}
-	for id, s := range nw.nodes {
-		s.Start(0)
+	for id := srp.NodeID(1); id <= srp.NodeID(n); id++ { // in order: one seedless run
+		nw.nodes[id].Start(0)
 		nw.collect(id)
 	}
 	return nw
@@ -120,7 +123,7 @@ func (nw *net) run(d time.Duration) {
 		nw.queue = rest
 		for _, f := range due {
 			// A node's own copies never cross the network, so a cut does not stop them.
-			if nw.down[f.to] || (nw.cut[f.link] && f.from != f.to) {
+			if nw.down[f.to] || (nw.cut[f.link] && f.from != f.to) || nw.island[f.from] != nw.island[f.to] {
 				continue
 			}
 			_ = nw.nodes[f.to].Receive(nw.now, f.link, f.data)

@@ -42,6 +42,12 @@ type Options struct {
 	// every node reloads its configuration. Its error answers the requesting client when this
 	// node sent the reload.
 	OnCfgReload func(from NodeID) error
+	// OnShutdownRequest is called when a service asks this node to exit, as corosync's
+	// shutdown request: cmap does at the node's first sync with peers when a peer runs a
+	// higher totem.config_version than this node's ("Received config version (X) is
+	// different than my config version (Y)! Exiting", logged by the node). corosync leaves
+	// the ring and exits; gototem's daemon does the same. Nil: logged and ignored.
+	OnShutdownRequest func(reason string)
 }
 
 // GroupHandler receives one group's events, in total order, on the node's dispatch goroutine.

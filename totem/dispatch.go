@@ -213,6 +213,11 @@ func (d *dispatcher) deliver(ev stack.Event) {
 		if o.OnCfgKill != nil {
 			o.OnCfgKill(NodeID(ev.CfgKill.From), ev.CfgKill.Reason)
 		}
+	case ev.ShutdownRequest != nil:
+		d.n.log.Error(ev.ShutdownRequest.Reason, SubsysKey, "CMAP")
+		if o.OnShutdownRequest != nil {
+			o.OnShutdownRequest(ev.ShutdownRequest.Reason)
+		}
 	case ev.CfgReload != nil:
 		var err error
 		if o.OnCfgReload != nil {

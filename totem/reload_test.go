@@ -1,6 +1,8 @@
 package totem
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -84,4 +86,70 @@ func TestReloadGrowsTheRing(t *testing.T) {
 		t.Errorf("runtime.config.totem.token = %q after the reload, want 2150", token)
 	}
 	t.Logf("asserts: refused reloads left the ring alone; after the reload the ring is [1 2 3], expected votes 3, token %s", token)
+}
+
+// TestStaleConfigVersionExits is the node that was down while the cluster's corosync.conf
+// moved on (config_version 10 on the running nodes, 5 on its disk): at its first sync with
+// them, cmap's check asks it to shut down with corosync's line, and only it. The running
+// nodes then bump their version by a reload, and their peers see it without a new ring.
+func TestStaleConfigVersionExits(t *testing.T) {
+	base := netip.AddrFrom4([4]byte{127, byte(10 + rand.IntN(200)), byte(rand.IntN(250)), 0})
+	port := 20000 + rand.IntN(20000)
+	addr := func(id int) netip.Addr {
+		a := base
+		for range id {
+			a = a.Next()
+		}
+		return a
+	}
+	conf := func(v int) string { return clusterConf("udpu", 3, base, port, fmt.Sprintf("config_version: %d", v)) }
+	type req struct {
+		node   int
+		reason string
+	}
+	reqs := make(chan req, 8)
+	var ms []*member
+	for id, v := range []int{10, 10, 5} {
+		if id == 2 {
+			waitFor(t, 10*time.Second, "the two-node ring", ringOf(ms, []NodeID{1, 2}))
+		}
+		m := &member{rec: &recorder{}}
+		node, err := New(Options{Config: reloadConf(t, conf(v), addr(id+1)), StateDir: t.TempDir(),
+			OnMembership:      func(c Membership) { m.mu.Lock(); m.rings = append(m.rings, c); m.mu.Unlock() },
+			OnShutdownRequest: func(reason string) { reqs <- req{id + 1, reason} }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := node.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		m.node = node
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			node.Stop(ctx)
+			cancel()
+		})
+		ms = append(ms, m)
+	}
+	select {
+	case r := <-reqs:
+		if want := "Received config version (10) is different than my config version (5)! Exiting"; r.node != 3 || r.reason != want {
+			t.Fatalf("node %d asked to shut down: %q; want node 3: %q", r.node, r.reason, want)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("node 3 (config_version 5) was not asked to shut down")
+	}
+	for i, m := range ms[:2] {
+		if _, err := m.node.Reload(reloadConf(t, conf(11), addr(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "node 2's reloaded config_version on node 1", func() bool {
+		return ms[0].node.Status().ConfigVersions[2] == 11
+	})
+	select {
+	case r := <-reqs:
+		t.Fatalf("node %d asked to shut down after the first sync: %q", r.node, r.reason)
+	default:
+	}
 }

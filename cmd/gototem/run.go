@@ -82,6 +82,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	// corosync-cfgtool -k on any node: corosync exits at once (a fatal error exit, no
 	// LEAVE), and so does this daemon.
 	killed := make(chan string, 1)
+	shutdownReq := make(chan string, 1)
 	// corosync-cfgtool -R on any node reaches every node as cfg's RELOAD_CONFIG: what SIGHUP
 	// does. node is set before Start, so before the dispatch goroutine can call this.
 	var node *totem.Node
@@ -109,6 +110,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			}
 		},
 		OnCfgReload: func(from totem.NodeID) error { return reloadFn() },
+		OnShutdownRequest: func(reason string) {
+			select {
+			case shutdownReq <- reason:
+			default:
+			}
+		},
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gototem: run: %v\n", err)
@@ -175,6 +182,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 				continue
 			}
 			log.Info("signal, leaving the ring", "signal", s.String())
+			return stop()
+		case why := <-shutdownReq:
+			// corosync's shutdown request: a clean leave and exit 0 (systemd sees the unit
+			// stop; the reason is in the log).
+			log.Info("shutdown requested by a service, leaving the ring", "reason", why)
 			return stop()
 		case why := <-killed:
 			// No node.Stop: the others see this node's token loss, as with corosync.
