@@ -70,8 +70,12 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *list {
+		width := 0
 		for _, sc := range sim.Scenarios {
-			fmt.Fprintf(stdout, "%-18s %d nodes: %s\n", sc.Name, sc.Nodes, sc.Description)
+			width = max(width, len(sc.Name))
+		}
+		for _, sc := range sim.Scenarios {
+			fmt.Fprintf(stdout, "%-*s %d nodes: %s\n", width, sc.Name, sc.Nodes, sc.Description)
 		}
 		return 0
 	}

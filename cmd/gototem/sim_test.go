@@ -53,6 +53,15 @@ func TestSimScenarioAndList(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "pause-token-loss") {
 		t.Fatalf("--list: code %d\n%s", code, out)
 	}
+	// one column for the descriptions, however long the longest name
+	col := -1
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		i := strings.Index(l, " nodes: ") - 2
+		if col >= 0 && i != col {
+			t.Fatalf("--list: descriptions not aligned (column %d, then %d):\n%s", col, i, out)
+		}
+		col = i
+	}
 	out, _, code = runSimCmd("--scenario", "fast-restart", "--seed", "2")
 	if !strings.Contains(out, "scenario: fast-restart") || !strings.Contains(out, "violations: ") {
 		t.Fatalf("--scenario: code %d\n%s", code, out)
