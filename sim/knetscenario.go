@@ -255,30 +255,9 @@ func (s *Sim) KnetLinkCut(ko KnetOptions, cut int) (KnetLinkCutReport, error) {
 			rep.BackAfter = max(rep.BackAfter, t-healAt)
 		}
 	}
-	lossAt := s.now
-	for l := range ko.Links {
-		s.CutRing(l)
-	}
-	if err := s.RunFor(b.TokenLoss + time.Second); err != nil {
-		return rep, err
-	}
-	for _, id := range live {
-		var first time.Duration = -1
-		for _, e := range s.hist.Logs[id] {
-			if e.Kind == EntryConfig && e.Config.Kind == srp.Regular && e.At > lossAt {
-				first = e.At
-				if !slices.Equal(e.Config.Members, []srp.NodeID{id}) {
-					return rep, s.violation(InvKnetLink, "n%d installed %s with every link cut, want itself alone", id, fmtIDs(e.Config.Members))
-				}
-				break
-			}
-		}
-		if first < 0 || first-lossAt > b.TokenLoss {
-			return rep, s.violation(InvKnetLink, "n%d: no new configuration within %v of cutting every link (a token loss)", id, b.TokenLoss)
-		}
-		rep.TokenLossAfter = max(rep.TokenLossAfter, first-lossAt)
-	}
-	return rep, nil
+	var err error
+	rep.TokenLossAfter, err = s.cutEveryLink(live, ko.Links, b.TokenLoss, InvKnetLink, "every link")
+	return rep, err
 }
 
 // knetLinkCutScenario is the named scenario around KnetLinkCut: two links, mode, the given

@@ -178,29 +178,39 @@ func (s *Sim) RingCut(rc stack.RRPConfig) (RingCutReport, error) {
 			return rep, s.violation(InvRedundantRing, "n%d installed a new configuration around the heal of ring 1", id)
 		}
 	}
+	rep.TokenLossAfter, err = s.cutEveryLink(live, 2, b.TokenLoss, InvRedundantRing, "both rings")
+	return rep, err
+}
+
+// cutEveryLink cuts links 0..links-1 and checks a token loss follows: within tokenLoss every
+// live node installs a ring of itself alone. It returns the slowest node's time to it; what
+// names the cut in violations ("both rings", "every link").
+func (s *Sim) cutEveryLink(live []srp.NodeID, links int, tokenLoss time.Duration, inv, what string) (time.Duration, error) {
 	lossAt := s.now
-	s.CutRing(0)
-	s.CutRing(1)
-	if err := s.RunFor(b.TokenLoss + time.Second); err != nil {
-		return rep, err
+	for l := range links {
+		s.CutRing(l)
 	}
+	if err := s.RunFor(tokenLoss + time.Second); err != nil {
+		return 0, err
+	}
+	var slowest time.Duration
 	for _, id := range live {
 		var first time.Duration = -1
 		for _, e := range s.hist.Logs[id] {
 			if e.Kind == EntryConfig && e.Config.Kind == srp.Regular && e.At > lossAt {
 				first = e.At
 				if !slices.Equal(e.Config.Members, []srp.NodeID{id}) {
-					return rep, s.violation(InvRedundantRing, "n%d installed %s with both rings cut, want itself alone", id, fmtIDs(e.Config.Members))
+					return slowest, s.violation(inv, "n%d installed %s with %s cut, want itself alone", id, fmtIDs(e.Config.Members), what)
 				}
 				break
 			}
 		}
-		if first < 0 || first-lossAt > b.TokenLoss {
-			return rep, s.violation(InvRedundantRing, "n%d: no new configuration within %v of cutting both rings (a token loss)", id, b.TokenLoss)
+		if first < 0 || first-lossAt > tokenLoss {
+			return slowest, s.violation(inv, "n%d: no new configuration within %v of cutting %s (a token loss)", id, tokenLoss, what)
 		}
-		rep.TokenLossAfter = max(rep.TokenLossAfter, first-lossAt)
+		slowest = max(slowest, first-lossAt)
 	}
-	return rep, nil
+	return slowest, nil
 }
 
 // ringCutScenario is the named scenario around RingCut for one rrp mode.
