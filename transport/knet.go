@@ -195,11 +195,13 @@ func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	now := ks.clock()
+	before := ks.ep.Counters()
 	msgs, replies := ks.ep.Receive(now, r.knetLink, from, buf[:n])
 	l.knetSendLocked(replies)
 	l.pmtudReplies(now)
 	l.ctr.receivedBytes.Add(uint64(n))
 	if len(msgs) == 0 {
+		l.knetCountDrop(&before, from)
 		return Packet{}, false
 	}
 	m := msgs[0]
@@ -214,6 +216,31 @@ func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (
 	data := append(buf[:0], m.Data...)
 	l.ctr.receivedPackets.Add(1)
 	return Packet{Data: data, From: from}, true
+}
+
+// knetCountDrop puts a datagram the Endpoint refused into the Link's drop counters, so that
+// the stack's DROPS (gototem status, stats.gototem.drops.* in cmap) and its rate-limited log
+// line show knet's refusals as they show udpu's: a packet that does not open with the key
+// (another key, a bit flipped in transit or by an attacker) is an authentication failure, a
+// second copy of a delivered seq in passive or rr mode a replay, an undecodable or
+// impossible packet malformed, a host or source address outside the nodelist unlisted.
+// Pings, pongs, held fragments and active mode's second copies are not drops. ks.mu held.
+func (l *Link) knetCountDrop(before *knet.EndpointCounters, from netip.AddrPort) {
+	c := l.knet.ep.Counters()
+	switch {
+	case c.Crypto != before.Crypto:
+		l.ctr.droppedAuth.Add(1)
+		l.noteDrop(&l.lastDrop.Auth, from)
+	case c.Replay != before.Replay:
+		l.ctr.droppedReplay.Add(1)
+		l.noteDrop(&l.lastDrop.Replay, from)
+	case c.Malformed != before.Malformed, c.BadFragment != before.BadFragment, c.Compressed != before.Compressed:
+		l.ctr.droppedMalformed.Add(1)
+		l.noteDrop(&l.lastDrop.Malformed, from)
+	case c.UnknownHost != before.UnknownHost, c.BadSource != before.BadSource:
+		l.ctr.droppedUnlisted.Add(1)
+		l.noteDrop(&l.lastDrop.Unlisted, from)
+	}
 }
 
 // knetSendLocked sends the Endpoint's datagrams one by one (pings, pongs, PMTUd: few and
