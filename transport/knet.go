@@ -160,9 +160,9 @@ func (l *Link) openKnet() error {
 		}
 		ks.socks[kl.Number] = s
 		ks.ifMTU[kl.Number] = interfaceMTU(kl.LocalAddr)
-		// No UDP_GRO: a reassembled message is copied over its datagram's buffer, which
-		// must therefore hold one datagram only.
-		r, err := newReader(s.conn, s.conn, nil, l.cfg.BatchSize, false)
+		// UDP_GRO with GSO: a peer's fragments sent as one segmented message arrive as one
+		// (knetDatagram).
+		r, err := newReader(s.conn, s.conn, nil, l.cfg.BatchSize, l.cfg.GSO)
 		if err != nil {
 			return err
 		}
@@ -189,22 +189,60 @@ func (l *Link) openKnet() error {
 	return nil
 }
 
-// knetFilter runs one datagram from a knet link socket through the Endpoint. A completed
-// message is copied over the datagram's own buffer (buf, a full receive buffer), so that the
-// Packet stays valid as long as the Batch. Pongs and PMTUd replies go out at once.
-func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (Packet, bool) {
+// knetDatagram runs what one socket read put in b.bufs[i] through the Endpoint and appends
+// the messages it completes to b.Packets. That is one datagram, or, with UDP_GRO, several of
+// one size that the kernel kept together (a peer's GSO send of a fragmented message, which
+// then costs the receiving IP stack one traversal too); each is taken on its own, in order.
+// A message completed by a lone datagram is copied over that datagram's buffer (a full
+// receive buffer); one completed inside a coalesced buffer, whose later datagrams are still
+// to be read, is copied into b.knet instead. Either way the Packet stays valid as long as
+// the Batch. Pongs and PMTUd replies go out at once.
+func (l *Link) knetDatagram(r *Receiver, b *Batch, i int, m rawMsg) {
 	ks := l.knet
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
+	buf := b.bufs[i]
+	if m.seg <= 0 || m.seg >= m.n {
+		if msg, ok := l.knetReceiveLocked(r, buf[:m.n], m.from); ok {
+			b.Packets = append(b.Packets, Packet{Data: append(buf[:0], msg...), From: m.from})
+		}
+		return
+	}
+	l.ctr.coalesced.Add(1)
+	if len(b.Packets) == 0 {
+		b.knet = b.knet[:0] // nothing of this Batch refers to it any more
+	}
+	for data := buf[:m.n]; len(data) > 0; {
+		k := min(m.seg, len(data))
+		msg, ok := l.knetReceiveLocked(r, data[:k:k], m.from)
+		data = data[k:]
+		if !ok {
+			continue
+		}
+		if cap(b.knet)-len(b.knet) < len(msg) {
+			// A new area; the old one stays with the Packets that point into it. It
+			// settles at what one Read needs, after which nothing is allocated.
+			b.knet = make([]byte, 0, max(2*cap(b.knet), len(msg), 1<<16))
+		}
+		start := len(b.knet)
+		b.knet = append(b.knet, msg...)
+		b.Packets = append(b.Packets, Packet{Data: b.knet[start:len(b.knet):len(b.knet)], From: m.from})
+	}
+}
+
+// knetReceiveLocked runs one datagram through the Endpoint and returns the totem message it
+// completed (valid until the next call), counting what it dropped. ks.mu held.
+func (l *Link) knetReceiveLocked(r *Receiver, wire []byte, from netip.AddrPort) ([]byte, bool) {
+	ks := l.knet
 	now := ks.clock()
 	before := ks.ep.Counters()
-	msgs, replies := ks.ep.Receive(now, r.knetLink, from, buf[:n])
+	msgs, replies := ks.ep.Receive(now, r.knetLink, from, wire)
 	l.knetSendLocked(replies)
 	l.pmtudReplies(now)
-	l.ctr.receivedBytes.Add(uint64(n))
+	l.ctr.receivedBytes.Add(uint64(len(wire)))
 	if len(msgs) == 0 {
 		l.knetCountDrop(&before, from)
-		return Packet{}, false
+		return nil, false
 	}
 	m := msgs[0]
 	if len(m.Data) >= 13 {
@@ -212,12 +250,11 @@ func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (
 		// another node (target_nodeid, offset 9, host order) is dropped as not ours.
 		if to := srp.NodeID(binary.LittleEndian.Uint32(m.Data[9:13])); to != 0 && to != ks.self {
 			l.ctr.droppedNotForUs.Add(1)
-			return Packet{}, false
+			return nil, false
 		}
 	}
-	data := append(buf[:0], m.Data...)
 	l.ctr.receivedPackets.Add(1)
-	return Packet{Data: data, From: from}, true
+	return m.Data, true
 }
 
 // knetCountDrop puts a datagram the Endpoint refused into the Link's drop counters, so that

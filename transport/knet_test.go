@@ -352,12 +352,15 @@ func TestKnetTamperedReplayed(t *testing.T) {
 // A fragmented message leaves as one UDP_SEGMENT message per host: the transport regroups
 // the Endpoint's fragment-major datagrams by destination, so GSO sees each host's fragments
 // back to back. Three nodes at knet_mtu 1500, clear and aes256: a 20000-byte MCAST (14 and
-// 15 fragments) is sent by node 1 in two segmented sends, one per peer, and arrives whole.
+// 15 fragments) is sent by node 1 in two segmented sends, one per peer, is read by each peer
+// as one coalesced datagram (UDP_GRO) and arrives whole.
 func TestKnetFragmentsSegmented(t *testing.T) {
 	key := knetKey(9)
 	for _, c := range []*knet.Crypto{nil, knetCrypto(t, key)} {
 		ns := knetNodesMTU(t, 1500, c, c, c)
 		waitKnetUp(t, ns[0], 2, 3)
+		waitKnetUp(t, ns[1], 1, 3)
+		waitKnetUp(t, ns[2], 1, 2)
 		before := ns[0].link.Counters()
 		m := mcastMsg(1, 3, 20000)
 		if err := ns[0].link.Send([]srp.Outgoing{toAll(srp.TypeMcast, m)}); err != nil {
@@ -372,6 +375,12 @@ func TestKnetFragmentsSegmented(t *testing.T) {
 		frags := (len(m) + ns[0].link.KnetDataMTU() - 1) / ns[0].link.KnetDataMTU()
 		if seg := after.SegmentedSends - before.SegmentedSends; seg != 2 {
 			t.Errorf("crypto %v: %d segmented sends for %d fragments to 2 hosts, want 2 (one per host)", c != nil, seg, frags)
+		}
+		for _, n := range ns[1:] {
+			// the receivers' UDP_GRO kept each segmented send together (knetDatagram)
+			if nc := n.link.Counters(); nc.CoalescedRecvs == 0 {
+				t.Errorf("crypto %v: node %d read no coalesced datagrams: %+v", c != nil, n.id, nc)
+			}
 		}
 		if sent := after.SentPackets - before.SentPackets; sent < uint64(2*frags) { // pings may add a few
 			t.Errorf("crypto %v: %d datagrams sent, want %d", c != nil, sent, 2*frags)
