@@ -93,6 +93,9 @@ type Event struct {
 	CfgKill *CfgKill
 	// CfgReload is a cfg RELOAD_CONFIG (corosync-cfgtool -R on any node): the driver reloads.
 	CfgReload *CfgReload
+	// CfgCrypto is this node's own knet crypto reconfiguration phase come back SAFE: the
+	// driver takes it (totem: the knet transport's crypto slots).
+	CfgCrypto *CfgCrypto
 }
 
 // Ready is what the Stack asks of its driver after an input, with srp.Ready's obligations:

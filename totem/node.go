@@ -522,6 +522,10 @@ func (n *Node) transmit(ds []stack.Datagram) {
 
 // observe keeps the node's view of membership (for Status and cmap).
 func (n *Node) observe(ev stack.Event) {
+	if ev.CfgCrypto != nil {
+		n.knetCryptoPhase(ev.CfgCrypto.Phase)
+		return
+	}
 	if r := ev.Registration; r != nil {
 		if n.qdevReg != nil {
 			n.qdevReg <- *r // buffered: one registration is pending at a time

@@ -85,12 +85,20 @@ type knetState struct {
 	dsts  []netip.AddrPort // knetFlushLocked's scratch: a message's destinations on one link
 	links []KnetLink
 
+	// crypto reconfiguration (knet_crypto.go): the slot of the last configuration staged
+	// (corosync's crypto_index, 1 at start) and that configuration (nil: none)
+	cryptoIndex  int
+	cryptoTarget *knet.Crypto
+	mtu          int // knet_mtu (0: PMTUd)
+
 	// PMTUd (knet_pmtud.go)
 	pmtud    map[pmtudKey]*pmtudRun
 	ifMTU    [knet.MaxLink]int
 	fixedMTU bool
 	interval time.Duration
 	lastRun  time.Duration
+	// pmtudRestart: the crypto in use changed; search again at the next tick
+	pmtudRestart bool
 }
 
 // Kind Knet is `transport: knet`.
@@ -145,11 +153,13 @@ func (c *Config) validateKnet() error {
 func (l *Link) openKnet() error {
 	k := l.cfg.Knet
 	ks := &knetState{clock: k.Clock, self: l.cfg.NodeID, links: slices.Clone(k.Links),
-		pmtud: map[pmtudKey]*pmtudRun{}, fixedMTU: k.MTU > 0, interval: k.PMTUDInterval}
+		pmtud: map[pmtudKey]*pmtudRun{}, fixedMTU: k.MTU > 0, interval: k.PMTUDInterval,
+		cryptoIndex: 1, mtu: k.MTU}
 	ec := knet.EndpointConfig{Self: knet.HostID(l.cfg.NodeID), Mode: k.Mode, Peers: map[knet.HostID][]knet.PeerLink{}}
 	if k.Crypto != nil && k.Crypto.Enabled() {
 		// A Crypto keeps scratch state: this Link gets its own, whoever else holds k.Crypto.
-		ec.Keyring = knet.NewKeyring(k.Crypto.Clone())
+		ks.cryptoTarget = k.Crypto.Clone()
+		ec.Keyring = knet.NewKeyring(ks.cryptoTarget)
 		ec.Salt = rand.Reader
 	}
 	for _, kl := range k.Links {
