@@ -192,6 +192,19 @@ func knetCryptoNext(rt *config.Runtime) (*knet.Crypto, error) {
 	return kc.Crypto, nil
 }
 
+// knetCryptoPhases takes the phases observe collected (mu held, after the stack's Advance)
+// and reports whether there were any.
+func (n *Node) knetCryptoPhases() bool {
+	if len(n.knetPhases) == 0 {
+		return false
+	}
+	for _, p := range n.knetPhases {
+		n.knetCryptoPhase(p)
+	}
+	n.knetPhases = n.knetPhases[:0]
+	return true
+}
+
 // knetCryptoPhase takes this node's own CRYPTO_RECONFIG phase come back SAFE (mu held):
 // ACTIVATE seals with the new configuration and sends CLEANUP; CLEANUP drops the old one.
 func (n *Node) knetCryptoPhase(phase int) {
