@@ -12,7 +12,7 @@ import (
 // computes it. Keys that cannot change at run time keep their running value (absent keys
 // stay absent) and are listed in kept, once each, for the caller to log as corosync does
 // ("Modified entry '<key>' in corosync.conf cannot be changed at run-time"): the transport,
-// crypto, cluster name, netmtu, ip version, the interface sections, quorum.provider, the
+// crypto (except on knet: fixedAtRunTime), cluster name, netmtu, ip version, the interface sections, quorum.provider, the
 // system section, and votequorum's startup-only options. Everything else (timers, the
 // nodelist, logging, votequorum's reloadable options, resources, uidgid) follows the file.
 //
@@ -27,7 +27,7 @@ func (rt *Runtime) Reload(next *Config) (*Runtime, []string, error) {
 	}
 	var kept []string
 	for _, k := range unionKeys(rt.keys, next.keys) {
-		if !fixedAtRunTime(k) {
+		if !fixedAtRunTime(k, rt.Totem.Transport) {
 			continue
 		}
 		old, had := rt.keys[k]
@@ -68,11 +68,18 @@ func (rt *Runtime) Reload(next *Config) (*Runtime, []string, error) {
 }
 
 // fixedAtRunTime is corosync's list of keys a reload leaves alone (cfg.c's reload and the
-// keys votequorum marks read-only at startup).
-func fixedAtRunTime(key string) bool {
+// keys votequorum marks read-only at startup) on a node running transport. corosync 3.1.7
+// built with a libknet that has crypto reconfiguration (Debian's 1.25) changes knet's
+// crypto at run time: secauth, crypto_cipher, crypto_hash, crypto_model, keyfile and key
+// follow the file there (the knet transport re-keys the ring in phases, see
+// transport.Link.KnetCryptoStage). udp and udpu have no such mechanism (corosync 3 has no
+// crypto for them at all; gototem's udpu crypto keeps its start-up keys).
+func fixedAtRunTime(key string, transport Transport) bool {
 	switch key {
 	case "totem.secauth", "totem.crypto_hash", "totem.crypto_cipher", "totem.crypto_model",
-		"totem.keyfile", "totem.key", "totem.version", "totem.threads", "totem.ip_version",
+		"totem.keyfile", "totem.key":
+		return transport != TransportKnet
+	case "totem.version", "totem.threads", "totem.ip_version",
 		"totem.rrp_mode", "totem.netmtu", "totem.transport", "totem.cluster_name",
 		"quorum.provider", "quorum.wait_for_all", "quorum.last_man_standing",
 		"quorum.last_man_standing_window", "quorum.auto_tie_breaker",

@@ -27,7 +27,9 @@
 // error: a wrong key or a tampered packet), Packet.Decode, then by type:
 //   - DATA: accept it only from a configured address of the sending host and only while
 //     Links says the host is reachable; HostRx.Data de-duplicates (copies from other
-//     links, replays within the 4096-seq window) and reassembles; deliver the message.
+//     links, replays within the 4096-seq window: counted as Duplicate in link_mode active,
+//     where every packet travels on each link, as Replay otherwise) and reassembles;
+//     deliver the message.
 //   - PING: answer Packet.Pong(self), sealed, on the link the ping names, to that link's
 //     configured address (not the packet's source); then HostRx.Ping.
 //   - PONG: Links.Pong. PMTUD: answer PMTUDReply(self). PMTUD_REPLY: PMTUD.Reply.

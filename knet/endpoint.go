@@ -52,7 +52,8 @@ type EndpointCounters struct {
 	UnknownHost uint64 // from a host id not configured
 	BadSource   uint64 // source address is not the host's configured one for that link
 	Unreachable uint64 // DATA from a host with no link up (libknet drops it)
-	Duplicate   uint64 // DATA whose seq was already delivered (another link's copy, a replay)
+	Duplicate   uint64 // DATA whose seq was already delivered, in link_mode active: another link's copy
+	Replay      uint64 // DATA whose seq was already delivered, in passive or rr mode: a replay (or a copy the network made)
 	Fragment    uint64 // DATA fragment held for reassembly
 	Expired     uint64 // DATA fragment of a message already given up
 	BadFragment uint64 // DATA with impossible fragment fields
@@ -351,7 +352,14 @@ func (e *Endpoint) Receive(now time.Duration, link uint8, from netip.AddrPort, w
 		e.msgs = append(e.msgs, Message{From: p.Host, Data: msg})
 		return e.msgs, nil
 	case RxDuplicate:
-		e.counters.Duplicate++
+		// Only active mode sends a packet on several links; in passive and rr mode every
+		// DATA packet leaves once, so a second copy of a delivered seq is a replay (a
+		// captured packet sent again, which passes the crypto check) or the network's.
+		if e.cfg.Mode == Active {
+			e.counters.Duplicate++
+		} else {
+			e.counters.Replay++
+		}
 	case RxHeld:
 		e.counters.Fragment++
 	case RxExpired:

@@ -109,7 +109,7 @@ func TestEndpointAsNode2(t *testing.T) {
 				}
 			}
 			cn := ep.Counters()
-			if cn.Crypto+cn.Malformed+cn.UnknownHost+cn.BadSource+cn.Unreachable+cn.Duplicate+cn.PongIgnored != 0 || pongs == 0 {
+			if cn.Crypto+cn.Malformed+cn.UnknownHost+cn.BadSource+cn.Unreachable+cn.Duplicate+cn.Replay+cn.PongIgnored != 0 || pongs == 0 {
 				t.Errorf("counters %+v, %d pings answered", cn, pongs)
 			}
 			if !ep.Reachable(1) || !ep.Reachable(3) {

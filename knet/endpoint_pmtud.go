@@ -32,3 +32,8 @@ func (e *Endpoint) SealProbe(host HostID, p *Packet) (Datagram, bool) {
 	e.emit(pl.Link, pl.Addr, e.seal(e.plain))
 	return e.out[0], true
 }
+
+// Keyring is the endpoint's crypto configurations: a driver changes them at run time
+// (corosync's crypto reconfiguration) through it. Not safe for use concurrent with the
+// endpoint's other methods.
+func (e *Endpoint) Keyring() *Keyring { return e.keyring }

@@ -136,7 +136,7 @@ func FuzzEndpointReceive(f *testing.F) {
 		}
 		c := ep.Counters()
 		n := func(x EndpointCounters) uint64 {
-			return x.Crypto + x.Malformed + x.UnknownHost + x.BadSource + x.Unreachable + x.Duplicate +
+			return x.Crypto + x.Malformed + x.UnknownHost + x.BadSource + x.Unreachable + x.Duplicate + x.Replay +
 				x.Fragment + x.Expired + x.BadFragment + x.Compressed + x.Delivered + x.Ping + x.Pong + x.PongIgnored + x.PMTUD
 		}
 		if n(c)-n(before) != 2 {

@@ -19,9 +19,14 @@ const (
 	cfgExecKillNode     = services.ServiceCFG<<16 | 1
 	cfgExecShutdown     = services.ServiceCFG<<16 | 2
 	cfgExecReloadConfig = services.ServiceCFG<<16 | 3
+	// cfgExecCryptoReconfig drives knet's runtime crypto change (cfg.c's
+	// MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG): each node multicasts it SAFE for itself and acts
+	// only on its own, so no node depends on another surviving the change.
+	cfgExecCryptoReconfig = services.ServiceCFG<<16 | 4
 
 	cfgKillNodeSize  = 288 // qbreq · u32 nodeid · cs_name_t reason (u16 length, 256 bytes) · pad
 	cfgReloadSize    = 32  // qbreq · mar_message_source_t (nodeid, pad, conn)
+	cfgCryptoSize    = 24  // qbreq · u32 phase (aligned 8) · pad
 	cfgReasonMax     = 256
 	cfgKillNodeField = 16
 	cfgReasonField   = 24
@@ -41,6 +46,22 @@ type CfgReload struct {
 	Own  bool
 }
 
+// Phases of a knet crypto reconfiguration (corosync's cfg_message_crypto_reconfig_phase_t).
+const (
+	// CryptoPhaseActivate: every node has the new configuration installed beside the old
+	// one; start sealing with it.
+	CryptoPhaseActivate = 1
+	// CryptoPhaseCleanup: every node seals with the new one; drop the old configuration
+	// (and refuse clear packets again if crypto is on).
+	CryptoPhaseCleanup = 2
+)
+
+// CfgCrypto is this node's own CRYPTO_RECONFIG message come back SAFE: every node has
+// received it, so this node may take the phase.
+type CfgCrypto struct {
+	Phase int
+}
+
 // ErrCfgReason is a kill reason longer than cs_name_t holds.
 var ErrCfgReason = errors.New("stack: cfg kill reason longer than 256 bytes")
 
@@ -51,7 +72,7 @@ func encodeCfgKill(target srp.NodeID, reason string) ([]byte, error) {
 	b := make([]byte, cfgKillNodeSize)
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], cfgExecKillNode)
-	le.PutUint32(b[4:], cfgKillNodeSize)
+	le.PutUint32(b[8:], cfgKillNodeSize)
 	le.PutUint32(b[cfgKillNodeField:], uint32(target))
 	le.PutUint16(b[cfgReasonField:], uint16(len(reason)))
 	copy(b[cfgReasonField+8:], reason)
@@ -62,8 +83,17 @@ func encodeCfgReload(self srp.NodeID) []byte {
 	b := make([]byte, cfgReloadSize)
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], cfgExecReloadConfig)
-	le.PutUint32(b[4:], cfgReloadSize)
+	le.PutUint32(b[8:], cfgReloadSize) // qbreq: i32 id @0, i32 size @8
 	le.PutUint32(b[16:], uint32(self))
+	return b
+}
+
+func encodeCfgCrypto(phase int) []byte {
+	b := make([]byte, cfgCryptoSize)
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], cfgExecCryptoReconfig)
+	le.PutUint32(b[8:], cfgCryptoSize)
+	le.PutUint32(b[16:], uint32(phase))
 	return b
 }
 
@@ -81,6 +111,14 @@ func (s *Stack) CfgKillNode(now time.Duration, target srp.NodeID, reason string)
 func (s *Stack) CfgReload(now time.Duration) error {
 	s.now = now
 	return s.sendApp(services.Outbound{Group: "a", Body: encodeCfgReload(s.self)}, srp.Agreed, true)
+}
+
+// CfgCryptoReconfig multicasts this node's CRYPTO_RECONFIG for phase, SAFE, as corosync's
+// cfg does after a reload changed the knet crypto configuration (phase ACTIVATE) and when
+// its own ACTIVATE came back (phase CLEANUP).
+func (s *Stack) CfgCryptoReconfig(now time.Duration, phase int) error {
+	s.now = now
+	return s.sendApp(services.Outbound{Group: "a", Body: encodeCfgCrypto(phase)}, srp.Safe, true)
 }
 
 // deliverCfg acts on cfg's exec messages; a malformed one is counted.
@@ -106,8 +144,16 @@ func (s *Stack) deliverCfg(sender srp.NodeID, body []byte, swapped bool) {
 		s.rd.Events = append(s.rd.Events, Event{CfgKill: &CfgKill{From: sender, Reason: string(reason)}})
 	case cfgExecReloadConfig:
 		s.rd.Events = append(s.rd.Events, Event{CfgReload: &CfgReload{From: sender, Own: sender == s.self}})
+	case cfgExecCryptoReconfig:
+		if len(body) < 20 {
+			s.counters.CfgMalformed++
+			return
+		}
+		if sender == s.self { // another node's phases are its own business (cfg.c)
+			s.rd.Events = append(s.rd.Events, Event{CfgCrypto: &CfgCrypto{Phase: int(bo.Uint32(body[16:]))}})
+		}
 	case cfgExecShutdown:
 		s.log.Info(fmt.Sprintf("cfg: node %d was shut down by sysadmin", sender))
 	}
-	// Ring re-enable (0) is a no-op in corosync 3; crypto reconfiguration (4) is knet's.
+	// Ring re-enable (0) is a no-op in corosync 3.
 }

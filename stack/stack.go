@@ -96,6 +96,9 @@ type Event struct {
 	// ShutdownRequest is a service asking this node to exit (cmap's config_version check):
 	// the driver logs Reason and leaves the ring.
 	ShutdownRequest *ShutdownRequest
+	// CfgCrypto is this node's own knet crypto reconfiguration phase come back SAFE: the
+	// driver takes it (totem: the knet transport's crypto slots).
+	CfgCrypto *CfgCrypto
 }
 
 // Ready is what the Stack asks of its driver after an input, with srp.Ready's obligations:

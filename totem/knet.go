@@ -8,6 +8,7 @@ import (
 	"github.com/gototem/gototem/config"
 	"github.com/gototem/gototem/knet"
 	"github.com/gototem/gototem/srp"
+	"github.com/gototem/gototem/stack"
 	"github.com/gototem/gototem/transport"
 )
 
@@ -148,4 +149,88 @@ func knetLinkStatus(rt *config.Runtime, st []knet.LinkStatus, mtu int) []LinkSta
 		out = append(out, ls)
 	}
 	return out
+}
+
+// knetCryptoReload is the crypto part of a reload on a knet node (mu held), after the rest
+// applied: when the crypto configuration the new file gives (cipher, hash, model, or the
+// authkey's bytes, re-read as corosync re-reads them on every reload) differs from the one
+// this node runs or is moving to, it is staged beside the running one and this node's
+// CRYPTO_RECONFIG(ACTIVATE) goes out SAFE (cfg.c). next is that configuration, from
+// knetCryptoNext.
+func (n *Node) knetCryptoReload(next *knet.Crypto) {
+	l := n.links[0]
+	if sameKnetCrypto(l.KnetCryptoTarget(), next) {
+		return
+	}
+	idx, err := l.KnetCryptoStage(next)
+	if err != nil {
+		n.log.Error("knet crypto reconfiguration failed", "err", err)
+		return
+	}
+	model, ci, h := "none", knet.CipherNone, knet.HashNone
+	if next != nil {
+		c := next.Config()
+		model, ci, h = c.Model, c.Cipher, c.Hash
+	}
+	n.log.Info(fmt.Sprintf("kronosnet crypto reconfigured on index %d: %s/%s/%s", idx, model, ci, h), SubsysKey, "KNET")
+	if err := n.st.CfgCryptoReconfig(n.now(), stack.CryptoPhaseActivate); err != nil {
+		n.log.Error("knet crypto reconfiguration: cannot send phase ACTIVATE", "err", err)
+	}
+}
+
+// knetCryptoNext is the knet crypto configuration rt gives (nil: none), with its key read;
+// nil and no error for other transports. An error refuses the reload, as corosync refuses
+// one whose crypto configuration is not valid.
+func knetCryptoNext(rt *config.Runtime) (*knet.Crypto, error) {
+	if rt.Totem.Transport != config.TransportKnet {
+		return nil, nil
+	}
+	kc, err := KnetConfig(rt)
+	if err != nil {
+		return nil, err
+	}
+	return kc.Crypto, nil
+}
+
+// knetCryptoPhases takes the phases observe collected (mu held, after the stack's Advance)
+// and reports whether there were any.
+func (n *Node) knetCryptoPhases() bool {
+	if len(n.knetPhases) == 0 {
+		return false
+	}
+	for _, p := range n.knetPhases {
+		n.knetCryptoPhase(p)
+	}
+	n.knetPhases = n.knetPhases[:0]
+	return true
+}
+
+// knetCryptoPhase takes this node's own CRYPTO_RECONFIG phase come back SAFE (mu held):
+// ACTIVATE seals with the new configuration and sends CLEANUP; CLEANUP drops the old one.
+func (n *Node) knetCryptoPhase(phase int) {
+	if len(n.links) == 0 || n.links[0].KnetLinks() == nil {
+		return
+	}
+	l := n.links[0]
+	n.log.Debug(fmt.Sprintf("Crypto reconfiguration phase %d", phase), SubsysKey, "CFG")
+	switch phase {
+	case stack.CryptoPhaseActivate:
+		if err := l.KnetCryptoActivate(); err != nil {
+			n.log.Error("knet crypto reconfiguration: activate", "err", err)
+		}
+		if err := n.st.CfgCryptoReconfig(n.now(), stack.CryptoPhaseCleanup); err != nil {
+			n.log.Error("knet crypto reconfiguration: cannot send phase CLEANUP", "err", err)
+		}
+	case stack.CryptoPhaseCleanup:
+		l.KnetCryptoCleanup()
+	}
+}
+
+// sameKnetCrypto reports whether a and b seal alike (nil: none).
+func sameKnetCrypto(a, b *knet.Crypto) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	x, y := a.Config(), b.Config()
+	return x.Model == y.Model && x.Cipher == y.Cipher && x.Hash == y.Hash && string(x.Key) == string(y.Key)
 }

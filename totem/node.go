@@ -83,6 +83,9 @@ type Node struct {
 	// qdevReg receives the outcome of the pending quorum-device registration (qdevice.go).
 	qdevReg chan quorum.RegistrationResult
 	cfgWait cfgWait // the pending CfgReload (cfg.go)
+	// knetPhases are this node's own knet crypto reconfiguration phases delivered in the
+	// current flush, taken after its Advance (knet.go).
+	knetPhases []int
 }
 
 type nodeState uint8
@@ -457,7 +460,11 @@ func (n *Node) flush() {
 		// The datagrams' data stay valid until the Advance after next
 		// (ReuseDatagramBuffers): long enough to loop own copies back below.
 		n.st.Advance()
+		phases := n.knetCryptoPhases()
 		if len(n.own) == 0 {
+			if phases {
+				continue // carry out what the phases sent
+			}
 			break
 		}
 		if round == selfRounds {
@@ -522,6 +529,12 @@ func (n *Node) transmit(ds []stack.Datagram) {
 
 // observe keeps the node's view of membership (for Status and cmap).
 func (n *Node) observe(ev stack.Event) {
+	if ev.CfgCrypto != nil {
+		// Taken after the Advance (knetCryptoPhases): a phase sends, and an input
+		// between Ready and Advance could lose what it produced.
+		n.knetPhases = append(n.knetPhases, ev.CfgCrypto.Phase)
+		return
+	}
 	if r := ev.Registration; r != nil {
 		if n.qdevReg != nil {
 			n.qdevReg <- *r // buffered: one registration is pending at a time

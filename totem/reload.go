@@ -35,6 +35,10 @@ func (n *Node) reloadLocked(next *config.Config) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("totem: %w", err)
 	}
+	crypto, err := knetCryptoNext(rt)
+	if err != nil {
+		return nil, fmt.Errorf("totem: reload: crypto configuration is not valid: %w", err)
+	}
 	old := n.rt
 	n.rt = rt
 	sc, err := n.stackConfig()
@@ -57,6 +61,9 @@ func (n *Node) reloadLocked(next *config.Config) ([]string, error) {
 		n.rt = old
 		n.restoreMembers(len(n.links))
 		return nil, fmt.Errorf("totem: reload: %w", err)
+	}
+	if rt.Totem.Transport == config.TransportKnet {
+		n.knetCryptoReload(crypto)
 	}
 	for _, k := range kept {
 		n.log.Warn(fmt.Sprintf("Modified entry '%s' in corosync.conf cannot be changed at run-time", k), "subsys", "CFG")

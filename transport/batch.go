@@ -25,6 +25,7 @@ type Batch struct {
 	Packets []Packet
 	bufs    [][]byte
 	raw     []rawMsg
+	knet    []byte // knet: messages completed inside a coalesced (UDP_GRO) datagram
 }
 
 func newBatch(n int) *Batch {

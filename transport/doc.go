@@ -28,7 +28,8 @@
 // With Config.GSO (Linux) a run of equal-size datagrams to one destination leaves in one
 // sendmmsg entry that the kernel segments (UDP_SEGMENT), and receive sockets take coalesced
 // datagrams (UDP_GRO) that Read splits again: fewer passes through the IP stack, the same
-// datagrams on the wire.
+// datagrams on the wire. knet (knet.go) does the same per link socket: a fragmented
+// message's fragments to one host leave as one segmented message and are read as one.
 //
 // With encryption off a datagram is byte-identical to corosync's: no framing at all. With
 // encryption on every datagram is sealed with an AEAD (see crypto.go for the format and the

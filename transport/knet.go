@@ -81,8 +81,15 @@ type knetState struct {
 	self  srp.NodeID
 	hosts []knet.HostID
 	dest  [1]knet.HostID
-	tok   []byte // token copy with target_nodeid set
+	tok   []byte           // token copy with target_nodeid set
+	dsts  []netip.AddrPort // knetFlushLocked's scratch: a message's destinations on one link
 	links []KnetLink
+
+	// crypto reconfiguration (knet_crypto.go): the slot of the last configuration staged
+	// (corosync's crypto_index, 1 at start) and that configuration (nil: none)
+	cryptoIndex  int
+	cryptoTarget *knet.Crypto
+	mtu          int // knet_mtu (0: PMTUd)
 
 	// PMTUd (knet_pmtud.go)
 	pmtud    map[pmtudKey]*pmtudRun
@@ -90,6 +97,8 @@ type knetState struct {
 	fixedMTU bool
 	interval time.Duration
 	lastRun  time.Duration
+	// pmtudRestart: the crypto in use changed; search again at the next tick
+	pmtudRestart bool
 }
 
 // Kind Knet is `transport: knet`.
@@ -144,10 +153,13 @@ func (c *Config) validateKnet() error {
 func (l *Link) openKnet() error {
 	k := l.cfg.Knet
 	ks := &knetState{clock: k.Clock, self: l.cfg.NodeID, links: slices.Clone(k.Links),
-		pmtud: map[pmtudKey]*pmtudRun{}, fixedMTU: k.MTU > 0, interval: k.PMTUDInterval}
+		pmtud: map[pmtudKey]*pmtudRun{}, fixedMTU: k.MTU > 0, interval: k.PMTUDInterval,
+		cryptoIndex: 1, mtu: k.MTU}
 	ec := knet.EndpointConfig{Self: knet.HostID(l.cfg.NodeID), Mode: k.Mode, Peers: map[knet.HostID][]knet.PeerLink{}}
 	if k.Crypto != nil && k.Crypto.Enabled() {
-		ec.Keyring = knet.NewKeyring(k.Crypto)
+		// A Crypto keeps scratch state: this Link gets its own, whoever else holds k.Crypto.
+		ks.cryptoTarget = k.Crypto.Clone()
+		ec.Keyring = knet.NewKeyring(ks.cryptoTarget)
 		ec.Salt = rand.Reader
 	}
 	for _, kl := range k.Links {
@@ -158,9 +170,9 @@ func (l *Link) openKnet() error {
 		}
 		ks.socks[kl.Number] = s
 		ks.ifMTU[kl.Number] = interfaceMTU(kl.LocalAddr)
-		// No UDP_GRO: a reassembled message is copied over its datagram's buffer, which
-		// must therefore hold one datagram only.
-		r, err := newReader(s.conn, s.conn, nil, l.cfg.BatchSize, false)
+		// UDP_GRO with GSO: a peer's fragments sent as one segmented message arrive as one
+		// (knetDatagram).
+		r, err := newReader(s.conn, s.conn, nil, l.cfg.BatchSize, l.cfg.GSO)
 		if err != nil {
 			return err
 		}
@@ -187,20 +199,60 @@ func (l *Link) openKnet() error {
 	return nil
 }
 
-// knetFilter runs one datagram from a knet link socket through the Endpoint. A completed
-// message is copied over the datagram's own buffer (buf, a full receive buffer), so that the
-// Packet stays valid as long as the Batch. Pongs and PMTUd replies go out at once.
-func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (Packet, bool) {
+// knetDatagram runs what one socket read put in b.bufs[i] through the Endpoint and appends
+// the messages it completes to b.Packets. That is one datagram, or, with UDP_GRO, several of
+// one size that the kernel kept together (a peer's GSO send of a fragmented message, which
+// then costs the receiving IP stack one traversal too); each is taken on its own, in order.
+// A message completed by a lone datagram is copied over that datagram's buffer (a full
+// receive buffer); one completed inside a coalesced buffer, whose later datagrams are still
+// to be read, is copied into b.knet instead. Either way the Packet stays valid as long as
+// the Batch. Pongs and PMTUd replies go out at once.
+func (l *Link) knetDatagram(r *Receiver, b *Batch, i int, m rawMsg) {
 	ks := l.knet
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
+	buf := b.bufs[i]
+	if m.seg <= 0 || m.seg >= m.n {
+		if msg, ok := l.knetReceiveLocked(r, buf[:m.n], m.from); ok {
+			b.Packets = append(b.Packets, Packet{Data: append(buf[:0], msg...), From: m.from})
+		}
+		return
+	}
+	l.ctr.coalesced.Add(1)
+	if len(b.Packets) == 0 {
+		b.knet = b.knet[:0] // nothing of this Batch refers to it any more
+	}
+	for data := buf[:m.n]; len(data) > 0; {
+		k := min(m.seg, len(data))
+		msg, ok := l.knetReceiveLocked(r, data[:k:k], m.from)
+		data = data[k:]
+		if !ok {
+			continue
+		}
+		if cap(b.knet)-len(b.knet) < len(msg) {
+			// A new area; the old one stays with the Packets that point into it. It
+			// settles at what one Read needs, after which nothing is allocated.
+			b.knet = make([]byte, 0, max(2*cap(b.knet), len(msg), 1<<16))
+		}
+		start := len(b.knet)
+		b.knet = append(b.knet, msg...)
+		b.Packets = append(b.Packets, Packet{Data: b.knet[start:len(b.knet):len(b.knet)], From: m.from})
+	}
+}
+
+// knetReceiveLocked runs one datagram through the Endpoint and returns the totem message it
+// completed (valid until the next call), counting what it dropped. ks.mu held.
+func (l *Link) knetReceiveLocked(r *Receiver, wire []byte, from netip.AddrPort) ([]byte, bool) {
+	ks := l.knet
 	now := ks.clock()
-	msgs, replies := ks.ep.Receive(now, r.knetLink, from, buf[:n])
+	before := ks.ep.Counters()
+	msgs, replies := ks.ep.Receive(now, r.knetLink, from, wire)
 	l.knetSendLocked(replies)
 	l.pmtudReplies(now)
-	l.ctr.receivedBytes.Add(uint64(n))
+	l.ctr.receivedBytes.Add(uint64(len(wire)))
 	if len(msgs) == 0 {
-		return Packet{}, false
+		l.knetCountDrop(&before, from)
+		return nil, false
 	}
 	m := msgs[0]
 	if len(m.Data) >= 13 {
@@ -208,12 +260,36 @@ func (l *Link) knetFilter(r *Receiver, buf []byte, n int, from netip.AddrPort) (
 		// another node (target_nodeid, offset 9, host order) is dropped as not ours.
 		if to := srp.NodeID(binary.LittleEndian.Uint32(m.Data[9:13])); to != 0 && to != ks.self {
 			l.ctr.droppedNotForUs.Add(1)
-			return Packet{}, false
+			return nil, false
 		}
 	}
-	data := append(buf[:0], m.Data...)
 	l.ctr.receivedPackets.Add(1)
-	return Packet{Data: data, From: from}, true
+	return m.Data, true
+}
+
+// knetCountDrop puts a datagram the Endpoint refused into the Link's drop counters, so that
+// the stack's DROPS (gototem status, stats.gototem.drops.* in cmap) and its rate-limited log
+// line show knet's refusals as they show udpu's: a packet that does not open with the key
+// (another key, a bit flipped in transit or by an attacker) is an authentication failure, a
+// second copy of a delivered seq in passive or rr mode a replay, an undecodable or
+// impossible packet malformed, a host or source address outside the nodelist unlisted.
+// Pings, pongs, held fragments and active mode's second copies are not drops. ks.mu held.
+func (l *Link) knetCountDrop(before *knet.EndpointCounters, from netip.AddrPort) {
+	c := l.knet.ep.Counters()
+	switch {
+	case c.Crypto != before.Crypto:
+		l.ctr.droppedAuth.Add(1)
+		l.noteDrop(&l.lastDrop.Auth, from)
+	case c.Replay != before.Replay:
+		l.ctr.droppedReplay.Add(1)
+		l.noteDrop(&l.lastDrop.Replay, from)
+	case c.Malformed != before.Malformed, c.BadFragment != before.BadFragment, c.Compressed != before.Compressed:
+		l.ctr.droppedMalformed.Add(1)
+		l.noteDrop(&l.lastDrop.Malformed, from)
+	case c.UnknownHost != before.UnknownHost, c.BadSource != before.BadSource:
+		l.ctr.droppedUnlisted.Add(1)
+		l.noteDrop(&l.lastDrop.Unlisted, from)
+	}
 }
 
 // knetSendLocked sends the Endpoint's datagrams one by one (pings, pongs, PMTUd: few and
@@ -278,18 +354,33 @@ func (l *Link) sendKnet(out []srp.Outgoing) error {
 	return errs
 }
 
-// knetFlushLocked sends a message's datagrams, batched per link socket. ks.mu held.
+// knetFlushLocked sends a message's datagrams, one sendmmsg per link socket, queued
+// destination by destination. The Endpoint emits a fragmented message fragment by fragment,
+// each to every host in turn; regrouped, a host's fragments (all of one size but the last)
+// are consecutive, so the GSO writer hands each host's share of a 64 KiB totem packet to the
+// kernel as one UDP_SEGMENT message instead of ~45 datagrams: one traversal of the IP stack
+// per host instead of one per fragment. The datagrams on the wire, and their order per
+// host, are unchanged. ks.mu held.
 func (l *Link) knetFlushLocked(ds []knet.Datagram) error {
+	ks := l.knet
 	var errs error
 	for link := range uint8(knet.MaxLink) {
-		s := l.knet.socks[link]
+		s := ks.socks[link]
 		if s == nil {
 			continue
 		}
-		l.msgs = l.msgs[:0]
+		ks.dsts = ks.dsts[:0]
 		for _, d := range ds {
-			if d.Link == link {
-				l.queue(d.Data, d.To)
+			if d.Link == link && !slices.Contains(ks.dsts, d.To) {
+				ks.dsts = append(ks.dsts, d.To)
+			}
+		}
+		l.msgs = l.msgs[:0]
+		for _, to := range ks.dsts {
+			for _, d := range ds {
+				if d.Link == link && d.To == to {
+					l.queue(d.Data, d.To)
+				}
 			}
 		}
 		if len(l.msgs) > 0 {

@@ -119,7 +119,8 @@ func (l *Link) pmtudTick(now time.Duration) {
 			l.pmtudProbe(now, k, r)
 		}
 	}
-	if ks.interval > 0 && now-ks.lastRun >= ks.interval {
+	if ks.pmtudRestart || ks.interval > 0 && now-ks.lastRun >= ks.interval {
+		ks.pmtudRestart = false
 		ks.lastRun = now
 		for _, st := range ks.ep.LinkStatus() {
 			if st.Connected {

@@ -507,9 +507,7 @@ func (r *Receiver) Read(b *Batch) (int, error) {
 				continue
 			}
 			if r.isKnet {
-				if p, ok := l.knetFilter(r, b.bufs[i], m.n, m.from); ok {
-					b.Packets = append(b.Packets, p)
-				}
+				l.knetDatagram(r, b, i, m)
 				continue
 			}
 			data := b.bufs[i][:m.n]

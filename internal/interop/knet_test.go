@@ -3,6 +3,8 @@ package interop
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gototem/gototem/internal/testenv"
+	"github.com/gototem/gototem/knet"
 )
 
 // The knet suite of issue 15: gototem nodes in real corosync 3.1.7 knet rings (Debian's
@@ -319,11 +322,11 @@ func TestKnetGototemDebianDefault(t *testing.T) {
 	changeTo(t, c, r, []int{1, 2}, "kill -9 node 3")
 }
 
-// Five nodes, three corosync and two gototem, aes256/sha256 (GOTOTEM_FULL=1: about a minute
-// more): one ring, every link connected on every side, 5 votes everywhere; kill -9 of a
-// gototem node and of a corosync node re-forms a 3-node ring that stays quorate.
+// Five nodes, three corosync and two gototem, aes256/sha256 (about 20 s, in CI: issue 15 asks
+// for 3 and 5 nodes there): one ring, every link connected on every side, 5 votes
+// everywhere; kill -9 of a gototem node and of a corosync node re-forms a 3-node ring that
+// stays quorate.
 func TestKnetMixedFive(t *testing.T) {
-	needGate(t, "GOTOTEM_FULL", "the 5-node knet ring")
 	c := knetCluster(t, aes256, 1, Corosync, Gototem, Corosync, Gototem, Corosync)
 	r := formRing(t, c)
 	checkKnetLinks(t, c, ids(1, 5), 0)
@@ -385,4 +388,156 @@ func compareKnetCfgtool(t *testing.T, c *Cluster, ours, real, peer int) {
 			t.Fatalf("corosync-cfgtool -s: want %q on both;\ngototem node:\n%s\ncorosync node:\n%s", want, g, w)
 		}
 	}
+}
+
+// Tampered and replayed encrypted knet packets over the real transport (issue 15): three
+// gototem daemons on aes256/sha256. A genuine DATA packet node 1 sent to node 3 is captured
+// in node 3's namespace (decrypted with the cluster key only to pick a DATA packet, not a
+// ping); an attacker socket in node 1's namespace, on node 1's address (libknet checks the
+// source address, not the port), sends it again, and sends copies with one byte flipped.
+// The copies are dropped as authentication failures on nodes 2 and 3 and the replays as
+// replays on node 3, both counted in `gototem status` DROPS (stats.gototem.drops.*), and
+// the ring keeps its id.
+func TestKnetTamperedReplayed(t *testing.T) {
+	c := knetCluster(t, aes256, 1, Gototem, Gototem, Gototem)
+	r := formRing(t, c)
+	ctx := context.Background()
+	lab := c.Lab()
+	kc, err := knet.NewCrypto(knet.CryptoConfig{Model: "nss", Cipher: knet.CipherAES256, Hash: knet.HashSHA256, Key: aes256.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atk, err := udpIn(lab.NS(1), netip.AddrPortFrom(lab.Addr(1, 0), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer atk.Close()
+	sealed, _, err := sniffIn(lab.NS(3), atkPort, 10*time.Second, func(src netip.Addr, p []byte) bool {
+		plain, err := kc.Open(nil, p)
+		var k knet.Packet
+		return err == nil && src == lab.Addr(1, 0) && k.Decode(plain) == nil && k.Type == knet.TypeData
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(to []int, d []byte, n int) {
+		for range n {
+			for _, id := range to {
+				if _, err := atk.WriteToUDP(d, net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.Addr(id, 0), atkPort))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	tampered := slices.Clone(sealed)
+	tampered[len(tampered)/2] ^= 0x20
+	for _, tc := range []struct {
+		name, counter string
+		victims       []int
+		d             []byte
+	}{
+		{"tampered", "auth_failure", []int{2, 3}, tampered},
+		{"replayed", "replay", []int{3}, sealed},
+	} {
+		before := map[int]uint64{}
+		for _, id := range tc.victims {
+			st, err := statusOf(ctx, c, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before[id] = st.drops[tc.counter]
+		}
+		send(tc.victims, tc.d, 50)
+		time.Sleep(300 * time.Millisecond)
+		for _, id := range tc.victims {
+			st, err := statusOf(ctx, c, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.drops[tc.counter] < before[id]+50 {
+				t.Errorf("%s: node %d: %s %d -> %d, want 50 more\n%s", tc.name, id, tc.counter, before[id], st.drops[tc.counter], st.raw)
+			}
+			t.Logf("MEASURED: %s: node %d: %s %d -> %d", tc.name, id, tc.counter, before[id], st.drops[tc.counter])
+		}
+	}
+	r2, err := c.WaitRing(ctx, ids(1, 3), ids(1, 3), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2 != r {
+		t.Errorf("the ring moved from %v to %v under the attack", r, r2)
+	}
+}
+
+// Runtime re-keying of a mixed knet ring (issue 15): two corosync 3.1.7 nodes and one gototem
+// node on aes256/sha256 with key A; every node's authkey is replaced by key B and
+// corosync-cfgtool -R runs on a corosync node. corosync's cfg reload re-reads the key, and
+// every node, gototem included, stages B, activates it on its own SAFE ACTIVATE and clears
+// A at CLEANUP: the ring keeps its id, CPG works across it, corosync logs the
+// reconfiguration on index 2, and a gototem node restarted with key A no longer joins
+// (the ring is on B) while with key B it does.
+func TestKnetCryptoReload(t *testing.T) {
+	c := knetCluster(t, aes256, 1, Corosync, Corosync, Gototem)
+	ctx := context.Background()
+	r := formRing(t, c)
+	keyB := knetKey(0x77)
+	for _, n := range c.Nodes() {
+		if err := os.Chmod(c.keyPath(n.ID), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.keyPath(n.ID), keyB, 0o400); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := c.Node(1).Tool(ctx, "corosync-cfgtool", "-R"); err != nil {
+		t.Fatalf("corosync-cfgtool -R: %v: %s", err, out)
+	}
+	for _, id := range []int{1, 2} {
+		waitLogWithin(t, c.Node(id), "kronosnet crypto reconfigured on index 2", 0, 20*time.Second)
+	}
+	waitLogWithin(t, c.Node(3), "kronosnet crypto reconfigured on index 2", 0, 20*time.Second)
+	time.Sleep(3 * time.Second) // both phases and a few token rotations on B alone
+	r2, err := c.WaitRing(ctx, ids(1, 3), ids(1, 3), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2 != r {
+		t.Errorf("the ring moved from %v to %v during the re-keying", r, r2)
+	}
+	bin, err := BuildCPGClient(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCPGOrder(t, c, bin, "knet-rekeyed", 20, 10)
+	t.Logf("MEASURED: mixed ring re-keyed A -> B by corosync-cfgtool -R with ring %v unchanged", r2)
+
+	// The ring runs B only: node 3 back with key A stays alone; with B it joins.
+	if err := c.Node(3).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r = changeTo(t, c, r2, []int{1, 2}, "kill -9 gototem node 3")
+	restart := func(key []byte) {
+		if err := os.Chmod(c.keyPath(3), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.keyPath(3), key, 0o400); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Node(3).Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restart(aes256.Key)
+	if _, err := c.WaitRing(ctx, []int{3}, []int{3}, 30*time.Second); err != nil {
+		t.Fatalf("node 3 with the old key: %v", err)
+	}
+	time.Sleep(3 * time.Second)
+	if r3, err := c.WaitRing(ctx, []int{1, 2}, []int{1, 2}, 5*time.Second); err != nil || r3 != r {
+		t.Fatalf("the re-keyed ring with node 3 on the old key: %v, %v (was %v)", r3, err, r)
+	}
+	if err := c.Node(3).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	restart(keyB)
+	changeTo(t, c, r, ids(1, 3), "node 3 back with key B")
 }
