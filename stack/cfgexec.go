@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gototem/gototem/services"
@@ -20,8 +21,13 @@ const (
 	cfgExecShutdown     = services.ServiceCFG<<16 | 2
 	cfgExecReloadConfig = services.ServiceCFG<<16 | 3
 	// cfgExecCryptoReconfig drives knet's runtime crypto change (cfg.c's
-	// MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG): each node multicasts it SAFE for itself and acts
-	// only on its own, so no node depends on another surviving the change.
+	// MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG): each node multicasts it SAFE for itself. A node
+	// activates the new configuration on its own ACTIVATE, as corosync does. It drops the old
+	// one once its own CLEANUP came back and every member that was in the ring then has sent
+	// its CLEANUP too (a member sends it only after it seals with the new configuration), or
+	// left: corosync drops it on its own CLEANUP, and a member whose ACTIVATE was ordered
+	// after that CLEANUP still sealed with the old key, which the others then refused
+	// (TestKnetCryptoReloadKeepsRing saw 1 to 3 authentication failures in half its runs).
 	cfgExecCryptoReconfig = services.ServiceCFG<<16 | 4
 
 	cfgKillNodeSize  = 288 // qbreq · u32 nodeid · cs_name_t reason (u16 length, 256 bytes) · pad
@@ -149,11 +155,48 @@ func (s *Stack) deliverCfg(sender srp.NodeID, body []byte, swapped bool) {
 			s.counters.CfgMalformed++
 			return
 		}
-		if sender == s.self { // another node's phases are its own business (cfg.c)
-			s.rd.Events = append(s.rd.Events, Event{CfgCrypto: &CfgCrypto{Phase: int(bo.Uint32(body[16:]))}})
+		switch phase := int(bo.Uint32(body[16:])); {
+		case phase == CryptoPhaseCleanup:
+			s.cryptoCleanup(sender)
+		case sender == s.self:
+			s.rd.Events = append(s.rd.Events, Event{CfgCrypto: &CfgCrypto{Phase: phase}})
 		}
 	case cfgExecShutdown:
 		s.log.Info(fmt.Sprintf("cfg: node %d was shut down by sysadmin", sender))
 	}
 	// Ring re-enable (0) is a no-op in corosync 3.
+}
+
+// cleanupWait is a crypto reconfiguration's CLEANUP phase: the members this node waits for
+// (the ring when its own CLEANUP came back) and who sent theirs.
+type cleanupWait struct {
+	own  bool
+	wait []srp.NodeID
+	sent map[srp.NodeID]bool
+}
+
+// cryptoCleanup records a CLEANUP (from is its sender, 0 for a membership change) and hands
+// the driver the phase when nobody it waits for may still seal with the old configuration.
+func (s *Stack) cryptoCleanup(from srp.NodeID) {
+	c := &s.cleanup
+	if from != 0 {
+		if c.sent == nil {
+			c.sent = map[srp.NodeID]bool{}
+		}
+		c.sent[from] = true
+		if from == s.self && !c.own {
+			c.own, c.wait = true, s.srp.Members()
+		}
+	}
+	if !c.own {
+		return
+	}
+	members := s.srp.Members()
+	for _, id := range c.wait {
+		if !c.sent[id] && slices.Contains(members, id) {
+			return
+		}
+	}
+	*c = cleanupWait{}
+	s.rd.Events = append(s.rd.Events, Event{CfgCrypto: &CfgCrypto{Phase: CryptoPhaseCleanup}})
 }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -44,5 +45,54 @@ func TestCfgKillAndReload(t *testing.T) {
 	}
 	if _, err := encodeCfgKill(1, string(make([]byte, 257))); err == nil {
 		t.Fatal("a 257-byte reason was accepted")
+	}
+}
+
+// A node drops its old knet crypto configuration only when nobody may still seal with it:
+// its own CLEANUP came back and every member of the ring then sent its CLEANUP (sent once
+// that member seals with the new one), or left the ring. ACTIVATE stays a node's own affair.
+func TestCryptoCleanupWaitsForEveryMember(t *testing.T) {
+	nw := newNet(t, 3, false)
+	nw.run(3 * time.Second)
+	phases := func(id srp.NodeID) []int {
+		var out []int
+		for _, ev := range nw.events[id] {
+			if ev.CfgCrypto != nil {
+				out = append(out, ev.CfgCrypto.Phase)
+			}
+		}
+		return out
+	}
+	send := func(id srp.NodeID, phase int) {
+		t.Helper()
+		if err := nw.nodes[id].CfgCryptoReconfig(nw.now, phase); err != nil {
+			t.Fatal(err)
+		}
+		nw.collect(id)
+		nw.run(500 * time.Millisecond)
+	}
+	send(1, CryptoPhaseActivate)
+	if got := phases(1); !slices.Equal(got, []int{CryptoPhaseActivate}) {
+		t.Fatalf("node 1 phases after its ACTIVATE: %v", got)
+	}
+	if got := phases(2); len(got) != 0 {
+		t.Fatalf("node 2 acted on node 1's ACTIVATE: %v", got)
+	}
+	send(1, CryptoPhaseCleanup)
+	if got := phases(1); !slices.Equal(got, []int{CryptoPhaseActivate}) {
+		t.Fatalf("node 1 cleaned up before nodes 2 and 3 sent CLEANUP: %v", got)
+	}
+	send(2, CryptoPhaseCleanup)
+	if got := phases(1); len(got) != 1 {
+		t.Fatalf("node 1 cleaned up while node 3 may still seal with the old key: %v", got)
+	}
+	// Node 3 leaves without its CLEANUP: node 1 no longer waits for it.
+	nw.island = map[srp.NodeID]int{3: 1}
+	nw.run(6 * time.Second)
+	if got := phases(1); !slices.Equal(got, []int{CryptoPhaseActivate, CryptoPhaseCleanup}) {
+		t.Fatalf("node 1 phases after node 3 left: %v", got)
+	}
+	if got := phases(2); !slices.Equal(got, []int{CryptoPhaseCleanup}) {
+		t.Fatalf("node 2 (its own CLEANUP and node 1's, node 3 gone) phases %v", got)
 	}
 }
