@@ -16,6 +16,9 @@ import (
 //		gototem_accelerated_window: 17   # messages of a visit sent after the token
 //	}
 //	nodelist { node { ...; gototem_node: yes } }   # on every node
+//
+// A nodelist whose every node says gototem_node: yes also changes two defaults: window_size
+// and max_messages (GototemWindowSize, GototemMaxMessages) when the file sets neither.
 const (
 	keyAccelerated       = "gototem_accelerated"
 	keyAcceleratedWindow = "gototem_accelerated_window"

@@ -12,9 +12,9 @@ import (
 
 // TestAcceleratedRingBench measures gototem's accelerated ring against its standard ring in
 // one run, on one 3-node lab: `gototem bench` floods 1 KiB and 8 KiB messages (one sender,
-// then every node sending), alternating standard and accelerated runs (the same corosync.conf
-// plus gototem_accelerated: yes, gototem_accelerated_window: 17 and gototem_node: yes on
-// every node) so machine noise hits both alike. Every run must deliver in one order; the
+// then every node sending), alternating standard and accelerated runs (both with
+// gototem_node: yes on every node, hence the same token window; the accelerated one adds
+// gototem_accelerated: yes and gototem_accelerated_window: 17) so machine noise hits both alike. Every run must deliver in one order; the
 // ratios are printed (MEASURED lines), not asserted: on a shared two-core machine the flood
 // is CPU-bound. GOTOTEM_BENCH=1 runs it (5 s a run, two rounds); GOTOTEM_BENCH_TOTEM adds totem
 // lines to both rings (";"-separated, as for TestBenchCPGFlood) and GOTOTEM_ACCEL_WINDOW sets
