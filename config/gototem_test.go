@@ -63,3 +63,32 @@ func TestGototemAccelerated(t *testing.T) {
 		})
 	}
 }
+
+// A ring whose every node is declared a gototem node takes gototem's wider token window
+// when the file sets none; a file's own window_size or max_messages is kept, and one node
+// not declared (a possible corosync node) keeps corosync's defaults.
+func TestGototemWindowDefaults(t *testing.T) {
+	yes := "gototem_node: yes"
+	cases := []struct {
+		name, in       string
+		window, maxMsg int
+	}{
+		{"corosync's defaults without declarations", accelConf(""), 50, 17},
+		{"one node not declared", accelConf("", yes, "", yes), 50, 17},
+		{"every node declared", accelConf("", yes, yes, yes), config.GototemWindowSize, config.GototemMaxMessages},
+		{"window_size set", accelConf("\twindow_size: 80\n", yes, yes, yes), 80, 80},
+		{"max_messages set", accelConf("\tmax_messages: 17\n", yes, yes, yes), config.GototemWindowSize, 17},
+		{"both set", accelConf("\twindow_size: 50\n\tmax_messages: 17\n", yes, yes, yes), 50, 17},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := config.Parse("corosync.conf", strings.NewReader(tc.in))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, tc.in)
+			}
+			if c.Totem.WindowSize != tc.window || c.Totem.MaxMessages != tc.maxMsg {
+				t.Fatalf("window_size %d max_messages %d, want %d %d\n%s", c.Totem.WindowSize, c.Totem.MaxMessages, tc.window, tc.maxMsg, tc.in)
+			}
+		})
+	}
+}

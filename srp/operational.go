@@ -238,8 +238,7 @@ func (p *Processor) sendQueued(now time.Duration, allowed int) int {
 		switch {
 		case p.state == Operational && p.sendQueue().len() > 0:
 			m := p.sendQueue().pop()
-			buf = p.encodeMcast(t.Seq+1, NotEncapsulated, m.g, m.payload)
-			p.freeBuf(m.payload)
+			buf = p.encodeMcastInPlace(t.Seq+1, m)
 		case p.state == Recovery && p.retransQueueLen() > 0:
 			inner := p.retransQueue[p.retransHead]
 			p.retransQueue[p.retransHead] = nil
@@ -281,6 +280,26 @@ func (p *Processor) encodeMcast(seq uint32, encap uint8, g Guarantee, payload []
 		Payload:    payload,
 	}
 	return m.AppendEncode(p.getBuf(m.EncodedLen()))
+}
+
+// encodeMcastInPlace is encodeMcast for a queued message: the header goes into the room in
+// front of its payload, and the queued buffer becomes the datagram.
+func (p *Processor) encodeMcastInPlace(seq uint32, m queuedMsg) []byte {
+	seqno := p.thisSeqno
+	p.thisSeqno++
+	h := Mcast{
+		Header:     Header{Encapsulated: NotEncapsulated, NodeID: p.myID},
+		SystemFrom: p.myID,
+		Seq:        seq,
+		ThisSeqno:  seqno,
+		RingID:     p.ringID,
+		Guarantee:  m.g,
+	}
+	// Without a payload AppendEncode writes exactly the header, into m.framed's own array.
+	if hdr := h.AppendEncode(m.framed[:0]); len(hdr) != McastHeaderSize || &hdr[0] != &m.framed[0] {
+		panic("srp: MCAST header is not McastHeaderSize bytes")
+	}
+	return m.framed
 }
 
 // updateAru advances my_aru over contiguously received seqs of the current queue.

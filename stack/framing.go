@@ -414,8 +414,7 @@ func (f *framing) emitStaged(p *srp.Processor, now time.Duration, fragmented uin
 	if len(f.stagedLens) == 0 {
 		return nil
 	}
-	pkt := f.buildStaged(fragmented)
-	if err := p.Send(now, pkt, f.stagedG); err != nil {
+	if err := p.SendParts(now, f.stagedHead(fragmented), f.staged, f.stagedG); err != nil {
 		return err
 	}
 	f.continueTag = fragmented
@@ -427,6 +426,12 @@ func (f *framing) emitStaged(p *srp.Processor, now time.Duration, fragmented uin
 // buildStaged lays out the staged packet (totem-wire.md §9): version and type 0, the
 // fragmented and continuation tags, the piece count, the length array, the pieces.
 func (f *framing) buildStaged(fragmented uint8) []byte {
+	return append(f.stagedHead(fragmented), f.staged...)
+}
+
+// stagedHead is the staged packet up to its pieces (emitStaged hands srp the head and the
+// pieces apart, so they are copied once, into srp's datagram).
+func (f *framing) stagedHead(fragmented uint8) []byte {
 	pkt := f.scratch[:0]
 	pkt = binary.LittleEndian.AppendUint16(pkt, 0)
 	pkt = binary.LittleEndian.AppendUint16(pkt, 0)
@@ -435,7 +440,6 @@ func (f *framing) buildStaged(fragmented uint8) []byte {
 	for _, l := range f.stagedLens {
 		pkt = binary.LittleEndian.AppendUint16(pkt, l)
 	}
-	pkt = append(pkt, f.staged...)
 	f.scratch = pkt
 	return pkt
 }

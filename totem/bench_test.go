@@ -86,6 +86,14 @@ func BenchmarkRingFloodWindow(b *testing.B) {
 	b.Run("8192B", func(b *testing.B) { benchFlood(b, 3, 8192, "window_size: 150", "max_messages: 50") })
 }
 
+// BenchmarkRingFloodGototemRing is BenchmarkRingFlood on a ring whose every node is declared
+// gototem_node: yes, which runs gototem's wider default token window (config/gototem.go).
+func BenchmarkRingFloodGototemRing(b *testing.B) {
+	for _, size := range []int{64, 1024, 8192} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) { benchFlood(b, 3, size, gototemRing) })
+	}
+}
+
 // joinCounters joins every member to group "bench" with a counter expecting b.N messages and
 // waits (bounded) until the first member sees them all in it.
 func joinCounters(b *testing.B, ms []*member) []*counter {
@@ -162,9 +170,13 @@ func startClusterB(b testing.TB, n int, totemExtra ...string) []*member {
 	return nil
 }
 
+// gototemRing declares every node a gototem node: the ring then runs gototem's token window
+// (config.GototemWindowSize, GototemMaxMessages) unless the file sets one.
+const gototemRing = "node.gototem_node: yes"
+
 // accelLines turn on the accelerated ring (srp/accel.go) with the given window.
 func accelLines(window int) []string {
-	return []string{"gototem_accelerated: yes", fmt.Sprintf("gototem_accelerated_window: %d", window), "node.gototem_node: yes"}
+	return []string{"gototem_accelerated: yes", fmt.Sprintf("gototem_accelerated_window: %d", window), gototemRing}
 }
 
 // BenchmarkRingFloodAccelerated is BenchmarkRingFlood's 1 KiB and 8 KiB floods on the
@@ -174,7 +186,8 @@ func accelLines(window int) []string {
 //	go test ./totem -run '^$' -bench BenchmarkRingFloodAccelerated -benchtime 20000x -count 3
 func BenchmarkRingFloodAccelerated(b *testing.B) {
 	for _, size := range []int{1024, 8192} {
-		b.Run(fmt.Sprintf("%dB/standard", size), func(b *testing.B) { benchFlood(b, 3, size) })
+		// the standard ring declared too: both run the same (gototem-only) token window
+		b.Run(fmt.Sprintf("%dB/standard", size), func(b *testing.B) { benchFlood(b, 3, size, gototemRing) })
 		b.Run(fmt.Sprintf("%dB/accelerated", size), func(b *testing.B) {
 			benchFlood(b, 3, size, accelLines(17)...)
 		})
@@ -192,7 +205,7 @@ func BenchmarkRingFloodAccelerated(b *testing.B) {
 //	go test ./totem -run '^$' -bench BenchmarkRingFloodAllAccelerated -benchtime 30000x -count 3
 func BenchmarkRingFloodAllAccelerated(b *testing.B) {
 	for _, size := range []int{1024, 8192} {
-		b.Run(fmt.Sprintf("%dB/standard", size), func(b *testing.B) { benchFloodAll(b, 3, size) })
+		b.Run(fmt.Sprintf("%dB/standard", size), func(b *testing.B) { benchFloodAll(b, 3, size, gototemRing) })
 		b.Run(fmt.Sprintf("%dB/accelerated", size), func(b *testing.B) {
 			benchFloodAll(b, 3, size, accelLines(17)...)
 		})

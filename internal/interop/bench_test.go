@@ -6,6 +6,7 @@ import (
 	"github.com/gototem/gototem/internal/testenv"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,11 @@ func TestBenchCPGFlood(t *testing.T) {
 			totemExtra = append(totemExtra, l)
 		}
 	}
+	// The gototem lab is a gototem-only ring and says so (gototem_node: yes on every node),
+	// as an operator of one would: it then runs gototem's default token window
+	// (config/gototem.go) instead of corosync's 50/17, unless GOTOTEM_BENCH_TOTEM sets one.
+	// GOTOTEM_BENCH_UNDECLARED=1 runs it undeclared, on corosync's defaults.
+	declared := os.Getenv("GOTOTEM_BENCH_UNDECLARED") != "1"
 	transport := os.Getenv("GOTOTEM_BENCH_TRANSPORT")
 	if transport == "" {
 		transport = "udpu"
@@ -114,7 +120,13 @@ func TestBenchCPGFlood(t *testing.T) {
 		}
 		return 0
 	}
-	for _, eng := range []Engine{Corosync, Gototem} {
+	engines := []Engine{Corosync, Gototem}
+	// GOTOTEM_BENCH_ENGINES=gototem runs gototem's rows only: for profiling
+	// (GOTOTEM_BENCH_CPUPROFILE), not for the side-by-side table, whose ratios need both.
+	if os.Getenv("GOTOTEM_BENCH_ENGINES") == "gototem" {
+		engines = []Engine{Gototem}
+	}
+	for _, eng := range engines {
 		for _, nodes := range []int{3, 5} {
 			if !full && nodes == 5 {
 				continue
@@ -125,6 +137,17 @@ func TestBenchCPGFlood(t *testing.T) {
 			}
 			// debug logging off: at these rates it would measure the log file
 			c := newCluster(t, Options{Engines: es, Transport: transport, Quiet: true, Gototem: gototem, TotemExtra: totemExtra, Knet: benchKnet()})
+			if eng == Gototem && declared {
+				for _, n := range c.Nodes() {
+					b, err := os.ReadFile(n.Conf)
+					if err == nil {
+						err = os.WriteFile(n.Conf, []byte(declareGototemNodes(string(b))), 0o644)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			if eng == Corosync {
 				ctx := context.Background()
 				if err := c.StartAll(ctx); err != nil {
@@ -163,7 +186,7 @@ func TestBenchCPGFlood(t *testing.T) {
 		}
 	}
 	for _, r := range rows {
-		if (!r.safe && r.corosync.msgs <= 0) || r.gototem.msgs <= 0 {
+		if (!r.safe && r.corosync.msgs <= 0 && len(engines) == 2) || r.gototem.msgs <= 0 {
 			t.Errorf("%s %d nodes %d B: a receiver delivered nothing measurable (corosync %.0f/s, gototem %.0f/s)",
 				r.name, r.nodes, r.size, r.corosync.msgs, r.gototem.msgs)
 		}
@@ -182,9 +205,9 @@ func TestBenchCPGFlood(t *testing.T) {
 		if r.rate > 0 || r.load > 0 {
 			rates = fmt.Sprintf(", offered msgs/s corosync %.0f gototem %.0f", r.corosync.rate, r.gototem.rate)
 		}
-		t.Logf("MEASURED: %-11s %5d %6d %12.0f %10.2f %12.0f %10.2f %7.2f   p50/p99 ms corosync %.3f/%.3f gototem %s %.3f/%.3f (transport %s, %d s, one sender%s, totem extra %q)",
+		t.Logf("MEASURED: %-11s %5d %6d %12.0f %10.2f %12.0f %10.2f %7.2f   p50/p99 ms corosync %.3f/%.3f gototem %s %.3f/%.3f (transport %s, %d s, one sender%s, totem extra %q, gototem ring declared %v)",
 			name, r.nodes, r.size, r.corosync.msgs, r.corosync.mb, r.gototem.msgs, r.gototem.mb, ratio,
-			r.corosync.p50ms, r.corosync.p99ms, gu, r.gototem.p50ms, r.gototem.p99ms, transport, secs, rates, totemExtra)
+			r.corosync.p50ms, r.corosync.p99ms, gu, r.gototem.p50ms, r.gototem.p99ms, transport, secs, rates, totemExtra, declared)
 	}
 	// Goodput (application bytes at the slowest receiver) as a fraction of what the same
 	// namespaces carry as bare full-size datagrams: issue 14 asks for at least 70%.
@@ -315,6 +338,10 @@ func gototemFlood(t *testing.T, c *Cluster, gototem string, size, secs int, rate
 		if safe {
 			args = append(args, "--safe")
 		}
+		// GOTOTEM_BENCH_CPUPROFILE=dir: every node writes a CPU profile of its flood there.
+		if dir := os.Getenv("GOTOTEM_BENCH_CPUPROFILE"); dir != "" {
+			args = append(args, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("%s-of%d-%dB-r%.0f.prof", filepath.Base(n.Dir), len(c.Nodes()), size, rate)))
+		}
 		p, err := n.StartProc(gototem, args...)
 		if err != nil {
 			t.Fatal(err)
@@ -345,11 +372,23 @@ func gototemFlood(t *testing.T, c *Cluster, gototem string, size, secs int, rate
 		}
 		t.Logf("BENCH engine=gototem node=%d %s", i+1, strings.Join(p.Lines(), " | "))
 	}
+	if os.Getenv("GOTOTEM_BENCH_CPUPROFILE") != "" {
+		// bench writes its profile when it returns, a second after its result line; a
+		// SIGTERM before that leaves an empty file.
+		time.Sleep(3 * time.Second)
+	}
 	for _, p := range procs {
 		_ = p.Stop(15 * time.Second)
 	}
 	return row
 }
+
+// declareGototemNodes adds gototem_node: yes to every nodelist node of a corosync.conf.
+func declareGototemNodes(conf string) string {
+	return nodeidLine.ReplaceAllString(conf, "${1}nodeid:${2}\n${1}gototem_node: yes")
+}
+
+var nodeidLine = regexp.MustCompile(`(?m)^(\s*)nodeid:(.*)$`)
 
 // waitResult waits for p's result line starting with prefix and returns its fields.
 func waitResult(t *testing.T, p *Proc, prefix string, secs int) map[string]string {
