@@ -6,9 +6,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setSockOpts runs before bind (from net.ListenConfig.Control). Buffer sizes are requests:
-// the kernel caps them at net.core.[rw]mem_max, as it does for corosync, and what was
-// granted is logged by the caller.
+// setSockOpts runs before bind (from net.ListenConfig.Control). Buffer sizes are asked with
+// SO_RCVBUFFORCE/SO_SNDBUFFORCE first, which a daemon with CAP_NET_ADMIN (root, as corosync
+// runs) is granted beyond net.core.[rw]mem_max; without the capability the plain request
+// follows, capped as the kernel caps corosync's. Stock kernels cap at 208 KiB, less than one
+// send window of a ring declared gototem-only (300 datagrams): a receiver would drop bursts
+// and the ring would live on retransmissions. What was granted is logged by the caller.
 func setSockOpts(fd uintptr, o sockOpts) error {
 	s := int(fd)
 	if o.reuseAddr {
@@ -22,12 +25,12 @@ func setSockOpts(fd uintptr, o sockOpts) error {
 		}
 	}
 	if o.rcvbuf > 0 {
-		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, o.rcvbuf); err != nil {
+		if err := setBuffer(s, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, o.rcvbuf); err != nil {
 			return err
 		}
 	}
 	if o.sndbuf > 0 {
-		if err := unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUF, o.sndbuf); err != nil {
+		if err := setBuffer(s, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, o.sndbuf); err != nil {
 			return err
 		}
 	}
@@ -50,6 +53,15 @@ func setSockOpts(fd uintptr, o sockOpts) error {
 		_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PRIORITY, o.priority)
 	}
 	return nil
+}
+
+// setBuffer asks for size with the FORCE option and falls back to the capped one (EPERM
+// without CAP_NET_ADMIN).
+func setBuffer(s, force, plain, size int) error {
+	if unix.SetsockoptInt(s, unix.SOL_SOCKET, force, size) == nil {
+		return nil
+	}
+	return unix.SetsockoptInt(s, unix.SOL_SOCKET, plain, size)
 }
 
 // bufferSizes reports the granted SO_RCVBUF and SO_SNDBUF (Linux reports twice the usable
