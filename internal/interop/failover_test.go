@@ -43,6 +43,27 @@ func TestFailoverVsCorosync(t *testing.T) {
 		}
 		tokenMS, extra = ms, subSecondTotem
 	}
+	// GOTOTEM_FAILOVER_TRACE=1 turns debug logging on and prints node 1's log from the kill to
+	// the new membership, to compare the phases (token loss, GATHER, COMMIT, RECOVERY) of
+	// both engines. Debug logging costs time: figures from a traced run are not measurements.
+	trace := os.Getenv("GOTOTEM_FAILOVER_TRACE") == "1"
+	if v := os.Getenv("GOTOTEM_FAILOVER_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 2 || n > 16 {
+				t.Fatalf("GOTOTEM_FAILOVER_SIZES=%q: want node counts 2..16, comma-separated", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	if v := os.Getenv("GOTOTEM_FAILOVER_REPS"); v != "" {
+		r, err := strconv.Atoi(v)
+		if err != nil || r < 1 || r > 50 {
+			t.Fatalf("GOTOTEM_FAILOVER_REPS=%q: want 1..50", v)
+		}
+		reps = r
+	}
 	gototem := buildGototem(t)
 	type row struct {
 		n        int
@@ -58,11 +79,11 @@ func TestFailoverVsCorosync(t *testing.T) {
 			}
 			r := row{n: n, engine: e}
 			t.Run(fmt.Sprintf("%s-%d", e, n), func(t *testing.T) {
-				c := newCluster(t, Options{Engines: engines, Transport: "udpu", Gototem: gototem, Quiet: true,
+				c := newCluster(t, Options{Engines: engines, Transport: "udpu", Gototem: gototem, Quiet: !trace,
 					TokenMS: tokenMS, TotemExtra: extra})
 				formRing(t, c)
 				for rep := 1; rep <= reps; rep++ {
-					d := killAndTime(t, c, n)
+					d := killAndTime(t, c, n, trace)
 					t.Logf("MEASURED: %s, %d nodes, repetition %d: kill -9 node %d -> new membership on node 1 in %v",
 						e, n, rep, n, d.Round(time.Millisecond))
 					r.failover = append(r.failover, d)
@@ -98,7 +119,7 @@ var logStamp = regexp.MustCompile(`^([A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d\.\d{3
 // killAndTime kills node victim, waits for node 1's log to show the membership without it, and
 // returns the time from the kill to that line's timestamp. It then restarts the victim and
 // waits for the full ring again.
-func killAndTime(t *testing.T, c *Cluster, victim int) time.Duration {
+func killAndTime(t *testing.T, c *Cluster, victim int, trace bool) time.Duration {
 	t.Helper()
 	ctx := context.Background()
 	all := ids(1, len(c.Nodes()))
@@ -136,6 +157,15 @@ func killAndTime(t *testing.T, c *Cluster, victim int) time.Duration {
 				return false, err.Error()
 			}
 			at = ts.AddDate(t0.Year(), 0, 0)
+			if trace {
+				section := traceUntil(string(data[len(before):]), line)
+				t.Logf("TRACE: kill at %s; node 1's log until the new membership:\n%s",
+					t0.Format(time.StampMilli), section)
+				if lost, ok := tokenLostAt(section, t0); ok {
+					t.Logf("TRACE PHASES: kill -> token loss on node 1 %v, token loss -> new membership %v",
+						lost.Sub(t0).Round(time.Millisecond), at.Sub(lost).Round(time.Millisecond))
+				}
+			}
 			return true, ""
 		}
 		return false, "no membership without the victim yet"
@@ -154,4 +184,37 @@ func killAndTime(t *testing.T, c *Cluster, victim int) time.Duration {
 	}
 	// The line's timestamp has millisecond resolution and t0 was read just before the kill.
 	return max(at.Sub(t0), 0)
+}
+
+// traceUntil is log up to and including the line end.
+func traceUntil(log, end string) string {
+	i := strings.Index(log, end)
+	if i < 0 {
+		return log
+	}
+	return log[:i+len(end)]
+}
+
+// tokenLost is the line both engines write at debug level when node 1's token timer expires in
+// OPERATIONAL (corosync: "The token was lost in the OPERATIONAL state."; gototem's srp: "a
+// processor failed, forming new configuration").
+var tokenLost = regexp.MustCompile(`The token was lost in the OPERATIONAL state|srp: a processor failed`)
+
+// tokenLostAt is the timestamp of the first token-loss line of a traced log section.
+func tokenLostAt(section string, t0 time.Time) (time.Time, bool) {
+	for _, l := range strings.Split(section, "\n") {
+		if !tokenLost.MatchString(l) {
+			continue
+		}
+		m := logStamp.FindStringSubmatch(l)
+		if m == nil {
+			return time.Time{}, false
+		}
+		ts, err := time.ParseInLocation(time.StampMilli, m[1], time.Local)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return ts.AddDate(t0.Year(), 0, 0), true
+	}
+	return time.Time{}, false
 }
