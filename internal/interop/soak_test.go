@@ -74,7 +74,7 @@ func TestSoakSubSecond(t *testing.T) {
 	for id := range after {
 		if d := after[id] - before[id]; d > 0 {
 			changes += d
-			t.Errorf("node %d logged %d membership change(s) during the soak:\n%s", id, d, c.Node(id).LogTail(15))
+			t.Errorf("node %d logged %d membership change(s) during the soak:\n%s", id, d, c.Node(id).LogTail(40))
 		}
 	}
 	if load.msgs < 0.9*rate {
