@@ -129,6 +129,7 @@ func benchRing(t *testing.T, c *Cluster, gototem string, size, secs int, senders
 		cpu, _ := strconv.ParseFloat(r["cpu_s"], 64)
 		cores += cpu / float64(secs)
 		rx, _ := strconv.ParseFloat(r["msgs/s"], 64)
+		t.Logf("node %d (%d B, senders %s): %.0f msgs/s, %.2f cores", i+1, size, senders, rx, cpu/float64(secs))
 		if i == 0 && senders == "one" {
 			continue // the sender's own figure is its send rate
 		}
