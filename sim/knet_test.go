@@ -290,7 +290,11 @@ func TestKnetLinkSchedules(t *testing.T) {
 // above the token, some link cut costs the membership.
 func TestKnetLinkScheduleCheckerFails(t *testing.T) {
 	o := KnetLinkScheduleOptions{Nodes: 3, Knet: KnetOptions{Mode: knet.Passive, PingTimeout: 8 * time.Second, PingInterval: time.Second}, Episodes: 6}
-	res, err := RunKnetLinkSchedule(1, o, nil)
+	// Seed 2: the simulator's random draws follow the protocol's traffic, so a change in
+	// srp's membership rounds (an adopting JOIN counts as agreement, srp/gather.go) gave seed 1
+	// another schedule, which in 12 episodes never cut the link the traffic was on; seeds 2-6
+	// all show the violation.
+	res, err := RunKnetLinkSchedule(2, o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,8 +362,11 @@ func knetSeeds(t *testing.T, ci, full int) []uint64 {
 }
 
 // A crashed node's host answers with ICMP port unreachable and libknet takes the link down at
-// once: the peers see n3's link 0 (the passive data link) down within milliseconds of the
-// crash, not a ping timeout later, and every link once a ping has gone out on it.
+// once: the peers see n3's link 0 (the passive data link) down at their first datagram to n3
+// after the crash, not a ping timeout (1.8 s here) later, and every link once a ping has gone
+// out on it. On an idle ring that first datagram is at most a merge timeout away (the rep's
+// MERGE_DETECT); seeds 1-8 measured 0.2-90 ms (the bound was 50 ms until srp's membership
+// rounds changed and seed 3 went from 1.6 ms to 90 ms).
 func TestKnetCrashPortUnreachable(t *testing.T) {
 	s := newKnetSim(t, 3, 3, KnetOptions{}, nil)
 	b := knetLinkCutBounds(s.nodes[0].cfg, KnetOptions{})
@@ -371,8 +378,8 @@ func TestKnetCrashPortUnreachable(t *testing.T) {
 	for _, id := range []srp.NodeID{1, 2} {
 		p := s.knetProto(id)
 		ev, ok := knetEvent(p, 3, 0, false, crashAt)
-		if !ok || ev.At-crashAt > 50*time.Millisecond {
-			t.Fatalf("n%d: link 0 to the crashed n3 down at %v after the crash (%v), want within 50 ms (ICMP)", id, ev.At-crashAt, ok)
+		if bound := s.nodes[0].cfg.Merge + 10*time.Millisecond; !ok || ev.At-crashAt > bound {
+			t.Fatalf("n%d: link 0 to the crashed n3 down at %v after the crash (%v), want within %v (ICMP)", id, ev.At-crashAt, ok, bound)
 		}
 		if ev, ok := knetEvent(p, 3, 1, false, crashAt); !ok || ev.At-crashAt > b.Up {
 			t.Fatalf("n%d: link 1 to the crashed n3 not down within %v: %+v", id, b.Up, ev)

@@ -184,10 +184,14 @@ func auditProtocols(opts *Options, skew time.Duration) map[srp.NodeID]*auditLog 
 	return logs
 }
 
-// Found by TestQuorumWaitForAll seed 251 (6 nodes, unit votes, wait_for_all); kept as
-// corosync's behaviour, see the top of this file. The audit only reads, so the run is exactly
-// that seed's history; the votequorum verdicts are not logged under it (the simulator logs them
-// for a bare StackProtocol only), which this test does not need.
+// Found by TestQuorumWaitForAll seed 251 (6 nodes, unit votes, wait_for_all): 10.7 s, nine
+// consensus periods, see the top of this file. Since a JOIN that makes its receiver adopt new
+// sets counts as its sender's agreement (srp/gather.go, a gototem deviation), step 4's
+// disagreement settles without another consensus period and the seed re-forms in 1.5 s; over
+// TestQuorumWaitForAll's seeds 1-1500 none is slow any more (it was this one in 1-300). The test
+// now keeps that: seed 251 within the liveness bound, with the audit's plumbing checks. The
+// audit only reads, so the run is exactly that seed's history; the votequorum verdicts are not
+// logged under it (the simulator logs them for a bare StackProtocol only).
 func TestQuorumSlowReformSeed251(t *testing.T) {
 	const seed = 251
 	c, r, spread := waitForAllCase(seed)
@@ -208,10 +212,9 @@ func TestQuorumSlowReformSeed251(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took <= s.LivenessBound() {
-		t.Fatalf("seed %d re-formed %v after the heal, within the liveness bound %v: not the history this test keeps. "+
-			"If the network model, srp or the stack changed on purpose, check whether TestQuorumWaitForAll still logs slow re-forms over a wide budget and retire or re-seed this test",
-			seed, took, s.LivenessBound())
+	if took > s.LivenessBound() {
+		t.Fatalf("seed %d re-formed %v after the heal, over the liveness bound %v: the slow re-form that ended when an adopting JOIN "+
+			"began to count as its sender's agreement (srp/gather.go) is back", seed, took, s.LivenessBound())
 	}
 	var faults []string
 	inputs, stale := 0, 0
@@ -237,9 +240,6 @@ func TestQuorumSlowReformSeed251(t *testing.T) {
 	}
 	if len(faults) > 0 {
 		t.Fatalf("stack/srp plumbing over %d inputs:\n%s", inputs, strings.Join(faults, "\n"))
-	}
-	if stale == 0 {
-		t.Fatalf("re-formed in %v, but no node received an overtaken JOIN naming it failed in GATHER after the heal: the slow re-form has another cause than the one this test keeps", took)
 	}
 	t.Logf("re-formed %v after the heal (bound %v); %d inputs, no late or missed srp timer; %d overtaken JOINs named their receiver failed in GATHER after the heal, first:\n%s",
 		took, s.LivenessBound(), inputs, stale, strings.Join(first, "\n"))

@@ -40,7 +40,9 @@ func gatherVictim(t *testing.T, c *cluster) {
 	c.crash(2)
 	c.restart(2)
 	v := c.nodes[2]
-	j := encJoin(Join{Header: Header{NodeID: 3}, SystemFrom: 3, RingSeq: v.p.RingID().Seq, ProcList: []NodeID{2, 3}})
+	// The JOIN names node 3 alone: a JOIN carrying {2,3} would count as node 3's consensus
+	// the moment node 2 adopts it (gather.go), and node 2, the lowest, would commit at once.
+	j := encJoin(Join{Header: Header{NodeID: 3}, SystemFrom: 3, RingSeq: v.p.RingID().Seq, ProcList: []NodeID{3}})
 	if err := v.p.Step(c.now, j); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +256,7 @@ func TestForgedPacketRules(t *testing.T) {
 			victim := c.nodes[2]
 			if tc.gather {
 				// Node 2 restarts cut off, learns of node 3 from one JOIN and waits for
-				// node 3's consensus: in GATHER with proc {2,3}.
+				// node 3's agreement: in GATHER with proc {2,3}.
 				gatherVictim(t, c)
 				if victim.p.State() != Gather {
 					t.Fatalf("victim not in GATHER: %s", c.describe())

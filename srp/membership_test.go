@@ -185,3 +185,44 @@ func TestUnadoptedFailedListDoesNotRestartGather(t *testing.T) {
 		t.Fatalf("a widening JOIN did not restart GATHER: %d datagrams", len(out))
 	}
 }
+
+// §4.3 with gototem's deviation: the JOIN that makes me adopt a failed list carries exactly my
+// new sets, so its sender counts towards consensus at once. When a member other than the rep
+// times out consensus first (its timer ran a little ahead of the rep's), the rep must not wait
+// a join timeout for that member's repeated JOIN before creating the commit token (the lab's
+// token-300 failover: 420–426 ms from token loss to the new ring instead of 360–368 ms).
+func TestAdoptingJoinCountsTowardsConsensus(t *testing.T) {
+	p, _ := NewProcessor(DefaultConfig(1, 4))
+	p.Start(0)
+	p.Advance()
+	// The rep of ring {1,2,3,4} in GATHER after the token loss, nobody failed yet.
+	p.procList, p.membList = []NodeID{1, 2, 3, 4}, []NodeID{1, 2, 3, 4}
+	all := []NodeID{1, 2, 3, 4}
+	join := func(from NodeID, failed ...NodeID) []byte {
+		j := Join{Header: Header{NodeID: from}, SystemFrom: from, RingSeq: 1, ProcList: all, FailedList: failed}
+		return j.AppendEncode(nil)
+	}
+	// Node 2's consensus timeout expired first: it names node 4 as failed.
+	if err := p.Step(400*time.Millisecond, join(2, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.failedList, []NodeID{4}) || p.State() != Gather {
+		t.Fatalf("after node 2's JOIN: state %v, failed %v", p.State(), p.failedList)
+	}
+	if !slices.Equal(p.consensusList, []NodeID{1, 2}) {
+		t.Fatalf("consensus %v after adopting node 2's sets, want [1 2]", p.consensusList)
+	}
+	p.Ready()
+	p.Advance()
+	// Node 3 adopted node 2's sets too and answers with them: that completes consensus.
+	if err := p.Step(401*time.Millisecond, join(3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if p.State() != Commit {
+		t.Fatalf("state %v after every survivor's JOIN, want COMMIT (consensus %v)", p.State(), p.consensusList)
+	}
+	out := p.Ready().Messages
+	if len(out) != 1 || out[0].Type != TypeCommitToken || out[0].To != 2 {
+		t.Fatalf("want the commit token to node 2, got %+v", out)
+	}
+}

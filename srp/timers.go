@@ -1,6 +1,14 @@
 package srp
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// levelNotice is corosync's notice level (totem.LevelNotice): between slog's Info and Warn.
+const levelNotice = slog.LevelInfo + 2
 
 // timerID names the totem timers of §8 that belong to the state machine. The pause
 // detector and the downcheck timer are transport concerns and do not exist here.
@@ -72,6 +80,15 @@ func (p *Processor) Tick(now time.Duration) {
 		if best == numTimers || !p.running {
 			return
 		}
+		if late := now - p.timers[best].at; late > p.cfg.Token/2 && p.running {
+			// corosync's pause detector (pause_flush) reports a gap of more than half the
+			// token; here the driver's clock shows it as a timer serviced that late. The
+			// soak's question "was a false membership change a paused process?" is
+			// answered by this line next to the token loss.
+			p.log.Warn(fmt.Sprintf("srp: timer serviced %d ms late: process pause or overloaded host", late/time.Millisecond),
+				"node", p.myID, "timer", best, "state", p.state)
+			p.counters.LateTimers++
+		}
 		p.stopTimer(best)
 		p.fire(now, best)
 	}
@@ -110,7 +127,10 @@ func (p *Processor) tokenTimeout(now time.Duration) {
 	switch p.state {
 	case Operational:
 		p.counters.TokenLosses++
-		p.log.Debug("srp: a processor failed, forming new configuration", "node", p.myID, "ring", p.ringID)
+		// corosync's notice line, word for word (timer_function_orf_token_timeout).
+		p.log.Log(context.Background(), levelNotice, fmt.Sprintf(
+			"A processor failed, forming new configuration: token timed out (%dms), waiting %dms for consensus.",
+			p.cfg.Token/time.Millisecond, p.cfg.Consensus/time.Millisecond), "node", p.myID, "ring", p.ringID)
 		p.gatherEnter(now, "token loss in OPERATIONAL")
 	case Gather:
 		p.consensusTimeout(now)

@@ -8,15 +8,21 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gototem/gototem/internal/atomicfile"
 	"github.com/gototem/gototem/srp"
 )
 
 // fileRingIDStore persists the ring sequence number in <dir>/ringid_<nodeid>, the file corosync
 // keeps: 8 bytes, the sequence as a native-endian u64, so a gototem node and a corosync node can
-// share a state directory layout. Writes go through atomicfile (a temporary file synced, renamed,
-// and the directory synced), so a crash or a full disk leaves the old value intact rather than a
-// torn one, and the new value survives a power loss once Store returns.
+// share a state directory layout. A write goes to a temporary file that is then renamed over the
+// old one, so a crash or a full disk leaves the old value intact rather than a torn one.
+//
+// Neither file nor directory is fsynced, as in corosync (exec/main.c corosync_ring_id_store:
+// creat, write, close): every member stores the new ring id before it passes the commit token
+// on (§5.2), so the stores run one after another along the token's first rotation and their
+// cost adds directly to every membership change. Two fsyncs per member cost ≈2.5 ms on the lab's
+// disk, 10 ms of a 5-node failover at token 300 (gototem 658 ms against corosync's 645 ms). A
+// killed process loses nothing (the page cache holds the rename); a power loss may bring back
+// the previous id, as it does for corosync.
 type fileRingIDStore struct {
 	Path string
 }
@@ -46,8 +52,32 @@ func (s *fileRingIDStore) Load() (uint64, bool, error) {
 func (s *fileRingIDStore) Store(seq uint64) error {
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], seq)
-	if err := atomicfile.Write(s.Path, b[:], 0o600); err != nil {
+	if err := replaceFile(s.Path, b[:], 0o600); err != nil {
 		return fmt.Errorf("totem: ring id: %w", err)
 	}
 	return nil
+}
+
+// replaceFile writes data to a temporary file beside path and renames it over path, without
+// fsync (see fileRingIDStore).
+func replaceFile(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Chmod(perm)
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+	}
+	return werr
 }

@@ -24,6 +24,10 @@ func TestFileRingIDStore(t *testing.T) {
 	if fi, err := os.Stat(s.Path); err != nil || fi.Size() != 8 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("file %v %v", fi, err)
 	}
+	// The temporary file was renamed over the old value: nothing else is left in the directory.
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 {
+		t.Fatalf("state directory after Store: %v %v", ents, err)
+	}
 	// A short (torn by another writer) file reads as nothing stored, as in corosync.
 	os.WriteFile(s.Path, []byte{1, 2}, 0o600)
 	if _, ok, err := s.Load(); ok || err != nil {
