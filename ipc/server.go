@@ -363,7 +363,7 @@ func (s *Server) setup(service string, fd int, svc Service) {
 	c := &Conn{
 		srv: s, svc: svc, service: service, id: id, setupSock: sock,
 		pid: cred.Pid, uid: cred.Uid, gid: cred.Gid, maxMsg: max,
-		evq: make(chan []byte, s.opts.EventQueue), done: make(chan struct{}), fcWake: make(chan struct{}, 1),
+		evWake: make(chan struct{}, 1), done: make(chan struct{}), fcWake: make(chan struct{}, 1),
 		shmMode: !s.opts.SocketMode, reqWake: make(chan struct{}, 1),
 	}
 	resp, err := c.open(fd)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -350,8 +349,10 @@ func (cc *cpgConn) mcast(payload []byte) {
 	if pg == nil || state == cpdUnjoined || state == cpdLeaveStarted {
 		return // corosync drops it with a log line: CS_ERR_NOT_EXIST has no one to go to
 	}
-	// The request buffer is reused for the next request: the ring keeps its own copy.
-	data := slices.Clone(payload)
+	// The request buffer is reused for the next request, but the stack copies the payload
+	// into its packets (or its encoded message) before Send returns, and this call returns
+	// only once the message is queued: no copy of ours is needed.
+	data := payload
 	err := pg.TrySend(data, totem.Agreed)
 	if errors.Is(err, totem.ErrBusy) {
 		cc.c.CountOverload()
@@ -459,14 +460,15 @@ func (cc *cpgConn) Deliver(m totem.Message) {
 	le := binary.LittleEndian
 	max := cc.c.MaxMsgSize()
 	if cpgDeliverHdr+len(m.Payload) <= max {
-		b := make([]byte, cpgDeliverHdr+len(m.Payload))
+		// The header is framed apart and the payload copied once, by the connection, from
+		// the dispatcher's buffer into the client's event ring.
+		var b [cpgDeliverHdr]byte
 		putCpgName(b[24:], m.Group)
 		le.PutUint32(b[160:], uint32(len(m.Payload)))
 		le.PutUint32(b[168:], uint32(m.Sender.NodeID))
 		le.PutUint32(b[176:], m.Sender.PID)
-		copy(b[cpgDeliverHdr:], m.Payload)
-		ipc.PutResponseHeader(b, cpgResDeliver, len(b), csOK)
-		cc.c.SendEventRaw(b)
+		ipc.PutResponseHeader(b[:], cpgResDeliver, cpgDeliverHdr+len(m.Payload), csOK)
+		cc.c.SendEventHead(b[:], m.Payload)
 		return
 	}
 	step := max - cpgPartialDlvHdr
