@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -49,6 +50,8 @@ type Conn struct {
 	evBytes   atomic.Int64  // bytes queued, at most Options.EventBytes
 	evWake    chan struct{} // capacity 1
 	done      chan struct{}
+	ctx       context.Context // canceled by Close
+	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closing   atomic.Bool
 	inCall    atomic.Bool // a request is with the service and has no response yet
@@ -83,6 +86,10 @@ func (c *Conn) Context() any { c.ctxMu.Lock(); defer c.ctxMu.Unlock(); return c.
 
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// DoneContext is canceled when the connection ends: a service waiting on the client's
+// behalf (a multicast waiting for room in the ring) stops waiting for a client that is gone.
+func (c *Conn) DoneContext() context.Context { return c.ctx }
 
 // ConnStats are one connection's counters.
 type ConnStats struct {
@@ -275,6 +282,7 @@ func (c *Conn) Close() {
 			c.srv.st.diedInCall.Add(1)
 		}
 		close(c.done)
+		c.cancel()
 		c.setupSock.Close()
 		if c.reqSock != nil {
 			c.reqSock.Close()

@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -366,6 +367,7 @@ func (s *Server) setup(service string, fd int, svc Service) {
 		evWake: make(chan struct{}, 1), done: make(chan struct{}), fcWake: make(chan struct{}, 1),
 		shmMode: !s.opts.SocketMode, reqWake: make(chan struct{}, 1),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	resp, err := c.open(fd)
 	if err != nil {
 		s.st.setupFailed.Add(1)

@@ -357,14 +357,7 @@ func (cc *cpgConn) mcast(payload []byte) {
 	if errors.Is(err, totem.ErrBusy) {
 		cc.c.CountOverload()
 		cc.c.SetFlowControl(true)
-		ctx, cancel := context.WithTimeout(context.Background(), mcastWait)
-		go func() {
-			select {
-			case <-cc.c.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		ctx, cancel := context.WithTimeout(cc.c.DoneContext(), mcastWait)
 		_ = pg.Send(ctx, data, totem.Agreed)
 		cancel()
 		cc.c.SetFlowControl(false)
