@@ -234,18 +234,27 @@ func TestIPCCPGFloodMixed(t *testing.T) {
 // TestIPCCPGBenchSideBySide is the benchmark (not a timed test; GOTOTEM_BENCH=1): the
 // same cpgbench binary floods three corosync nodes and three gototem nodes, each behind its
 // own IPC, one sender per node, at 64 B, 1 KiB and 8 KiB; corosync's debug logging is off.
+// GOTOTEM_BENCH_SECS sets each flood's length (default 3 s).
 func TestIPCCPGBenchSideBySide(t *testing.T) {
 	needGate(t, "GOTOTEM_BENCH", "the side-by-side libcpg flood loads both cores for about a minute")
 	needCorosync(t)
 	bin := cpgbenchBin(t)
 	gototem := buildGototem(t)
 	sizes := []int{64, 1024, 8192}
+	secs := 3
+	if v := os.Getenv("GOTOTEM_BENCH_SECS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 60 {
+			t.Fatalf("GOTOTEM_BENCH_SECS=%q: want 1..60", v)
+		}
+		secs = n
+	}
 	rates := map[Engine][]string{}
 	for _, e := range []Engine{Corosync, Gototem} {
 		c := newCluster(t, Options{Engines: []Engine{e, e, e}, Transport: "udpu", Gototem: gototem, Quiet: true})
 		formRing(t, c)
 		for _, size := range sizes {
-			res := floodAll(t, c, bin, size, 3)
+			res := floodAll(t, c, bin, size, secs)
 			rates[e] = append(rates[e], res[0]["rx_msgs_per_s"])
 			var per []string
 			for i, m := range res {
@@ -257,7 +266,7 @@ func TestIPCCPGBenchSideBySide(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("MEASURED: cpgbench -m both on 3 nodes (3 senders), msgs/s delivered per node, 3 s:")
+	t.Logf("MEASURED: cpgbench -m both on 3 nodes (3 senders), msgs/s delivered per node, %d s:", secs)
 	for i, size := range sizes {
 		cs, _ := strconv.ParseFloat(rates[Corosync][i], 64)
 		gs, _ := strconv.ParseFloat(rates[Gototem][i], 64)
