@@ -463,6 +463,37 @@ func (c *Conn) withRings(f func(*shmRings) error) error {
 	return f(c.shm)
 }
 
+// RequestBacklog is how many bytes of requests the client has committed to its request ring
+// and the server has not read yet; ok is false in socket mode, where the server cannot see
+// them. A service that waits on the client's behalf uses it to decide when to switch flow
+// control on: while the ring has room the client keeps queueing, and the waiting request's
+// successors are there the moment the wait ends.
+func (c *Conn) RequestBacklog() (bytes int, ok bool) {
+	if !c.shmMode {
+		return 0, false
+	}
+	err := c.withRings(func(s *shmRings) error {
+		return guarded(func() error {
+			r := s.request
+			w := atomic.LoadUint32(r.u32(rbOffWritePt))
+			rd := atomic.LoadUint32(r.u32(rbOffReadPt))
+			if w >= r.words || rd >= r.words {
+				return errRingCorrupt
+			}
+			switch {
+			case w > rd:
+				bytes = int(w-rd) * 4
+			case w < rd:
+				bytes = int(r.words-rd+w) * 4
+			case r.semValue() > 0: // equal pointers and unread chunks: full
+				bytes = int(r.words) * 4
+			}
+			return nil
+		})
+	})
+	return bytes, err == nil
+}
+
 // watchSetupShm reads the setup socket: one byte per request the client committed. It
 // wakes the request loop, and EOF is the client's death.
 func (c *Conn) watchSetupShm() {

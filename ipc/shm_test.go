@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -165,5 +166,47 @@ func TestEventNotificationsBatched(t *testing.T) {
 	}
 	if st := conns[0].Stats(); st.Events != burst+1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestRequestBacklog: the requests a client queued in its request ring behind a call the
+// service is still in are counted in bytes as the ring holds them (an 8-byte chunk header and
+// the data padded to a word), and the count falls to zero once the server has read them.
+func TestRequestBacklog(t *testing.T) {
+	svc := newEchoService()
+	s, name := startServer(t, Options{}, svc)
+	c, err := dialTest(name, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if err := c.send(idBlock, nil); err != nil {
+		t.Fatal(err)
+	}
+	<-svc.blocked
+	var release sync.Once
+	defer release.Do(func() { close(svc.release) }) // a failure must not leave the call blocked
+	conns := s.Conns()
+	if len(conns) != 1 {
+		t.Fatalf("%d conns", len(conns))
+	}
+	sc := conns[0]
+	if n, ok := sc.RequestBacklog(); !ok || n != 0 {
+		t.Fatalf("backlog before: %d %v", n, ok)
+	}
+	want := 0
+	for _, size := range []int{0, 5, 1000} {
+		if err := c.send(idNoAnswer, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+		want += 8 + (RequestHeaderSize+size+3)/4*4
+	}
+	if n, ok := sc.RequestBacklog(); !ok || n != want {
+		t.Fatalf("backlog of three requests: %d %v, want %d", n, ok, want)
+	}
+	release.Do(func() { close(svc.release) })
+	if !waitFor(func() bool { n, _ := sc.RequestBacklog(); return n == 0 }) {
+		n, _ := sc.RequestBacklog()
+		t.Fatalf("backlog after the reads: %d", n)
 	}
 }
