@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -40,9 +41,17 @@ type Conn struct {
 	respMu        sync.Mutex
 	respConnected bool
 
-	evq       chan []byte
-	evBytes   atomic.Int64 // bytes waiting in evq, at most Options.EventBytes
+	// Events: written into the event ring at once when they can be (shm), else queued in
+	// order for the writer goroutine, which evWake wakes.
+	evMu      sync.Mutex
+	evQueue   [][]byte // events not yet written, from evHead on
+	evHead    int
+	evNotify  int           // shm: events in the ring whose notification byte is not sent yet
+	evBytes   atomic.Int64  // bytes queued, at most Options.EventBytes
+	evWake    chan struct{} // capacity 1
 	done      chan struct{}
+	ctx       context.Context // canceled by Close
+	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closing   atomic.Bool
 	inCall    atomic.Bool // a request is with the service and has no response yet
@@ -51,6 +60,7 @@ type Conn struct {
 
 	// Per-connection counters, as corosync's stats.ipcs.* keys show them.
 	requests, responses, events, sendRetries, fcCount, invalid, overload atomic.Uint64
+	notifyWrites                                                         atomic.Uint64 // shm: writes of notification bytes
 
 	ctxMu   sync.Mutex
 	context any
@@ -77,6 +87,10 @@ func (c *Conn) Context() any { c.ctxMu.Lock(); defer c.ctxMu.Unlock(); return c.
 // Done is closed when the connection has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
+// DoneContext is canceled when the connection ends: a service waiting on the client's
+// behalf (a multicast waiting for room in the ring) stops waiting for a client that is gone.
+func (c *Conn) DoneContext() context.Context { return c.ctx }
+
 // ConnStats are one connection's counters.
 type ConnStats struct {
 	Requests, Responses, Events, SendRetries, FlowControlCount, InvalidRequest, Overload uint64
@@ -90,8 +104,14 @@ func (c *Conn) Stats() ConnStats {
 		Requests: c.requests.Load(), Responses: c.responses.Load(), Events: c.events.Load(),
 		SendRetries: c.sendRetries.Load(), FlowControlCount: c.fcCount.Load(),
 		InvalidRequest: c.invalid.Load(), Overload: c.overload.Load(),
-		FlowControl: c.fc.Load(), QueueSize: len(c.evq),
+		FlowControl: c.fc.Load(), QueueSize: c.queuedEvents(),
 	}
+}
+
+func (c *Conn) queuedEvents() int {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	return len(c.evQueue) - c.evHead
 }
 
 // CountOverload is for services: a request refused with CS_ERR_TRY_AGAIN.
@@ -262,6 +282,7 @@ func (c *Conn) Close() {
 			c.srv.st.diedInCall.Add(1)
 		}
 		close(c.done)
+		c.cancel()
 		c.setupSock.Close()
 		if c.reqSock != nil {
 			c.reqSock.Close()
@@ -498,52 +519,121 @@ func (c *Conn) SendEvent(id int32, csErr int32, body ...[]byte) error {
 	return c.SendEventRaw(frame(id, csErr, body))
 }
 
-// SendEventRaw queues an event the service framed itself.
+// SendEventRaw queues an event the service framed itself. The connection may keep msg: the
+// caller must not change it afterwards.
 func (c *Conn) SendEventRaw(msg []byte) error {
-	if len(msg) > int(c.maxMsg) {
-		return fmt.Errorf("ipc: event of %d bytes over max_msg_size %d", len(msg), c.maxMsg)
+	return c.sendEvent(msg, nil, msg)
+}
+
+// SendEventHead sends the event made of head (its qb_ipc_response_header included, its size
+// field covering body) followed by body. Neither is kept: both may be reused once it
+// returns. In shared-memory mode the event is copied straight into the client's event ring
+// when nothing waits before it, so a CPG delivery costs one copy of its payload.
+func (c *Conn) SendEventHead(head, body []byte) error {
+	return c.sendEvent(head, body, nil)
+}
+
+// sendEvent writes the event into the event ring if the queue before it is empty and the
+// ring has room (the notification byte follows from the writer goroutine, one write for
+// every event written since its last), or queues it for the writer: owned when the caller
+// gave it away whole, else a copy (so that head and body stay on the caller's stack).
+func (c *Conn) sendEvent(head, body, owned []byte) error {
+	size := len(head) + len(body)
+	if size > int(c.maxMsg) {
+		return fmt.Errorf("ipc: event of %d bytes over max_msg_size %d", size, c.maxMsg)
 	}
 	if c.closing.Load() {
 		return ErrClosed
 	}
-	if c.evBytes.Add(int64(len(msg))) > c.srv.opts.EventBytes {
-		c.evBytes.Add(-int64(len(msg)))
+	c.evMu.Lock()
+	if c.shmMode && c.evHead == len(c.evQueue) {
+		err := c.withRings(func(s *shmRings) error { return s.event.writev(head, body) })
+		if err == nil {
+			c.evNotify++
+			wake := c.evNotify == 1
+			c.evMu.Unlock()
+			c.events.Add(1)
+			c.srv.st.events.Add(1)
+			if wake {
+				c.wakeEventWriter()
+			}
+			return nil
+		}
+		if !errors.Is(err, errRingFull) {
+			c.evMu.Unlock()
+			if !errors.Is(err, ErrClosed) {
+				c.srv.st.writeFailed.Add(1)
+			}
+			c.Close()
+			return err
+		}
+		c.sendRetries.Add(1)
+	}
+	queued := len(c.evQueue) - c.evHead
+	if queued >= c.srv.opts.EventQueue || c.evBytes.Load()+int64(size) > c.srv.opts.EventBytes {
+		c.evMu.Unlock()
 		c.srv.st.eventOverflow.Add(1)
-		c.srv.log.Warn("ipc: client does not read its events, disconnecting", "service", c.service, "pid", c.pid, "queued_bytes", c.evBytes.Load())
+		c.srv.log.Warn("ipc: client does not read its events, disconnecting", "service", c.service, "pid", c.pid, "queued", queued, "queued_bytes", c.evBytes.Load())
 		c.Close()
 		return ErrClosed
 	}
+	msg := owned
+	if msg == nil {
+		msg = make([]byte, size)
+		copy(msg[copy(msg, head):], body)
+	}
+	c.evQueue = append(c.evQueue, msg)
+	c.evBytes.Add(int64(size))
+	wake := queued == 0
+	c.evMu.Unlock()
+	if wake {
+		c.wakeEventWriter()
+	}
+	return nil
+}
+
+func (c *Conn) wakeEventWriter() {
 	select {
-	case c.evq <- msg:
-		return nil
+	case c.evWake <- struct{}{}:
 	default:
-		c.evBytes.Add(-int64(len(msg)))
-		c.srv.st.eventOverflow.Add(1)
-		c.srv.log.Warn("ipc: client does not read its events, disconnecting", "service", c.service, "pid", c.pid, "queued", len(c.evq))
-		c.Close()
-		return ErrClosed
 	}
 }
 
+// popEvent takes the first queued event, or nil; evMu held.
+func (c *Conn) popEvent() []byte {
+	if c.evHead == len(c.evQueue) {
+		return nil
+	}
+	msg := c.evQueue[c.evHead]
+	c.evQueue[c.evHead] = nil
+	c.evHead++
+	if c.evHead == len(c.evQueue) {
+		c.evQueue, c.evHead = c.evQueue[:0], 0
+	}
+	c.evBytes.Add(-int64(len(msg)))
+	return msg
+}
+
+// writeEvents is the connection's event writer: what sendEvent could not write at once, and
+// in shared-memory mode the notification bytes.
 func (c *Conn) writeEvents() {
+	if c.shmMode {
+		c.writeEventsShm()
+		return
+	}
 	connected := false
 	for {
 		select {
 		case <-c.done:
 			return
-		case msg := <-c.evq:
-			c.evBytes.Add(-int64(len(msg)))
-			if c.shmMode {
-				if err := c.writeEventShm(msg); err != nil {
-					if !c.closing.Load() {
-						c.srv.st.writeFailed.Add(1)
-					}
-					c.Close()
-					return
-				}
-				c.events.Add(1)
-				c.srv.st.events.Add(1)
-				continue
+		case <-c.evWake:
+		}
+		for {
+			c.evMu.Lock()
+			msg := c.popEvent()
+			c.evMu.Unlock()
+			if msg == nil {
+				break
 			}
 			if !connected {
 				if err := c.connectPeer(c.evSock, "event"); err != nil {
@@ -556,8 +646,8 @@ func (c *Conn) writeEvents() {
 				connected = true
 			}
 			// A client blocked in its dispatch is normal; one that never reads fills the
-			// socket, then evq, and is disconnected by SendEvent. The write deadline only
-			// spares this goroutine when the client vanished without closing.
+			// socket, then the queue, and is disconnected by SendEvent. The write deadline
+			// only spares this goroutine when the client vanished without closing.
 			for {
 				err := c.send(c.evSock, msg)
 				if err == nil {
@@ -575,6 +665,94 @@ func (c *Conn) writeEvents() {
 			c.ctlAdd(ctlEvent, 1)
 			c.events.Add(1)
 			c.srv.st.events.Add(1)
+		}
+	}
+}
+
+// writeEventsShm moves queued events into the event ring as the client makes room, and sends
+// the notification bytes: one per event, as libqb's client reads one per event it takes,
+// but in one write for all the events written since the last (libqb batches them the same
+// way when the setup socket is full: its outstanding_notifiers). A flood thus costs a write
+// per batch of deliveries, not one per message.
+func (c *Conn) writeEventsShm() {
+	var zeros []byte
+	sleep, fullSince := time.Duration(0), time.Time{}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		if sleep == 0 {
+			select {
+			case <-c.done:
+				return
+			case <-c.evWake:
+			}
+		} else {
+			// The client posts nothing when it makes room: poll (corosync's outq_flush
+			// retries on every main-loop turn). At most 1 ms apart while the client is
+			// reading, so a ring that holds one large event is refilled promptly; after a
+			// second of a full ring (a client busy elsewhere) every 10 ms, to cost little.
+			timer.Reset(sleep)
+			select {
+			case <-c.done:
+				return
+			case <-timer.C:
+			}
+		}
+		c.evMu.Lock()
+		full := false
+		for c.evHead < len(c.evQueue) {
+			msg := c.evQueue[c.evHead]
+			err := c.withRings(func(s *shmRings) error { return s.event.write(msg) })
+			if errors.Is(err, errRingFull) {
+				full = true
+				break
+			}
+			if err != nil {
+				c.evMu.Unlock()
+				if !c.closing.Load() {
+					c.srv.st.writeFailed.Add(1)
+				}
+				c.Close()
+				return
+			}
+			c.popEvent()
+			c.evNotify++
+			c.events.Add(1)
+			c.srv.st.events.Add(1)
+		}
+		n := c.evNotify
+		c.evNotify = 0
+		c.evMu.Unlock()
+		switch {
+		case !full:
+			sleep, fullSince = 0, time.Time{}
+		case fullSince.IsZero():
+			sleep, fullSince = 50*time.Microsecond, time.Now()
+		case time.Since(fullSince) > time.Second:
+			sleep = 10 * time.Millisecond
+		default:
+			sleep = min(2*sleep, time.Millisecond)
+		}
+		if n == 0 {
+			continue
+		}
+		if len(zeros) < n {
+			zeros = make([]byte, min(max(n, 64), 64<<10))
+		}
+		for n > 0 {
+			c.setupSock.SetWriteDeadline(time.Now().Add(c.srv.opts.SetupTimeout))
+			w, err := c.setupSock.Write(zeros[:min(n, len(zeros))])
+			n -= w
+			c.notifyWrites.Add(1)
+			if err == nil || errors.Is(err, os.ErrDeadlineExceeded) && !c.closing.Load() {
+				continue
+			}
+			if !c.closing.Load() {
+				c.srv.st.writeFailed.Add(1)
+			}
+			c.Close()
+			return
 		}
 	}
 }

@@ -19,8 +19,11 @@
 //   - Shared-memory mode (shm.go): three libqb ring buffers per connection in
 //     /dev/shm/qb-<server pid>-<client pid>-<fd>-XXXXXX, each a header file (pointers and a
 //     process-shared POSIX semaphore the reader sleeps on) and a data file; one byte on the
-//     setup stream per request and per event. The client polls that stream, whose peer
-//     credentials are the daemon's: Pacemaker checks them and runs only on this mode.
+//     setup stream per request and per event (this server writes the bytes of all the
+//     events written since its last write at once: the client reads one per event it
+//     takes, and a CPG flood then costs a write per batch of deliveries). The client polls
+//     that stream, whose peer credentials are the daemon's: Pacemaker checks them and runs
+//     only on this mode.
 //   - Socket mode: a directory /dev/shm/qb-<server pid>-<client pid>-<fd>-XXXXXX holds the
 //     24-byte control file "qb-control-<service>": three {int32 sent; int32 flow_control}
 //     blocks for the request, response and event channels. Requests arrive as datagrams on
@@ -41,6 +44,8 @@
 //
 // Threading: each connection has one goroutine that reads its requests and calls the
 // Service's Request in order, so one connection's calls never overlap; different connections
-// run concurrently and a Service must lock its own state. Events are queued and written by
-// a goroutine of their own, so a slow reader never blocks the caller of SendEvent.
+// run concurrently and a Service must lock its own state. In shared-memory mode an event goes
+// straight into the client's event ring when nothing waits before it; otherwise, and in socket
+// mode, it is queued for the connection's writer goroutine, which also sends the notification
+// bytes. A slow reader never blocks the caller of SendEvent.
 package ipc

@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -363,9 +364,10 @@ func (s *Server) setup(service string, fd int, svc Service) {
 	c := &Conn{
 		srv: s, svc: svc, service: service, id: id, setupSock: sock,
 		pid: cred.Pid, uid: cred.Uid, gid: cred.Gid, maxMsg: max,
-		evq: make(chan []byte, s.opts.EventQueue), done: make(chan struct{}), fcWake: make(chan struct{}, 1),
+		evWake: make(chan struct{}, 1), done: make(chan struct{}), fcWake: make(chan struct{}, 1),
 		shmMode: !s.opts.SocketMode, reqWake: make(chan struct{}, 1),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	resp, err := c.open(fd)
 	if err != nil {
 		s.st.setupFailed.Add(1)

@@ -24,6 +24,7 @@ const (
 	idEvents    = 4 // send N events (N in the body), respond
 	idNoAnswer  = 5 // no response
 	idSlow      = 6 // respond after 200 ms
+	idWaitGone  = 8 // wait for the connection's DoneContext, then report it on waitGone
 	testErrUnk  = 7 // CS_ERR_INVALID_PARAM, for unknown ids as corosync answers
 	testEventID = 9
 )
@@ -36,10 +37,11 @@ type echoService struct {
 	blocked     chan struct{}
 	refuse      error
 	lastRespErr atomic.Value
+	waitGone    chan error
 }
 
 func newEchoService() *echoService {
-	return &echoService{release: make(chan struct{}), blocked: make(chan struct{}, 16)}
+	return &echoService{release: make(chan struct{}), blocked: make(chan struct{}, 16), waitGone: make(chan error, 1)}
 }
 
 func (e *echoService) Connect(c *Conn) error {
@@ -91,6 +93,14 @@ func (e *echoService) Request(c *Conn, id int32, msg []byte) {
 	case idSlow:
 		time.Sleep(200 * time.Millisecond)
 		c.Respond(id, 1)
+	case idWaitGone:
+		e.blocked <- struct{}{}
+		select {
+		case <-c.DoneContext().Done():
+			e.waitGone <- nil
+		case <-time.After(10 * time.Second):
+			e.waitGone <- errors.New("DoneContext not canceled in 10 s")
+		}
 	case idNoAnswer:
 	default:
 		c.Respond(id, testErrUnk)
@@ -475,6 +485,30 @@ func TestBadClientKilledMidCall(t *testing.T) {
 		}
 		if err, _ := svc.lastRespErr.Load().(error); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Respond to a dead client: %v", err)
+		}
+	})
+}
+
+// TestDoneContextEndsWaits: a service waiting on the client's behalf (cpg's multicast waiting
+// for room in the ring) on Conn.DoneContext stops waiting when the client dies in the call.
+func TestDoneContextEndsWaits(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		svc := newEchoService()
+		s, name := startServer(t, Options{}, svc)
+		c, err := dialTest(name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.send(idWaitGone, nil); err != nil {
+			t.Fatal(err)
+		}
+		<-svc.blocked
+		c.close()
+		if err := <-svc.waitGone; err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(func() bool { st := s.Stats(); return st.Active == 0 && st.DiedInCall == 1 }) {
+			t.Fatalf("not cleaned up: %+v", s.Stats())
 		}
 	})
 }

@@ -305,28 +305,49 @@ func (r *ring) writeSized(msg []byte, size uint32) error {
 // commit writes one chunk and, if post, posts the semaphore (the tests hold the post back to
 // open the writer's window between the two).
 func (r *ring) commit(msg []byte, size uint32, post bool) error {
+	return r.commitv(msg, nil, size, post)
+}
+
+// writev commits one chunk made of head then body, copied straight into the ring: a service
+// frames an event around a payload it does not own without building the event first.
+func (r *ring) writev(head, body []byte) error {
+	return r.commitv(head, body, uint32(len(head)+len(body)), true)
+}
+
+func (r *ring) commitv(head, body []byte, size uint32, post bool) error {
 	return guarded(func() error {
 		w := atomic.LoadUint32(r.u32(rbOffWritePt))
 		rd := atomic.LoadUint32(r.u32(rbOffReadPt))
 		if w >= r.words || rd >= r.words {
 			return errRingCorrupt
 		}
-		if uint64(r.spaceFree(w, rd)) < uint64(len(msg))+rbChunkMargin {
+		n := uint32(len(head) + len(body))
+		if uint64(r.spaceFree(w, rd)) < uint64(n)+rbChunkMargin {
 			return errRingFull
 		}
 		r.storeWord(w, 0)
 		r.storeWord(w+1, rbChunkMagicAlloc)
-		off := int(((w + 2) % r.words) * 4)
-		n := copy(r.data[off:], msg)
-		copy(r.data, msg[n:])
+		off := r.copyIn(int(((w+2)%r.words)*4), head)
+		r.copyIn(off, body)
 		r.storeWord(w, size)
-		atomic.StoreUint32(r.u32(rbOffWritePt), r.step(w, uint32(len(msg))))
+		atomic.StoreUint32(r.u32(rbOffWritePt), r.step(w, n))
 		r.storeWord(w+1, rbChunkMagic)
 		if post {
 			r.semPost()
 		}
 		return nil
 	})
+}
+
+// copyIn copies p into the data at off, wrapping at the end (libqb maps the data twice
+// instead), and returns the offset after it. The caller checked the room.
+func (r *ring) copyIn(off int, p []byte) int {
+	n := copy(r.data[off:], p)
+	if n < len(p) {
+		off = copy(r.data, p[n:])
+		return off
+	}
+	return (off + n) % len(r.data)
 }
 
 // read takes the chunk at read_pt (qb_rb_chunk_read with sem_trywait) into buf, which must
@@ -442,6 +463,37 @@ func (c *Conn) withRings(f func(*shmRings) error) error {
 	return f(c.shm)
 }
 
+// RequestBacklog is how many bytes of requests the client has committed to its request ring
+// and the server has not read yet; ok is false in socket mode, where the server cannot see
+// them. A service that waits on the client's behalf uses it to decide when to switch flow
+// control on: while the ring has room the client keeps queueing, and the waiting request's
+// successors are there the moment the wait ends.
+func (c *Conn) RequestBacklog() (bytes int, ok bool) {
+	if !c.shmMode {
+		return 0, false
+	}
+	err := c.withRings(func(s *shmRings) error {
+		return guarded(func() error {
+			r := s.request
+			w := atomic.LoadUint32(r.u32(rbOffWritePt))
+			rd := atomic.LoadUint32(r.u32(rbOffReadPt))
+			if w >= r.words || rd >= r.words {
+				return errRingCorrupt
+			}
+			switch {
+			case w > rd:
+				bytes = int(w-rd) * 4
+			case w < rd:
+				bytes = int(r.words-rd+w) * 4
+			case r.semValue() > 0: // equal pointers and unread chunks: full
+				bytes = int(r.words) * 4
+			}
+			return nil
+		})
+	})
+	return bytes, err == nil
+}
+
 // watchSetupShm reads the setup socket: one byte per request the client committed. It
 // wakes the request loop, and EOF is the client's death.
 func (c *Conn) watchSetupShm() {
@@ -553,27 +605,5 @@ func (c *Conn) ringWrite(pick func(*shmRings) *ring, msg []byte, deadline func()
 		default:
 			sleep = min(2*sleep, time.Millisecond)
 		}
-	}
-}
-
-// writeEventShm puts one event in the event ring, then the byte on the setup socket that
-// makes the client's poll see it (libqb's new_event_notification). A full ring waits for
-// the client: one blocked in its dispatch is normal, and one that never reads is cut off
-// by SendEvent once the queue behind this writer overflows.
-func (c *Conn) writeEventShm(msg []byte) error {
-	if err := c.ringWrite(func(s *shmRings) *ring { return s.event }, msg, nil); err != nil {
-		return err
-	}
-	one := []byte{0}
-	for {
-		c.setupSock.SetWriteDeadline(time.Now().Add(c.srv.opts.SetupTimeout))
-		_, err := c.setupSock.Write(one)
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && !c.closing.Load() {
-			continue
-		}
-		return err
 	}
 }

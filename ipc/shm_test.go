@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"time"
+
+	"golang.org/x/sys/unix"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -105,4 +109,104 @@ func TestRingRandomSizes(t *testing.T) {
 		t.Fatal("the ring never filled: the test does not reach the wrap under pressure")
 	}
 	t.Logf("%d chunks, %d full-ring refusals", sent, full)
+}
+
+// burstService sends burst events from Connect, before the connection's writer runs.
+type burstService struct {
+	*echoService
+	burst int
+}
+
+func (b burstService) Connect(c *Conn) error {
+	for i := 0; i < b.burst; i++ {
+		if err := c.SendEvent(testEventID, 1, []byte(fmt.Sprint(i))); err != nil {
+			return err
+		}
+	}
+	return b.echoService.Connect(c)
+}
+
+// TestEventNotificationsBatched: events written into the ring while the writer has not run
+// yet are announced by one write of as many bytes (libqb's client reads one byte per event),
+// not by one write each; the client then finds exactly one byte per event, none more.
+func TestEventNotificationsBatched(t *testing.T) {
+	const burst = 100
+	s, name := startServer(t, Options{}, burstService{newEchoService(), burst})
+	c, err := dialTest(name, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	for i := 0; i < burst; i++ {
+		ev, err := c.recvEvent()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if string(ev.body) != fmt.Sprint(i) {
+			t.Fatalf("event %d: %q", i, ev.body)
+		}
+	}
+	// One more echo: its event comes with its own byte, and nothing is left over.
+	if _, err := c.call(idEcho, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := c.recvEvent(); err != nil || string(ev.body) != "last" {
+		t.Fatalf("last event %+v %v", ev, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n, _, err := unix.Recvfrom(c.setup, make([]byte, 16), unix.MSG_DONTWAIT); err != unix.EAGAIN {
+		t.Fatalf("stray notification bytes: %d %v", n, err)
+	}
+	conns := s.Conns()
+	if len(conns) != 1 {
+		t.Fatalf("%d conns", len(conns))
+	}
+	if w := conns[0].notifyWrites.Load(); w != 2 {
+		t.Fatalf("%d notification writes for %d events then 1, want 2", w, burst)
+	}
+	if st := conns[0].Stats(); st.Events != burst+1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestRequestBacklog: the requests a client queued in its request ring behind a call the
+// service is still in are counted in bytes as the ring holds them (an 8-byte chunk header and
+// the data padded to a word), and the count falls to zero once the server has read them.
+func TestRequestBacklog(t *testing.T) {
+	svc := newEchoService()
+	s, name := startServer(t, Options{}, svc)
+	c, err := dialTest(name, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if err := c.send(idBlock, nil); err != nil {
+		t.Fatal(err)
+	}
+	<-svc.blocked
+	var release sync.Once
+	defer release.Do(func() { close(svc.release) }) // a failure must not leave the call blocked
+	conns := s.Conns()
+	if len(conns) != 1 {
+		t.Fatalf("%d conns", len(conns))
+	}
+	sc := conns[0]
+	if n, ok := sc.RequestBacklog(); !ok || n != 0 {
+		t.Fatalf("backlog before: %d %v", n, ok)
+	}
+	want := 0
+	for _, size := range []int{0, 5, 1000} {
+		if err := c.send(idNoAnswer, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+		want += 8 + (RequestHeaderSize+size+3)/4*4
+	}
+	if n, ok := sc.RequestBacklog(); !ok || n != want {
+		t.Fatalf("backlog of three requests: %d %v, want %d", n, ok, want)
+	}
+	release.Do(func() { close(svc.release) })
+	if !waitFor(func() bool { n, _ := sc.RequestBacklog(); return n == 0 }) {
+		n, _ := sc.RequestBacklog()
+		t.Fatalf("backlog after the reads: %d", n)
+	}
 }

@@ -22,7 +22,7 @@ const (
 	cpgPartialMcast = ServiceCPG<<16 | 6
 
 	cpgNameSize       = 136 // mar_cpg_name_t: u32 length, pad, 128 bytes
-	cpgNameMax        = 127 // corosync also keys tables by the name as a C string
+	cpgNameMax        = 128 // CPG_MAX_NAME_LENGTH: corosync's join refuses only longer names
 	cpgProcMsgSize    = 168
 	cpgJoinListHeader = 24 // a qb *response* header
 	cpgJoinListEntry  = 144
@@ -128,7 +128,7 @@ type CPGEvent struct {
 
 // Errors of the local CPG API.
 var (
-	ErrBadGroupName  = errors.New("cpg: group name must be 1..127 bytes")
+	ErrBadGroupName  = errors.New("cpg: group name must be 1..128 bytes")
 	ErrAlreadyJoined = errors.New("cpg: process already joined to group")
 	ErrNotJoined     = errors.New("cpg: process not joined to group")
 	// ErrTooManyGroups: the node already holds MaxGroupsPerNode memberships.
@@ -280,7 +280,9 @@ func (c *CPG) Joined(group string, pid uint32) bool {
 
 // validGroup: a group name is a length and that many bytes, NULs included, as corosync's
 // mar_name_compare compares them: Pacemaker joins "cib", "crmd", ... with the terminating
-// NUL counted in the length, and "cib\x00" is not "cib".
+// NUL counted in the length, and "cib\x00" is not "cib". Up to 128 bytes, as corosync's
+// join accepts (its node-down confchg keys groups by the name as a C string, writing a NUL
+// at value[length]; this stack keys by length and bytes, so a 128-byte name is whole here).
 func validGroup(name string) bool {
 	return len(name) >= 1 && len(name) <= cpgNameMax
 }

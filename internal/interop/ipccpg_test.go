@@ -234,28 +234,84 @@ func TestIPCCPGFloodMixed(t *testing.T) {
 // TestIPCCPGBenchSideBySide is the issue's benchmark (not a timed test; GOTOTEM_BENCH=1): the
 // same cpgbench binary floods three corosync nodes and three gototem nodes, each behind its
 // own IPC, one sender per node, at 64 B, 1 KiB and 8 KiB; corosync's debug logging is off.
+// GOTOTEM_BENCH_SECS sets each flood's length (default 3 s).
 func TestIPCCPGBenchSideBySide(t *testing.T) {
 	needGate(t, "GOTOTEM_BENCH", "the side-by-side libcpg flood loads both cores for about a minute")
 	needCorosync(t)
 	bin := cpgbenchBin(t)
 	gototem := buildGototem(t)
 	sizes := []int{64, 1024, 8192}
+	secs := 3
+	if v := os.Getenv("GOTOTEM_BENCH_SECS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 60 {
+			t.Fatalf("GOTOTEM_BENCH_SECS=%q: want 1..60", v)
+		}
+		secs = n
+	}
 	rates := map[Engine][]string{}
 	for _, e := range []Engine{Corosync, Gototem} {
 		c := newCluster(t, Options{Engines: []Engine{e, e, e}, Transport: "udpu", Gototem: gototem, Quiet: true})
 		formRing(t, c)
 		for _, size := range sizes {
-			res := floodAll(t, c, bin, size, 3)
+			res := floodAll(t, c, bin, size, secs)
 			rates[e] = append(rates[e], res[0]["rx_msgs_per_s"])
+			var per []string
+			for i, m := range res {
+				per = append(per, fmt.Sprintf("node %d: rx %s/s sent %s try_again %s p50 %sus p99 %sus", i+1, m["rx_msgs_per_s"], m["sent"], m["try_again"], m["lat_p50_us"], m["lat_p99_us"]))
+			}
+			t.Logf("MEASURED: %s %5d B: %s", e, size, strings.Join(per, "; "))
 		}
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("MEASURED: cpgbench -m both on 3 nodes (3 senders), msgs/s delivered per node, 3 s:")
+	// The yardstick below the IPC: the same three senders, the same sizes, but each node's
+	// flood is gototem's own process (`gototem bench --senders all`, the Totem node in the bench
+	// process), so no libqb client and no IPC: what the ring itself carries in this lab now.
+	var ring []float64
+	c := newCluster(t, Options{Engines: []Engine{Gototem, Gototem, Gototem}, Transport: "udpu", Gototem: gototem, Quiet: true})
+	for _, size := range sizes {
+		ring = append(ring, benchAllSenders(t, c, gototem, size, secs))
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURED: cpgbench -m both on 3 nodes (3 senders), msgs/s delivered per node, %d s; ring: gototem bench --senders all (no IPC):", secs)
 	for i, size := range sizes {
 		cs, _ := strconv.ParseFloat(rates[Corosync][i], 64)
 		gs, _ := strconv.ParseFloat(rates[Gototem][i], 64)
-		t.Logf("MEASURED: %5d B  corosync %8.0f  gototem %8.0f  ratio %.2f", size, cs, gs, gs/max(cs, 1))
+		t.Logf("MEASURED: %5d B  corosync %8.0f  gototem %8.0f  ratio %.2f   ring %8.0f  gototem/ring %.2f", size, cs, gs, gs/max(cs, 1), ring[i], gs/max(ring[i], 1))
 	}
+}
+
+// benchAllSenders runs `gototem bench --senders all` in every namespace of a cluster whose
+// daemons are not started and returns the lowest delivery rate of a node (msgs/s).
+func benchAllSenders(t *testing.T, c *Cluster, gototem string, size, secs int) float64 {
+	t.Helper()
+	var procs []*Proc
+	for _, n := range c.Nodes() {
+		p, err := n.StartProc(gototem, "bench", "-c", n.Conf, "--state-dir", filepath.Join(n.Dir, "lib"),
+			"--group", fmt.Sprintf("ring-%d", size), "--size", strconv.Itoa(size), "--seconds", strconv.Itoa(secs),
+			"--senders", "all", "--nodes-expected", strconv.Itoa(len(c.Nodes())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+	}
+	low := -1.0
+	for i, p := range procs {
+		r := waitResult(t, p, "bench: ", secs+60)
+		if r["order_errors"] != "0" {
+			t.Errorf("gototem bench %d B: node %d order_errors=%s", size, i+1, r["order_errors"])
+		}
+		rx, _ := strconv.ParseFloat(r["msgs/s"], 64)
+		if low < 0 || rx < low {
+			low = rx
+		}
+	}
+	for _, p := range procs {
+		_ = p.Stop(15 * time.Second)
+	}
+	return low
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -64,6 +63,12 @@ const (
 	// mcastWait bounds how long a client's multicast waits for room in the ring while the
 	// client is told to back off.
 	mcastWait = 30 * time.Second
+	// mcastBacklog is how many bytes of requests a client may queue in its request ring while
+	// one of its multicasts waits for room, before it is flow-controlled: at 1 KiB about 60
+	// messages, a little under a millisecond of a flood; mcastPeek is how often the wait
+	// looks at the ring.
+	mcastBacklog = 64 << 10
+	mcastPeek    = 200 * time.Microsecond
 )
 
 // cpd states, as exec/cpg.c names them.
@@ -350,22 +355,41 @@ func (cc *cpgConn) mcast(payload []byte) {
 	if pg == nil || state == cpdUnjoined || state == cpdLeaveStarted {
 		return // corosync drops it with a log line: CS_ERR_NOT_EXIST has no one to go to
 	}
-	// The request buffer is reused for the next request: the ring keeps its own copy.
-	data := slices.Clone(payload)
-	err := pg.TrySend(data, totem.Agreed)
-	if errors.Is(err, totem.ErrBusy) {
-		cc.c.CountOverload()
-		cc.c.SetFlowControl(true)
-		ctx, cancel := context.WithTimeout(context.Background(), mcastWait)
-		go func() {
-			select {
-			case <-cc.c.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		_ = pg.Send(ctx, data, totem.Agreed)
-		cancel()
+	// The request buffer is reused for the next request, but the stack copies the payload
+	// into its packets (or its encoded message) before Send returns, and this call returns
+	// only once the message is queued: no copy of ours is needed.
+	data := payload
+	if err := pg.TrySend(data, totem.Agreed); !errors.Is(err, totem.ErrBusy) {
+		return
+	}
+	cc.c.CountOverload()
+	ctx, cancel := context.WithTimeout(cc.c.DoneContext(), mcastWait)
+	defer cancel()
+	// Flow control only once the client's request ring holds mcastBacklog bytes: until then
+	// the client keeps queueing there, and the moment the ring has room again the next
+	// messages are at hand. Switched on at once, the client learnt of the room only when its
+	// 1 ms poll after CS_ERR_TRY_AGAIN ended (cpgbench and Pacemaker wait that way), the
+	// ring's queue drained meanwhile, and a 1 KiB flood of three libcpg senders carried half
+	// of what the ring carries for gototem's own senders. corosync also lets its clients
+	// queue: it stops reading only when totem's queue is critical.
+	fc := false
+	for {
+		if backlog, ok := cc.c.RequestBacklog(); !fc && (!ok || backlog >= mcastBacklog) {
+			cc.c.SetFlowControl(true)
+			fc = true
+		}
+		wait := ctx
+		var stop context.CancelFunc = func() {}
+		if !fc {
+			wait, stop = context.WithTimeout(ctx, mcastPeek)
+		}
+		err := pg.Send(wait, data, totem.Agreed)
+		stop()
+		if fc || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			break
+		}
+	}
+	if fc {
 		cc.c.SetFlowControl(false)
 	}
 }
@@ -459,14 +483,15 @@ func (cc *cpgConn) Deliver(m totem.Message) {
 	le := binary.LittleEndian
 	max := cc.c.MaxMsgSize()
 	if cpgDeliverHdr+len(m.Payload) <= max {
-		b := make([]byte, cpgDeliverHdr+len(m.Payload))
+		// The header is framed apart and the payload copied once, by the connection, from
+		// the dispatcher's buffer into the client's event ring.
+		var b [cpgDeliverHdr]byte
 		putCpgName(b[24:], m.Group)
 		le.PutUint32(b[160:], uint32(len(m.Payload)))
 		le.PutUint32(b[168:], uint32(m.Sender.NodeID))
 		le.PutUint32(b[176:], m.Sender.PID)
-		copy(b[cpgDeliverHdr:], m.Payload)
-		ipc.PutResponseHeader(b, cpgResDeliver, len(b), csOK)
-		cc.c.SendEventRaw(b)
+		ipc.PutResponseHeader(b[:], cpgResDeliver, cpgDeliverHdr+len(m.Payload), csOK)
+		cc.c.SendEventHead(b[:], m.Payload)
 		return
 	}
 	step := max - cpgPartialDlvHdr
