@@ -694,7 +694,8 @@ func (g *Group) send(payload []byte, gu Guarantee, wait bool) (<-chan struct{}, 
 
 // Send multicasts payload to the group, waiting while the ring is busy (backpressure) until
 // ctx is done. It returns once the message is queued for the ring; delivery follows in total
-// order through the group handler, this node included.
+// order through the group handler, this node included. The payload is copied before Send
+// returns: the caller may reuse its buffer at once.
 func (g *Group) Send(ctx context.Context, payload []byte, gu Guarantee) error {
 	for {
 		room, err := g.send(payload, gu, true)

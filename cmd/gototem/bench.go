@@ -490,6 +490,7 @@ func benchSend(ctx context.Context, g *totem.Group, self totem.NodeID, size int,
 		interval = time.Duration(float64(time.Second) / rate)
 	}
 	next := time.Now()
+	p := make([]byte, size)
 	for time.Now().Before(end) {
 		if interval > 0 {
 			if w := time.Until(next); w > 0 {
@@ -497,15 +498,14 @@ func benchSend(ctx context.Context, g *totem.Group, self totem.NodeID, size int,
 			}
 			next = next.Add(interval)
 		}
-		// A fresh buffer per message: the stack may keep the slice until it is sent.
-		p := make([]byte, size)
+		// One buffer for every message: Group.Send copies the payload before it returns.
 		encodeBench(p, benchData, self, seq, hostNS())
 		if err := g.Send(ctx, p, gu); err != nil {
 			return seq, fmt.Errorf("message %d: %w", seq, err)
 		}
 		seq++
 	}
-	p := make([]byte, benchHeader)
+	p = p[:benchHeader]
 	encodeBench(p, benchEnd, self, seq, hostNS())
 	if err := g.Send(ctx, p, gu); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
