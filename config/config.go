@@ -18,7 +18,7 @@ const MaxLinks = 8
 type Transport string
 
 const (
-	TransportKnet Transport = "knet" // corosync 3's default; gototem does not speak it
+	TransportKnet Transport = "knet" // corosync 3's default (libknet 1.x protocol v1)
 	TransportUDPU Transport = "udpu" // unicast to every nodelist member
 	TransportUDP  Transport = "udp"  // IP multicast (2.x's default)
 )
@@ -121,7 +121,7 @@ type RRP struct {
 	AutorecoveryCheckTimeout   time.Duration // default 1000 ms
 }
 
-// Knet holds the knet-only totem keys; gototem reads them only to show them.
+// Knet holds the knet-only totem keys beyond links and crypto (compression is refused).
 type Knet struct {
 	PMTUDInterval        time.Duration
 	MTU                  uint32
