@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gototem/gototem/internal/atomicfile"
 	"github.com/gototem/gototem/srp"
 )
 
@@ -52,32 +53,8 @@ func (s *fileRingIDStore) Load() (uint64, bool, error) {
 func (s *fileRingIDStore) Store(seq uint64) error {
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], seq)
-	if err := replaceFile(s.Path, b[:], 0o600); err != nil {
+	if err := atomicfile.Replace(s.Path, b[:], 0o600); err != nil {
 		return fmt.Errorf("totem: ring id: %w", err)
 	}
 	return nil
-}
-
-// replaceFile writes data to a temporary file beside path and renames it over path, without
-// fsync (see fileRingIDStore).
-func replaceFile(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Chmod(perm)
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-	}
-	return werr
 }

@@ -39,6 +39,27 @@ func TestWrite(t *testing.T) {
 	}
 }
 
+// Replace replaces the file as Write does, without any fsync (the ring-id file's write).
+func TestReplace(t *testing.T) {
+	dir := t.TempDir()
+	synced := 0
+	old := syncDir
+	syncDir = func(d string) error { synced++; return old(d) }
+	defer func() { syncDir = old }()
+	path := filepath.Join(dir, "ringid_1")
+	for _, v := range []string{"first", "second"} {
+		if err := Replace(path, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != v {
+			t.Fatalf("read %q, %v; want %q", b, err, v)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || synced != 0 {
+		t.Fatalf("%d entries (want the file alone), %d directory fsyncs (want none)", len(ents), synced)
+	}
+}
+
 // A write that cannot happen (the directory is gone) returns the error and leaves no
 // temporary file.
 func TestWriteFails(t *testing.T) {
@@ -60,9 +81,9 @@ func TestWriteFails(t *testing.T) {
 	}
 }
 
-// TestOneAtomicWrite: the repository's code replaces files through Write only; a rename of a
-// synced temporary file elsewhere is a second copy (one of which forgot the directory fsync
-// once: the ring-id file's).
+// TestOneAtomicWrite: the repository's code replaces files through Write or Replace only; a
+// rename of a temporary file elsewhere is a second copy (one of which forgot the directory
+// fsync once, and another came back when the ring-id file dropped its fsyncs).
 func TestOneAtomicWrite(t *testing.T) {
 	root := filepath.Join("..", "..")
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
@@ -83,8 +104,8 @@ func TestOneAtomicWrite(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if src := string(b); strings.Contains(src, "os.Rename(") && strings.Contains(src, ".Sync()") {
-			t.Errorf("%s renames a synced file itself: use atomicfile.Write", rel)
+		if src := string(b); strings.Contains(src, "os.Rename(") && (strings.Contains(src, ".Sync()") || strings.Contains(src, "os.CreateTemp(")) {
+			t.Errorf("%s renames a temporary file over another itself: use atomicfile.Write or Replace", rel)
 		}
 		return nil
 	})
