@@ -47,16 +47,10 @@ func TestKnetCryptoReloadKeepsRing(t *testing.T) {
 	for id := 1; id <= 3; id++ {
 		a = a.Next()
 		addr := a
-		m := &member{rec: &recorder{}}
-		var node *Node
-		node, err := New(Options{Config: reloadConf(t, confA, addr), StateDir: t.TempDir(),
-			OnMembership: func(c Membership) {
-				m.mu.Lock()
-				m.rings = append(m.rings, c)
-				m.mu.Unlock()
-			},
+		var m *member
+		m = startMemberWith(t, Options{Config: reloadConf(t, confA, addr),
 			OnCfgReload: func(from NodeID) error {
-				kept, err := node.Reload(reloadConf(t, confB, addr))
+				kept, err := m.node.Reload(reloadConf(t, confB, addr))
 				if err == nil && len(kept) > 0 {
 					err = fmt.Errorf("reload kept %v", kept)
 				}
@@ -65,18 +59,6 @@ func TestKnetCryptoReloadKeepsRing(t *testing.T) {
 				}
 				return err
 			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := node.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		m.node = node
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			node.Stop(ctx)
-			cancel()
-		})
 		ms = append(ms, m)
 	}
 	joinAll(t, ms)

@@ -123,13 +123,27 @@ func startClusterWith(t testing.TB, transport string, n int, extraOf func(id int
 
 // startMember starts one node that records its memberships; the test's cleanup stops it.
 func startMember(t testing.TB, cfg Config, log *slog.Logger) *member {
+	return startMemberWith(t, Options{Config: cfg, Logger: log})
+}
+
+// startMemberWith is startMember with more options (callbacks): the membership recorder runs
+// before o's own OnMembership, and StateDir defaults to a temporary directory.
+func startMemberWith(t testing.TB, o Options) *member {
 	t.Helper()
 	m := &member{rec: &recorder{}}
-	node, err := New(Options{Config: cfg, StateDir: t.TempDir(), Logger: log, OnMembership: func(c Membership) {
+	onMembership := o.OnMembership
+	o.OnMembership = func(c Membership) {
 		m.mu.Lock()
 		m.rings = append(m.rings, c)
 		m.mu.Unlock()
-	}})
+		if onMembership != nil {
+			onMembership(c)
+		}
+	}
+	if o.StateDir == "" {
+		o.StateDir = t.TempDir()
+	}
+	node, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

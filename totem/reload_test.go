@@ -1,7 +1,6 @@
 package totem
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -35,13 +34,7 @@ func reloadConf(t *testing.T, text string, addr netip.Addr) Config {
 func TestReloadGrowsTheRing(t *testing.T) {
 	base := netip.AddrFrom4([4]byte{127, byte(10 + rand.IntN(200)), byte(rand.IntN(250)), 0}) // addresses only
 	port := 20000 + rand.IntN(20000)
-	addr := func(id int) netip.Addr {
-		a := base
-		for range id {
-			a = a.Next()
-		}
-		return a
-	}
+	addr := func(id int) netip.Addr { return nthAddr(base, id) }
 	two, three := clusterConf("udpu", 2, base, port), clusterConf("udpu", 3, base, port, "token: 1500")
 	var ms []*member
 	start := func(id int, text string) { ms = append(ms, startMember(t, reloadConf(t, text, addr(id)), nil)) }
@@ -95,13 +88,7 @@ func TestReloadGrowsTheRing(t *testing.T) {
 func TestStaleConfigVersionExits(t *testing.T) {
 	base := netip.AddrFrom4([4]byte{127, byte(10 + rand.IntN(200)), byte(rand.IntN(250)), 0})
 	port := 20000 + rand.IntN(20000)
-	addr := func(id int) netip.Addr {
-		a := base
-		for range id {
-			a = a.Next()
-		}
-		return a
-	}
+	addr := func(id int) netip.Addr { return nthAddr(base, id) }
 	conf := func(v int) string { return clusterConf("udpu", 3, base, port, fmt.Sprintf("config_version: %d", v)) }
 	type req struct {
 		node   int
@@ -113,23 +100,8 @@ func TestStaleConfigVersionExits(t *testing.T) {
 		if id == 2 {
 			waitFor(t, 10*time.Second, "the two-node ring", ringOf(ms, []NodeID{1, 2}))
 		}
-		m := &member{rec: &recorder{}}
-		node, err := New(Options{Config: reloadConf(t, conf(v), addr(id+1)), StateDir: t.TempDir(),
-			OnMembership:      func(c Membership) { m.mu.Lock(); m.rings = append(m.rings, c); m.mu.Unlock() },
-			OnShutdownRequest: func(reason string) { reqs <- req{id + 1, reason} }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := node.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		m.node = node
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			node.Stop(ctx)
-			cancel()
-		})
-		ms = append(ms, m)
+		ms = append(ms, startMemberWith(t, Options{Config: reloadConf(t, conf(v), addr(id+1)),
+			OnShutdownRequest: func(reason string) { reqs <- req{id + 1, reason} }}))
 	}
 	select {
 	case r := <-reqs:
@@ -152,4 +124,12 @@ func TestStaleConfigVersionExits(t *testing.T) {
 		t.Fatalf("node %d asked to shut down after the first sync: %q", r.node, r.reason)
 	default:
 	}
+}
+
+// nthAddr is the address id steps after base (node id's address in clusterConf's nodelist).
+func nthAddr(base netip.Addr, id int) netip.Addr {
+	for range id {
+		base = base.Next()
+	}
+	return base
 }
