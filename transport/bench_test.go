@@ -3,8 +3,6 @@ package transport
 import (
 	"fmt"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,60 +106,28 @@ func benchLink(b *testing.B, size, batch int, crypto bool) {
 	for i := range out {
 		out[i] = toNode(2, payload)
 	}
-	var received atomic.Int64
-	progress := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		bt := l2.GetBatch()
-		for {
-			n, err := r.Read(bt)
-			if err != nil {
-				return
-			}
-			received.Add(int64(n))
-			select {
-			case progress <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	rx := countReceived(l2, r)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	b.ResetTimer()
 	start := time.Now()
-	stall := time.NewTimer(time.Hour) // one timer reused, so the harness adds no allocations
 	sent := 0
 	for sent < b.N {
 		k := min(batch, b.N-sent)
-		// Flow control: sleep until the receiver catches up (bounded: a lost datagram
-		// must not stall the benchmark, it shows up as loss instead).
-		for int64(sent)-received.Load() > window {
-			stall.Reset(50 * time.Millisecond)
-			select {
-			case <-progress:
-				continue
-			case <-stall.C:
-			}
-			break
-		}
+		rx.waitWindow(sent, window) // flow control: the receiver catches up
 		if err := l1.Send(out[:k]); err != nil {
 			b.Fatal(err)
 		}
 		sent += k
 	}
 	sendDone := time.Since(start)
-	deadline := time.Now().Add(time.Second)
-	for received.Load() < int64(sent) && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Microsecond)
-	}
+	rx.drain(sent)
 	elapsed := time.Since(start)
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	l2.Close()
-	wg.Wait()
-	got := received.Load()
+	<-rx.done
+	got := rx.received.Load()
 	b.ReportMetric(float64(sent)/sendDone.Seconds(), "sent-pkt/s")
 	b.ReportMetric(float64(got)/elapsed.Seconds(), "recv-pkt/s")
 	b.ReportMetric(float64(got)*float64(size)/elapsed.Seconds()/1e6, "recv-MB/s")

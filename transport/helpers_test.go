@@ -3,15 +3,16 @@ package transport
 import (
 	"errors"
 	"fmt"
-	"github.com/gototem/gototem/internal/testenv"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gototem/gototem/internal/testenv"
 	"github.com/gototem/gototem/srp"
 )
 
@@ -238,4 +239,55 @@ func describe(gs []got) string {
 		s += fmt.Sprintf("[%s from %v local=%v %d B] ", g.recv, g.from, g.local, len(g.data))
 	}
 	return s
+}
+
+// rxCounter reads a receiver in its own goroutine and counts what arrives, for the flood
+// benchmarks: the sender keeps at most a window of datagrams or messages unread.
+type rxCounter struct {
+	received atomic.Int64
+	progress chan struct{}
+	done     chan struct{}
+	stall    *time.Timer // one timer reused, so the harness adds no allocations
+}
+
+func countReceived(l *Link, r *Receiver) *rxCounter {
+	c := &rxCounter{progress: make(chan struct{}, 1), done: make(chan struct{}), stall: time.NewTimer(time.Hour)}
+	go func() {
+		defer close(c.done)
+		bt := l.GetBatch()
+		for {
+			n, err := r.Read(bt)
+			if err != nil {
+				return
+			}
+			c.received.Add(int64(n))
+			select {
+			case c.progress <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return c
+}
+
+// waitWindow sleeps while more than window of sent are unread, each wait bounded: a lost
+// datagram must not stall the benchmark, it shows up as loss instead.
+func (c *rxCounter) waitWindow(sent, window int) {
+	for int64(sent)-c.received.Load() > int64(window) {
+		c.stall.Reset(50 * time.Millisecond)
+		select {
+		case <-c.progress:
+			continue
+		case <-c.stall.C:
+		}
+		break
+	}
+}
+
+// drain waits up to a second for every one of sent to arrive.
+func (c *rxCounter) drain(sent int) {
+	deadline := time.Now().Add(time.Second)
+	for c.received.Load() < int64(sent) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -175,55 +174,26 @@ func benchKnet(b *testing.B, c *knet.Crypto, size int) {
 	const window = 64
 	l1, l2, r := knetPair(b, c)
 	out := []srp.Outgoing{toAll(srp.TypeMcast, mcastMsg(1, 1, size))}
-	var received atomic.Int64
-	progress := make(chan struct{}, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		bt := l2.GetBatch()
-		for {
-			n, err := r.Read(bt)
-			if err != nil {
-				return
-			}
-			received.Add(int64(n))
-			select {
-			case progress <- struct{}{}:
-			default:
-			}
-		}
-	}()
+	rx := countReceived(l2, r)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	b.ResetTimer()
 	start := time.Now()
-	stall := time.NewTimer(time.Hour)
 	sent := 0
 	for sent < b.N {
-		for int64(sent)-received.Load() > window {
-			stall.Reset(50 * time.Millisecond)
-			select {
-			case <-progress:
-				continue
-			case <-stall.C:
-			}
-			break
-		}
+		rx.waitWindow(sent, window)
 		if err := l1.Send(out); err != nil {
 			b.Fatal(err)
 		}
 		sent++
 	}
-	deadline := time.Now().Add(time.Second)
-	for received.Load() < int64(sent) && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Microsecond)
-	}
+	rx.drain(sent)
 	elapsed := time.Since(start)
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	l2.Close()
-	<-done
-	got := received.Load()
+	<-rx.done
+	got := rx.received.Load()
 	b.ReportMetric(float64(got)/elapsed.Seconds(), "recv-msg/s")
 	b.ReportMetric(float64(got)*float64(size)/elapsed.Seconds()/1e6, "recv-MB/s")
 	b.ReportMetric(100*float64(int64(sent)-got)/float64(sent), "loss-%")
