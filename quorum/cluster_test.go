@@ -26,6 +26,7 @@ type cluster struct {
 	group   map[NodeID][]NodeID // node → members of its current ring
 	seq     uint64
 	changes map[NodeID][]Change
+	expects map[NodeID][]uint32 // expected-votes notifications
 	// device: nodes whose quorum device is attached, and whether it grants its vote there.
 	device map[NodeID]bool
 	// lastSync is when each node last started a sync; onTick, if set, sees every timer firing.
@@ -40,7 +41,7 @@ type cluster struct {
 
 func newCluster(t tb) *cluster {
 	return &cluster{t: t, cfgs: map[NodeID]Config{}, stores: map[NodeID]*MemoryEVStore{},
-		nodes: map[NodeID]*Machine{}, group: map[NodeID][]NodeID{}, changes: map[NodeID][]Change{},
+		nodes: map[NodeID]*Machine{}, group: map[NodeID][]NodeID{}, changes: map[NodeID][]Change{}, expects: map[NodeID][]uint32{},
 		device: map[NodeID]bool{}, lastSync: map[NodeID]time.Duration{}}
 }
 
@@ -168,6 +169,7 @@ func (c *cluster) drain() {
 			rd := m.Ready()
 			m.Advance()
 			c.changes[id] = append(c.changes[id], rd.Changes...)
+			c.expects[id] = append(c.expects[id], rd.ExpectedVotes...)
 			for _, b := range rd.Messages {
 				sent = true
 				c.deliver(id, c.group[id], b)

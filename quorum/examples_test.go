@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -326,4 +327,40 @@ func TestExampleL_AdminOverride(t *testing.T) {
 	}
 	c.drain()
 	c.expect("after reload (corosync-cfgtool -R)", state{false, 5, 3, 2}, 1, 2)
+}
+
+// Expected-votes notifications (what corosync sends votequorum trackers): every node sends one
+// when an EXPECTED_VOTES reconfigure is delivered, even with the value unchanged, and one when a
+// recalculation raises expected votes to the votes present (here: a node comes back after -e
+// lowered them).
+func TestExpectedVotesNotifications(t *testing.T) {
+	c := newCluster(t)
+	bootAll(c, 3, Config{})
+	c.split(span(1, 3))
+	c.expect("all up", state{true, 3, 2, 3}, 1, 2, 3)
+	want := func(step string, w []uint32, ids ...NodeID) {
+		t.Helper()
+		for _, id := range ids {
+			if got := c.expects[id]; !slices.Equal(got, w) {
+				t.Fatalf("%s: node %d notified %v, want %v", step, id, got, w)
+			}
+		}
+		clear(c.expects)
+	}
+	clear(c.expects)
+	if err := c.nodes[1].SetExpected(c.now, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.drain()
+	want("-e 3 on a cluster expecting 3", []uint32{3}, 1, 2, 3)
+	c.split(span(1, 2), []NodeID{3})
+	clear(c.expects)
+	if err := c.nodes[1].SetExpected(c.now, 2); err != nil {
+		t.Fatal(err)
+	}
+	c.drain()
+	want("-e 2 in {1,2}", []uint32{2}, 1, 2)
+	c.split(span(1, 3))
+	c.expect("healed", state{true, 3, 2, 3}, 1, 2, 3)
+	want("node 3 back: 3 votes present", []uint32{3}, 1, 2)
 }

@@ -82,6 +82,12 @@ type Ready struct {
 	Changes []Change
 	// Registrations are outcomes of pending QdeviceRegister calls.
 	Registrations []RegistrationResult
+	// ExpectedVotes are corosync's expected-votes notifications to votequorum trackers, in
+	// order (each the node's expected votes then): sent when an EXPECTED_VOTES reconfigure is
+	// delivered, even with the value unchanged, and when a recalculation raises expected votes
+	// to the votes present. Within one Ready they precede the Changes, as in corosync's
+	// recalculation.
+	ExpectedVotes []uint32
 	// NextTick is when Tick must be called next (0: no timer armed).
 	NextTick time.Duration
 }
@@ -512,6 +518,7 @@ func (m *Machine) onReconfigure(from NodeID, r Reconfigure) {
 	switch r.Param {
 	case ParamExpectedVotes:
 		m.updateNodeExpected(r.Value)
+		m.rd.ExpectedVotes = append(m.rd.ExpectedVotes, m.us.expected)
 		m.evBarrier = r.Value
 		if m.d.evt {
 			m.us.expected = max(m.us.expected, m.evTrackingBarrier)
@@ -642,6 +649,7 @@ func (m *Machine) recalculate(allowDecrease, byCurrentNodes bool) {
 	// Expected votes never stay below the votes present.
 	if total := sat32(t); total > m.us.expected {
 		m.us.expected = total
+		m.rd.ExpectedVotes = append(m.rd.ExpectedVotes, m.us.expected)
 	}
 	if m.d.evt && m.us.expected > m.evTrackingBarrier {
 		m.evTrackingBarrier = m.us.expected

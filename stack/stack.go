@@ -82,6 +82,9 @@ type Event struct {
 	Message *services.GroupMessage
 	// Quorum is votequorum's verdict after a change.
 	Quorum *quorum.Change
+	// ExpectedVotes is votequorum's expected-votes notification to its trackers (the node's
+	// expected votes): see quorum.Ready.ExpectedVotes.
+	ExpectedVotes *uint32
 	// Synced reports the end of service synchronization for a ring.
 	Synced *srp.RingID
 	// Fault reports a redundant-ring link marked faulty or recovered.
@@ -764,6 +767,11 @@ func (s *Stack) drainServices() bool {
 		rd := s.vq.Ready()
 		for _, b := range rd.Messages {
 			s.sendService(services.Outbound{Group: "a", Body: b})
+			moved = true
+		}
+		for i := range rd.ExpectedVotes {
+			v := rd.ExpectedVotes[i]
+			s.rd.Events = append(s.rd.Events, Event{ExpectedVotes: &v})
 			moved = true
 		}
 		for i := range rd.Changes {

@@ -34,6 +34,10 @@ type Options struct {
 	OnMembership func(Membership)
 	// OnQuorum is called when votequorum's verdict changes.
 	OnQuorum func(QuorumState)
+	// OnExpectedVotes is votequorum's expected-votes notification (what corosync sends its
+	// votequorum trackers): an EXPECTED_VOTES change was delivered (corosync-quorumtool -e on
+	// any node, even to the same value), or the votes present raised expected votes.
+	OnExpectedVotes func(expected uint32)
 	// OnCfgKill is called when a cfg KILLNODE names this node (corosync-cfgtool -k on any
 	// node of the ring): corosync logs "Killed by node N: reason" and exits. Nil: the kill is
 	// logged and ignored.

@@ -198,6 +198,10 @@ func (d *dispatcher) deliver(ev stack.Event) {
 		if o.OnQuorum != nil {
 			o.OnQuorum(q)
 		}
+	case ev.ExpectedVotes != nil:
+		if o.OnExpectedVotes != nil {
+			o.OnExpectedVotes(*ev.ExpectedVotes)
+		}
 	case ev.Group != nil:
 		if h := d.handler(ev.Group.Group); h != nil {
 			h.ConfigChange(groupChange(ev.Group))

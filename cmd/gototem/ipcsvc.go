@@ -86,6 +86,13 @@ func (x *coroIPC) changed() {
 	}
 }
 
+// expectedVotes is votequorum's expected-votes notification, for its trackers.
+func (x *coroIPC) expectedVotes(v uint32) {
+	if x != nil {
+		x.votequorum.ExpectedVotes(v)
+	}
+}
+
 func (x *coroIPC) close() {
 	if x != nil {
 		x.srv.Close()

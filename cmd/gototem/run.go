@@ -103,6 +103,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		OnQuorum: func(q totem.QuorumState) {
 			coro.Load().changed()
 		},
+		OnExpectedVotes: func(v uint32) { coro.Load().expectedVotes(v) },
 		OnCfgKill: func(from totem.NodeID, reason string) {
 			select {
 			case killed <- fmt.Sprintf("killed by node %d: %s", from, reason):

@@ -258,10 +258,11 @@ const (
 	vqQdevicePoll       = 8
 	vqQdeviceMasterWins = 9
 
-	vqResStatus       = 0
-	vqResGetInfo      = 1
-	vqResQuorumNotify = 3
-	vqResNodelist     = 5
+	vqResStatus        = 0
+	vqResGetInfo       = 1
+	vqResQuorumNotify  = 3
+	vqResExpectedVotes = 4
+	vqResNodelist      = 5
 )
 
 // Votequorum is the votequorum service (exec/votequorum.c): getinfo, expected votes and
@@ -453,6 +454,29 @@ func (v *Votequorum) Refresh() {
 			c.SendEventRaw(vqQuorum(vc.context, st))
 		}
 	}
+}
+
+// ExpectedVotes sends the trackers votequorum's expected-votes notification
+// (totem.Options.OnExpectedVotes): corosync sends it to every tracker when an EXPECTED_VOTES
+// change is delivered and when the votes present raise expected votes.
+func (v *Votequorum) ExpectedVotes(expected uint32) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for c, vc := range v.conns {
+		if vc.tracking {
+			c.SendEventRaw(vqExpected(vc.context, expected))
+		}
+	}
+}
+
+// vqExpected is res_lib_votequorum_expectedvotes_notification: header, context (u64 at 24),
+// expected_votes (u32 at 32), 40 bytes.
+func vqExpected(ctx uint64, expected uint32) []byte {
+	b := make([]byte, 40)
+	binary.LittleEndian.PutUint64(b[24:], ctx)
+	binary.LittleEndian.PutUint32(b[32:], expected)
+	ipc.PutResponseHeader(b, vqResExpectedVotes, len(b), csOK)
+	return b
 }
 
 // qdeviceNameField is VOTEQUORUM_QDEVICE_MAX_NAME_LEN, the size of a name field.
