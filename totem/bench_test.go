@@ -3,7 +3,6 @@ package totem
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -272,35 +271,7 @@ func TestAcceleratedRingOverUDPU(t *testing.T) {
 	joinAll(t, ms)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	const per = 2000
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range per {
-				if err := m.group.Send(ctx, []byte(fmt.Sprintf("n%d-%d", i+1, k)), Agreed); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	waitFor(t, 30*time.Second, "every message delivered", func() bool {
-		for _, m := range ms {
-			if len(m.rec.messages()) != 3*per {
-				return false
-			}
-		}
-		return true
-	})
-	want := ms[0].rec.messages()
-	for i, m := range ms[1:] {
-		if got := m.rec.messages(); !slices.Equal(got, want) {
-			t.Fatalf("node %d delivered another order", i+2)
-		}
-	}
+	floodInOneOrder(t, ctx, ms, 2000, 30*time.Second)
 	var accel uint64
 	for _, m := range ms {
 		accel += m.node.Status().SRP.TokensAccelerated

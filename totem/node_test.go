@@ -224,18 +224,16 @@ func joinAll(t *testing.T, ms []*member) {
 	})
 }
 
-func testCluster(t *testing.T, transport string) {
-	ms := startCluster(t, transport, 3)
-	joinAll(t, ms)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	const per = 50
+// floodInOneOrder has every member send per messages at once and checks every member delivers
+// all of them in one order.
+func floodInOneOrder(t *testing.T, ctx context.Context, ms []*member, per int, wait time.Duration) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for i, m := range ms {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := 0; k < per; k++ {
+			for k := range per {
 				if err := m.group.Send(ctx, []byte(fmt.Sprintf("n%d-%d", i+1, k)), Agreed); err != nil {
 					t.Error(err)
 					return
@@ -244,9 +242,9 @@ func testCluster(t *testing.T, transport string) {
 		}()
 	}
 	wg.Wait()
-	waitFor(t, 10*time.Second, "every message delivered", func() bool {
+	waitFor(t, wait, "every message delivered", func() bool {
 		for _, m := range ms {
-			if len(m.rec.messages()) != 3*per {
+			if len(m.rec.messages()) != len(ms)*per {
 				return false
 			}
 		}
@@ -258,6 +256,14 @@ func testCluster(t *testing.T, transport string) {
 			t.Fatalf("node %d delivered another order", i+2)
 		}
 	}
+}
+
+func testCluster(t *testing.T, transport string) {
+	ms := startCluster(t, transport, 3)
+	joinAll(t, ms)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	floodInOneOrder(t, ctx, ms, 50, 10*time.Second)
 	st := ms[0].node.Status()
 	if st.State != "OPERATIONAL" || len(st.Members) != 3 || st.Quorum.Local.TotalVotes != 3 {
 		t.Fatalf("status: state %v members %v quorum %+v", st.State, st.Members, st.Quorum.Local)
