@@ -267,34 +267,30 @@ func (p *Processor) finishSend(sent int) int {
 }
 
 func (p *Processor) encodeMcast(seq uint32, encap uint8, g Guarantee, payload []byte) []byte {
-	// this_seqno is corosync's global_seqno++: informational, starts at 0.
+	m := p.nextMcast(seq, encap, g)
+	m.Payload = payload
+	return m.AppendEncode(p.getBuf(m.EncodedLen()))
+}
+
+// nextMcast is the header of this node's next MCAST with sequence number seq. this_seqno is
+// corosync's global_seqno++: informational, starts at 0.
+func (p *Processor) nextMcast(seq uint32, encap uint8, g Guarantee) Mcast {
 	seqno := p.thisSeqno
 	p.thisSeqno++
-	m := Mcast{
+	return Mcast{
 		Header:     Header{Encapsulated: encap, NodeID: p.myID},
 		SystemFrom: p.myID,
 		Seq:        seq,
 		ThisSeqno:  seqno,
 		RingID:     p.ringID,
 		Guarantee:  g,
-		Payload:    payload,
 	}
-	return m.AppendEncode(p.getBuf(m.EncodedLen()))
 }
 
 // encodeMcastInPlace is encodeMcast for a queued message: the header goes into the room in
 // front of its payload, and the queued buffer becomes the datagram.
 func (p *Processor) encodeMcastInPlace(seq uint32, m queuedMsg) []byte {
-	seqno := p.thisSeqno
-	p.thisSeqno++
-	h := Mcast{
-		Header:     Header{Encapsulated: NotEncapsulated, NodeID: p.myID},
-		SystemFrom: p.myID,
-		Seq:        seq,
-		ThisSeqno:  seqno,
-		RingID:     p.ringID,
-		Guarantee:  m.g,
-	}
+	h := p.nextMcast(seq, NotEncapsulated, m.g)
 	// Without a payload AppendEncode writes exactly the header, into m.framed's own array.
 	if hdr := h.AppendEncode(m.framed[:0]); len(hdr) != McastHeaderSize || &hdr[0] != &m.framed[0] {
 		panic("srp: MCAST header is not McastHeaderSize bytes")

@@ -127,6 +127,13 @@ func benchFlood(b *testing.B, nodes, size int, totemExtra ...string) {
 			b.Fatal(err)
 		}
 	}
+	finishFlood(b, ctx, ms, cs, before, start, size)
+}
+
+// finishFlood waits until every node delivered the b.N messages, then reports the flood's
+// rates, rotation figures and CPU per message against the snapshot taken at start.
+func finishFlood(b *testing.B, ctx context.Context, ms []*member, cs []*counter, before floodSnapshot, start time.Time, size int) {
+	b.Helper()
 	for _, c := range cs {
 		select {
 		case <-c.done:
@@ -244,23 +251,7 @@ func benchFloodAll(b *testing.B, nodes, size int, totemExtra ...string) {
 		b.Fatal(err)
 	default:
 	}
-	for _, c := range cs {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			b.Fatalf("delivered %d of %d", c.n.Load(), b.N)
-		}
-	}
-	el := time.Since(start)
-	b.StopTimer()
-	after := snapshot(ms)
-	secs := el.Seconds()
-	b.ReportMetric(float64(b.N)/secs, "msgs/s")
-	b.ReportMetric(float64(b.N*size)/secs/1e6, "MB/s")
-	if rot := after.tokens - before.tokens; rot > 0 {
-		b.ReportMetric(float64(el.Microseconds())/float64(rot), "µs/rotation")
-	}
-	b.ReportMetric(float64((after.cpu-before.cpu).Nanoseconds())/float64(b.N)/1e3, "cpu-µs/msg")
+	finishFlood(b, ctx, ms, cs, before, start, size)
 }
 
 // Three nodes on the accelerated ring (gototem_accelerated: yes, every node declared) over

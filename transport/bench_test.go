@@ -13,37 +13,21 @@ import (
 // benchmark can drive node 2's Receiver itself.
 func pairFor(tb testing.TB, batch int, crypto bool) (*Link, *Link, *Receiver) {
 	tb.Helper()
-	for attempt := 0; attempt < 5; attempt++ {
-		tn := newTestNet(tb)
-		m := members(tn, 1, 2)
-		var links []*Link
-		var err error
-		for id := 1; id <= 2; id++ {
-			c := cfgFor(UDPU, tn, id, m)
-			c.BatchSize = batch
-			if crypto {
-				c = withCrypto(c, testKey(7), uint64(id))
-			}
-			var l *Link
-			if l, err = Open(c); err != nil {
-				break
-			}
-			links = append(links, l)
+	_, links := openLinkPair(tb, func(tn testNet, id int) Config {
+		c := cfgFor(UDPU, tn, id, members(tn, 1, 2))
+		c.BatchSize = batch
+		if crypto {
+			c = withCrypto(c, testKey(7), uint64(id))
 		}
-		if err != nil {
-			for _, l := range links {
-				l.Close()
-			}
-			continue
-		}
-		tb.Cleanup(func() { links[0].Close(); links[1].Close() })
-		for _, r := range links[1].Receivers() {
-			if r.Name() == "udpu" {
-				return links[0], links[1], r
-			}
+		return c
+	})
+	tb.Cleanup(func() { links[0].Close(); links[1].Close() })
+	for _, r := range links[1].Receivers() {
+		if r.Name() == "udpu" {
+			return links[0], links[1], r
 		}
 	}
-	tb.Fatal("cannot open a link pair")
+	tb.Fatal("no udpu receiver on node 2's link")
 	return nil, nil, nil
 }
 

@@ -291,3 +291,32 @@ func (c *rxCounter) drain(sent int) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// openLinkPair opens nodes 1 and 2's links with cfg on a fresh test network, drawing another
+// network (up to 5) when the port is taken; the caller closes them.
+func openLinkPair(tb testing.TB, cfg func(tn testNet, id int) Config) (testNet, []*Link) {
+	tb.Helper()
+	for attempt := 0; attempt < 5; attempt++ {
+		tn := newTestNet(tb)
+		var links []*Link
+		var err error
+		for id := 1; id <= 2; id++ {
+			var l *Link
+			if l, err = Open(cfg(tn, id)); err != nil {
+				break
+			}
+			links = append(links, l)
+		}
+		if err == nil {
+			return tn, links
+		}
+		for _, l := range links {
+			l.Close()
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			tb.Fatal(err)
+		}
+	}
+	tb.Fatal("no free port after 5 attempts")
+	return testNet{}, nil
+}

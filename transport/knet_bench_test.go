@@ -2,12 +2,10 @@ package transport
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,39 +23,18 @@ func knetPair(tb testing.TB, c *knet.Crypto) (l1, l2 *Link, r2 *Receiver) {
 	tb.Helper()
 	start := time.Now()
 	clock := func() time.Duration { return time.Since(start) }
-	var links []*Link
-	for attempt := 0; attempt < 5 && links == nil; attempt++ {
-		tn := newTestNet(tb)
-		var err error
-		for id := 1; id <= 2; id++ {
-			cfg := DefaultConfig(Knet)
-			cfg.NodeID = srp.NodeID(id)
-			cfg.NetMTU = 65536
-			cfg.LocalAddr = tn.addr(id)
-			cfg.LoopInProcess = true
-			peer := 3 - id
-			cfg.Knet = &KnetConfig{Clock: clock, Crypto: c, MTU: 1500, Links: []KnetLink{{Number: 0,
-				LocalAddr: tn.addr(id), Port: tn.port, Link: knetTimers,
-				Peers: map[srp.NodeID]netip.Addr{srp.NodeID(peer): tn.addr(peer)}}}}
-			var l *Link
-			if l, err = Open(cfg); err != nil {
-				break
-			}
-			links = append(links, l)
-		}
-		if err != nil {
-			for _, l := range links {
-				l.Close()
-			}
-			links = nil
-			if !errors.Is(err, syscall.EADDRINUSE) {
-				tb.Fatal(err)
-			}
-		}
-	}
-	if links == nil {
-		tb.Fatal("no free port after 5 attempts")
-	}
+	_, links := openLinkPair(tb, func(tn testNet, id int) Config {
+		cfg := DefaultConfig(Knet)
+		cfg.NodeID = srp.NodeID(id)
+		cfg.NetMTU = 65536
+		cfg.LocalAddr = tn.addr(id)
+		cfg.LoopInProcess = true
+		peer := 3 - id
+		cfg.Knet = &KnetConfig{Clock: clock, Crypto: c, MTU: 1500, Links: []KnetLink{{Number: 0,
+			LocalAddr: tn.addr(id), Port: tn.port, Link: knetTimers,
+			Peers: map[srp.NodeID]netip.Addr{srp.NodeID(peer): tn.addr(peer)}}}}
+		return cfg
+	})
 	l1, l2 = links[0], links[1]
 	r2 = l2.Receivers()[0]
 	pump := func(l *Link, stop func() bool) {
