@@ -483,7 +483,7 @@ func (c *Config) deriveTimers(d *diag) {
 	base, token, coeff := in(set.Token), in(eff.Token), in(coefficient)
 	explicitRetransmit := set.TokenRetransmit != 0
 	retransmit, hold, consensus, join := in(eff.TokenRetransmit), in(eff.Hold), in(eff.Consensus), in(eff.Join)
-	warning := getZero("token_warning", 75)
+	warning := getZero("token_warning", in32(def.TokenWarning))
 	maxDelay := get("max_network_delay", 50)
 
 	t.TokenBase, t.Token, t.TokenCoefficient = ms(base), ms(token), ms(coeff)

@@ -73,7 +73,7 @@ func (p *Processor) handleCommitToken(now time.Duration) {
 		if ct.RingID == p.ringID && p.ringID.Rep == p.myID && !p.originatedOrfToken {
 			p.originatedOrfToken = true
 			p.sendInitialORFToken(now)
-			p.startTimer(timerToken, now, p.cfg.Token)
+			p.resetTokenTimeout(now)
 			p.startTimer(timerTokenRetransmit, now, p.cfg.TokenRetransmit)
 			return
 		}
@@ -149,7 +149,7 @@ func (p *Processor) commitEnter(now time.Duration, ct *CommitToken) {
 	p.tokenRingIDSeq = ct.RingID.Seq
 	p.state = Commit
 	p.startTimer(timerTokenRetransmit, now, p.cfg.TokenRetransmit)
-	p.startTimer(timerToken, now, p.cfg.Token)
+	p.resetTokenTimeout(now)
 	p.myTrc, p.myPbl, p.myCbl = 0, 0, 0
 	p.log.Debug("srp: entering COMMIT", "node", p.myID, "from", prev, "ring", p.ringID, "members", p.newMembList)
 }

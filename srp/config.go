@@ -17,6 +17,11 @@ type Config struct {
 	TokenRetransmitsBeforeLossConst, FailRecvConst, SeqnoUnchangedConst, MissCountConst int
 	WindowSize, MaxMessages                                                             int
 
+	// TokenWarning is totem.token_warning: a percentage of Token after which a node that has
+	// not received the token logs corosync's notice "Token has not been received in N ms",
+	// again every such interval until the token comes or is declared lost. 0 disables it.
+	TokenWarning int
+
 	// NetMTU is totem.netmtu as configured (1500 for udp/udpu). Like corosync the Processor
 	// reserves 2*McastHeaderSize of it for recovery encapsulation, so an application
 	// payload may be at most NetMTU-90 bytes.
@@ -66,7 +71,7 @@ func DefaultConfig(id NodeID, members int) Config {
 		NodeID: id, Token: 3000 * time.Millisecond, Join: 50 * time.Millisecond,
 		Merge: 200 * time.Millisecond, Downcheck: 1000 * time.Millisecond,
 		TokenRetransmitsBeforeLossConst: 4, FailRecvConst: 2500, SeqnoUnchangedConst: 30,
-		MissCountConst: 5, WindowSize: 50, MaxMessages: 17, NetMTU: 1500,
+		MissCountConst: 5, WindowSize: 50, MaxMessages: 17, NetMTU: 1500, TokenWarning: 75,
 	}.Derive(members, DefaultTokenCoefficient)
 }
 
@@ -133,6 +138,9 @@ func (c *Config) validate() error {
 		if d.v <= 0 {
 			return fmt.Errorf("srp: config: %s: must be positive, got %v", d.name, d.v)
 		}
+	}
+	if c.TokenWarning < 0 || c.TokenWarning > 100 {
+		return fmt.Errorf("srp: config: token_warning: must be 0..100 (percent), got %d", c.TokenWarning)
 	}
 	if c.SendJoin < 0 {
 		return fmt.Errorf("srp: config: send_join: must not be negative, got %v", c.SendJoin)

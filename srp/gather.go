@@ -14,7 +14,7 @@ func (p *Processor) gatherEnter(now time.Duration, reason string) {
 	p.startTimer(timerJoin, now, p.cfg.Join)
 	p.startTimer(timerConsensus, now, p.cfg.Consensus)
 	p.stopTimer(timerTokenRetransmit)
-	p.stopTimer(timerToken)
+	p.cancelTokenTimeout()
 	p.stopTimer(timerMerge)
 	p.stopTimer(timerHold)
 	p.consensusList = append(p.consensusList[:0], p.myID)
@@ -300,7 +300,7 @@ func (p *Processor) lowestMember() NodeID {
 func (p *Processor) consensusTimeout(now time.Duration) {
 	if p.consensusAgreed() {
 		p.consensusList = append(p.consensusList[:0], p.myID)
-		p.startTimer(timerToken, now, p.cfg.Token)
+		p.resetTokenTimeout(now)
 		return
 	}
 	for _, id := range p.procList {

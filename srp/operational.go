@@ -60,6 +60,7 @@ func (p *Processor) handleORFToken(now time.Duration) {
 		p.messagesFree(t.ARU)
 	}
 	p.counters.TokensReceived++
+	p.lastTokenRx = now // corosync's TOKEN_RECEIVED stats, which the token warning reads
 	// Step 9.
 	if p.cfg.TokenCallback != nil {
 		p.cfg.TokenCallback()
@@ -152,7 +153,7 @@ func (p *Processor) handleORFToken(now time.Duration) {
 	if p.state == Operational {
 		p.deliverRegular()
 	}
-	p.startTimer(timerToken, now, p.cfg.Token)
+	p.resetTokenTimeout(now)
 	p.startTimer(timerTokenRetransmit, now, p.cfg.TokenRetransmit)
 	if isRep && p.myTokenHeld {
 		p.startTimer(timerHold, now, p.cfg.Hold)

@@ -18,6 +18,7 @@ type Counters struct {
 	TokenRetransmits   uint64 // stored token (ORF or commit) sent again by the token-retransmit timer
 	TokensReleased     uint64 // held token sent on by the hold timer or a TOKEN_HOLD_CANCEL
 	TokenLosses        uint64 // token timer expiries outside GATHER
+	TokenWarnings      uint64 // token_warning notices ("Token has not been received in N ms")
 	LateTimers         uint64 // timers serviced more than token/2 after their deadline (a paused process)
 	TokensHeld         uint64 // token visits the rep kept the token (token hold)
 	TokensAccelerated  uint64 // tokens passed ahead of some of the visit's MCASTs (accel.go)
@@ -123,6 +124,7 @@ type Processor struct {
 	tokenTarget NodeID
 	lastToken   []byte // stored copy of the last token sent, for retransmission
 	hasToken    bool
+	lastTokenRx time.Duration // when this node last accepted an ORF token (the token warning's origin)
 
 	timers [numTimers]timer
 

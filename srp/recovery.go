@@ -79,7 +79,7 @@ func (p *Processor) recoveryEnter(now time.Duration, ct *CommitToken) {
 	p.myRetransFlgCount, p.myRotationCounter = 0, 0
 	p.myAru, p.myAruCount, p.mySeqUnchanged = 0, 0, 0
 	p.myHighSeqReceived, p.myInstallSeq, p.lastReleased = 0, 0, 0
-	p.startTimer(timerToken, now, p.cfg.Token)
+	p.resetTokenTimeout(now)
 	p.startTimer(timerTokenRetransmit, now, p.cfg.TokenRetransmit)
 	p.state = Recovery
 	p.log.Debug("srp: entering RECOVERY", "node", p.myID, "ring", p.ringID, "trans", p.transMembList,

@@ -22,6 +22,7 @@ const (
 	timerConsensus                      // GATHER consensus deadline
 	timerMerge                          // idle ring: rep multicasts MERGE_DETECT
 	timerSendJoin                       // send_join > 0: the delayed JOIN (corosync sleeps instead)
+	timerTokenWarning                   // token_warning: the "not received in N ms" notice
 	numTimers
 )
 
@@ -43,6 +44,26 @@ func (p *Processor) startTimerIfIdle(id timerID, now, d time.Duration) {
 }
 
 func (p *Processor) stopTimer(id timerID) { p.timers[id] = timer{} }
+
+// resetTokenTimeout is corosync's reset_token_timeout: the token-loss timer restarts, and
+// with it the token warning (token_warning percent of it, in corosync's integer
+// milliseconds).
+func (p *Processor) resetTokenTimeout(now time.Duration) {
+	p.startTimer(timerToken, now, p.cfg.Token)
+	if w := p.tokenWarning(); w > 0 {
+		p.startTimer(timerTokenWarning, now, w)
+	}
+}
+
+// cancelTokenTimeout is corosync's cancel_token_timeout: both timers stop.
+func (p *Processor) cancelTokenTimeout() {
+	p.stopTimer(timerToken)
+	p.stopTimer(timerTokenWarning)
+}
+
+func (p *Processor) tokenWarning() time.Duration {
+	return time.Duration(p.cfg.TokenWarning*int(p.cfg.Token/time.Millisecond)/100) * time.Millisecond
+}
 
 // nextTick is the earliest armed deadline, or 0 when nothing is armed.
 func (p *Processor) nextTick() time.Duration {
@@ -119,6 +140,13 @@ func (p *Processor) fire(now time.Duration, id timerID) {
 		p.mergeTimeout(now)
 	case timerSendJoin:
 		p.emitJoin(now)
+	case timerTokenWarning:
+		// corosync's timer_function_orf_token_warning, word for word (3.1.7 ends the line
+		// with a space): the time since the last token this node accepted, re-armed.
+		p.counters.TokenWarnings++
+		p.log.Log(context.Background(), levelNotice, fmt.Sprintf("Token has not been received in %d ms ",
+			(now-p.lastTokenRx)/time.Millisecond), "node", p.myID, "state", p.state)
+		p.startTimer(timerTokenWarning, now, p.tokenWarning())
 	}
 }
 

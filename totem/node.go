@@ -311,6 +311,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			MissCountConst:                  t.MissCountConst,
 			WindowSize:                      t.WindowSize,
 			MaxMessages:                     t.MaxMessages,
+			TokenWarning:                    t.TokenWarning,
 			AcceleratedWindow:               t.AcceleratedWindow,
 			NetMTU:                          mtu,
 			Nodelist:                        n.nodelist(),
