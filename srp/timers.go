@@ -145,7 +145,7 @@ func (p *Processor) fire(now time.Duration, id timerID) {
 		// with a space): the time since the last token this node accepted, re-armed.
 		p.counters.TokenWarnings++
 		p.log.Log(context.Background(), levelNotice, fmt.Sprintf("Token has not been received in %d ms ",
-			(now-p.lastTokenRx)/time.Millisecond), "node", p.myID, "state", p.state)
+			(now-p.lastTokenRx)/time.Millisecond))
 		p.startTimer(timerTokenWarning, now, p.tokenWarning())
 	}
 }
@@ -155,10 +155,11 @@ func (p *Processor) tokenTimeout(now time.Duration) {
 	switch p.state {
 	case Operational:
 		p.counters.TokenLosses++
-		// corosync's notice line, word for word (timer_function_orf_token_timeout).
+		// corosync's notice line, word for word (timer_function_orf_token_timeout), with no
+		// attributes: a corosync-format log shows it as corosync does.
 		p.log.Log(context.Background(), levelNotice, fmt.Sprintf(
 			"A processor failed, forming new configuration: token timed out (%dms), waiting %dms for consensus.",
-			p.cfg.Token/time.Millisecond, p.cfg.Consensus/time.Millisecond), "node", p.myID, "ring", p.ringID)
+			p.cfg.Token/time.Millisecond, p.cfg.Consensus/time.Millisecond))
 		p.gatherEnter(now, "token loss in OPERATIONAL")
 	case Gather:
 		p.consensusTimeout(now)

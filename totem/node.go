@@ -317,7 +317,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 			Nodelist:                        n.nodelist(),
 			RingIDStore:                     newfileRingIDStore(n.stateDir(), n.self),
 			Rand:                            rand.New(rand.NewPCG(uint64(n.epoch.UnixNano()), uint64(n.self))),
-			Logger:                          n.log.With("subsys", "srp"),
+			Logger:                          n.log.With(SubsysKey, "TOTEM"), // corosync logs totemsrp under TOTEM
 		},
 		Links:  len(n.links),
 		Logger: n.log,
