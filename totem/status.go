@@ -233,7 +233,7 @@ func (n *Node) CmapKeys() []config.KeyValue {
 			add("runtime.votequorum.wait_for_all_status", config.TypeU8, boolDigit(q.WaitForAllStatus))
 		}
 	}
-	keys = append(keys, n.serviceKeys(st)...)
+	keys = append(keys, serviceKeys(rt, st)...)
 	keys = append(keys, statsKeys(st)...)
 	slices.SortFunc(keys, func(a, b config.KeyValue) int { return strings.Compare(a.Key, b.Key) })
 	return keys
@@ -254,13 +254,13 @@ var runServices = []runService{
 
 // serviceKeys are internal_configuration.service.<id>.{name,ver} (exec/service.c) and
 // runtime.services.<name>.service_id and .<fn>.tx/rx, for the services this node runs.
-func (n *Node) serviceKeys(st Status) []config.KeyValue {
+func serviceKeys(rt *config.Runtime, st Status) []config.KeyValue {
 	var keys []config.KeyValue
 	add := func(key string, t config.Type, v string) {
 		keys = append(keys, config.KeyValue{Key: key, Type: t, Value: v})
 	}
 	for _, sv := range runServices {
-		if sv.name == "votequorum" && n.rt.Quorum.Provider != "corosync_votequorum" {
+		if sv.name == "votequorum" && rt.Quorum.Provider != "corosync_votequorum" {
 			continue
 		}
 		add(fmt.Sprintf("internal_configuration.service.%d.name", sv.id), config.TypeStr, "corosync_"+sv.name)
