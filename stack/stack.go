@@ -158,9 +158,6 @@ type Stack struct {
 	counters Counters
 	inStep   bool
 
-	arenas [2][]byte // ReuseDatagramBuffers: datagram data of this Ready and of the last
-	arena  int       // which arena this Ready's data go to
-
 	// SendQueueDelay: srp's queue size, and the rate (packets/s) this node's queue was
 	// drained at over recent token visits.
 	srpQueueMax int
@@ -219,6 +216,11 @@ func New(cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s.srp = p
+	if cfg.ReuseDatagramBuffers {
+		// Ready's datagrams point into srp's buffers, which Advance recycles
+		// (RecycleFreed) only after the Ready after next.
+		p.HoldFreedBuffers()
+	}
 	s.srpQueueMax = p.QueueRoom() // the queue is empty: its room is its size
 	if cfg.Links > 1 {
 		r, err := newRedundantRing(cfg.Links, cfg.RRP)
@@ -649,13 +651,9 @@ func (s *Stack) nextServiceTick() time.Duration {
 
 // emit hands one srp datagram to the link layer (every link, or the redundant ring's choice).
 func (s *Stack) emit(o srp.Outgoing) {
-	// srp's buffer is valid only until Advance.
-	if s.cfg.ReuseDatagramBuffers {
-		a := &s.arenas[s.arena]
-		start := len(*a)
-		*a = append(*a, o.Data...) // a reallocation leaves earlier data where they were
-		o.Data = (*a)[start:len(*a):len(*a)]
-	} else {
+	// srp's buffer is valid only until its Advance, unless srp holds freed buffers for
+	// the stack's own Advance (ReuseDatagramBuffers: HoldFreedBuffers, RecycleFreed).
+	if !s.cfg.ReuseDatagramBuffers {
 		o.Data = slices.Clone(o.Data)
 	}
 	if s.rrp == nil {
@@ -836,8 +834,7 @@ func (s *Stack) Advance() {
 	clear(s.rd.Events)
 	s.rd = Ready{NextTick: s.rd.NextTick, Datagrams: s.rd.Datagrams[:0], Events: s.rd.Events[:0]}
 	if s.cfg.ReuseDatagramBuffers {
-		s.arena ^= 1
-		s.arenas[s.arena] = s.arenas[s.arena][:0]
+		s.srp.RecycleFreed()
 	}
 	if s.cfg.ReuseEventBuffers {
 		s.cpg.Recycle()

@@ -36,11 +36,15 @@ type rawResult struct {
 	seconds         float64
 	datagramsPerSec float64
 	mbPerSec        float64 // datagram bytes received per second, 1e6 bytes
+	// cpuSeconds is the process's CPU time (user+system) over the run: with the flood's
+	// cpu_s it shows what one datagram costs each side without Totem (issue 14's goodput
+	// yardstick on a 2-core lab is CPU, not wire, bound).
+	cpuSeconds float64
 }
 
 func (r rawResult) String() string {
-	return fmt.Sprintf("raw: node=%d datagram=%d sent=%d received=%d seconds=%.3f datagrams/s=%.0f MB/s=%.2f",
-		r.node, r.datagram, r.sent, r.received, r.seconds, r.datagramsPerSec, r.mbPerSec)
+	return fmt.Sprintf("raw: node=%d datagram=%d sent=%d received=%d seconds=%.3f datagrams/s=%.0f MB/s=%.2f cpu_s=%.2f",
+		r.node, r.datagram, r.sent, r.received, r.seconds, r.datagramsPerSec, r.mbPerSec, r.cpuSeconds)
 }
 
 // rawLinkConfig is totem's ring-0 transport configuration for rt.
@@ -100,7 +104,7 @@ func runRawBench(rt *config.Runtime, sender bool, seconds float64, stdout, stder
 		for i := range batch {
 			batch[i] = srp.Outgoing{Dest: srp.ToAll, Type: srp.TypeMcast, Data: data}
 		}
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuSeconds()
 		for time.Since(start) < flood {
 			if err := l.Send(batch); err != nil {
 				fmt.Fprintf(stderr, "gototem: bench: --raw: send: %v\n", err)
@@ -109,11 +113,13 @@ func runRawBench(rt *config.Runtime, sender bool, seconds float64, stdout, stder
 			res.sent += uint64(len(batch))
 		}
 		res.seconds = time.Since(start).Seconds()
+		res.cpuSeconds = cpuSeconds() - cpu0
 		res.datagramsPerSec = float64(res.sent) / res.seconds
 		res.mbPerSec = res.datagramsPerSec * float64(res.datagram) / 1e6
 		fmt.Fprintln(stdout, res)
 		return 0
 	}
+	cpu0 := cpuSeconds()
 	var count, bytes atomic.Uint64
 	var first, last atomic.Int64
 	epoch := time.Now()
@@ -155,6 +161,7 @@ func runRawBench(rt *config.Runtime, sender bool, seconds float64, stdout, stder
 	l.Close()
 	wg.Wait()
 	res.received = count.Load()
+	res.cpuSeconds = cpuSeconds() - cpu0
 	if f, e := first.Load(), last.Load(); e > f && res.received > 1 {
 		res.seconds = time.Duration(e - f).Seconds()
 		res.datagramsPerSec = float64(res.received-1) / res.seconds

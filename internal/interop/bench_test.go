@@ -109,6 +109,15 @@ func TestBenchCPGFlood(t *testing.T) {
 	if !full {
 		rows = slices.DeleteFunc(rows, func(r *row) bool { return r.nodes != 3 || r.name == "latency" })
 	}
+	// GOTOTEM_BENCH_ROWS=regexp keeps the rows whose "name/nodes/size" matches (e.g.
+	// "flood/3/(1024|8192)"), for shorter tuning runs; a load row needs its flood/3/1024.
+	if v := os.Getenv("GOTOTEM_BENCH_ROWS"); v != "" {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			t.Fatalf("GOTOTEM_BENCH_ROWS=%q: %v", v, err)
+		}
+		rows = slices.DeleteFunc(rows, func(r *row) bool { return !re.MatchString(fmt.Sprintf("%s/%d/%d", r.name, r.nodes, r.size)) })
+	}
 	maxRate := func(eng Engine) float64 {
 		for _, r := range rows {
 			if r.name == "flood" && r.nodes == 3 && r.size == 1024 {
@@ -128,7 +137,7 @@ func TestBenchCPGFlood(t *testing.T) {
 	}
 	for _, eng := range engines {
 		for _, nodes := range []int{3, 5} {
-			if !full && nodes == 5 {
+			if (!full && nodes == 5) || !slices.ContainsFunc(rows, func(r *row) bool { return r.nodes == nodes }) {
 				continue
 			}
 			es := make([]Engine, nodes)
@@ -363,6 +372,7 @@ func gototemFlood(t *testing.T, c *Cluster, gototem string, size, secs int, rate
 		if i == 0 {
 			row.p50ms, _ = strconv.ParseFloat(r["own_p50_ms"], 64)
 			row.p99ms, _ = strconv.ParseFloat(r["own_p99_ms"], 64)
+			t.Logf("BENCH engine=gototem node=1 sender cpu_s=%s sent=%s", r["cpu_s"], r["sent"])
 			continue
 		}
 		rx, _ := strconv.ParseFloat(r["msgs/s"], 64)
