@@ -68,6 +68,14 @@ func (k *Keyring) InUse() int { return k.inUse }
 // (corosync allows it while crypto is being turned on or off).
 func (k *Keyring) AllowClear(allow bool) { k.allowClear = allow }
 
+// sealing is the configuration packets are sealed with (nil: clear).
+func (k *Keyring) sealing() *Crypto {
+	if k.inUse == 0 {
+		return nil
+	}
+	return k.slots[k.inUse]
+}
+
 // Seal appends the wire form of plain: sealed with the configuration in use, or clear.
 func (k *Keyring) Seal(dst, plain []byte, salt *[SaltSize]byte) []byte {
 	if c := k.slots[k.inUse]; k.inUse != 0 && c != nil {

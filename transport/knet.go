@@ -85,6 +85,13 @@ type knetState struct {
 	dsts  []netip.AddrPort // knetFlushLocked's scratch: a message's destinations on one link
 	links []KnetLink
 
+	// sendKnet's scratch (knet_seal.go): a visit's messages, the owner's Sealer for small
+	// visits, the workers' completion reports and which messages are sealed
+	msgs   []knetMsg
+	sealer knet.Sealer
+	visit  sealVisit
+	ready  []bool
+
 	// crypto reconfiguration (knet_crypto.go): the slot of the last configuration staged
 	// (corosync's crypto_index, 1 at start) and that configuration (nil: none)
 	cryptoIndex  int
@@ -308,13 +315,16 @@ func (l *Link) knetSendLocked(ds []knet.Datagram) {
 	}
 }
 
-// sendKnet is Send for Kind Knet (owner goroutine).
+// sendKnet is Send for Kind Knet (owner goroutine): out is usually a whole token visit,
+// laid out first and then sealed and sent message by message (knet_seal.go).
 func (l *Link) sendKnet(out []srp.Outgoing) error {
 	ks := l.knet
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	now := ks.clock()
 	var errs error
+	ks.ep.ResetSend()
+	msgs := ks.msgs[:0]
 	for _, o := range out {
 		if len(o.Data) > knet.MaxPacketSize {
 			l.ctr.droppedTooBig.Add(1)
@@ -334,6 +344,7 @@ func (l *Link) sendKnet(out []srp.Outgoing) error {
 				// corosync's knet filter routes by the totem header's target_nodeid
 				// (offset 9, host order) and a receiving libknet drops a unicast not
 				// addressed to it: put the target where a real node looks for it.
+				// (SendMore copies it into the packet at once.)
 				ks.tok = append(ks.tok[:0], data...)
 				ks.tok[9], ks.tok[10], ks.tok[11], ks.tok[12] = byte(o.To), byte(o.To>>8), byte(o.To>>16), byte(o.To>>24)
 				data = ks.tok
@@ -341,7 +352,7 @@ func (l *Link) sendKnet(out []srp.Outgoing) error {
 		} else if !l.cfg.LoopInProcess {
 			errs = errors.Join(errs, l.knetLoop(data))
 		}
-		ds, err := ks.ep.Send(now, data, dests)
+		ds, jobs, err := ks.ep.SendMore(now, data, dests)
 		if err != nil {
 			l.ctr.droppedTooBig.Add(1)
 			continue
@@ -349,8 +360,11 @@ func (l *Link) sendKnet(out []srp.Outgoing) error {
 		if len(ds) == 0 && o.Dest == srp.ToNode {
 			l.ctr.droppedNoRoute.Add(1)
 		}
-		errs = errors.Join(errs, l.knetFlushLocked(ds))
+		msgs = append(msgs, knetMsg{ds: ds, jobs: jobs})
 	}
+	errs = errors.Join(errs, l.knetSealAndFlushLocked(msgs))
+	clear(msgs)
+	ks.msgs = msgs[:0]
 	return errs
 }
 
