@@ -344,6 +344,33 @@ type Sealer struct {
 	sum [sha512.Size]byte
 }
 
+// Opener is one goroutine's scratch state for Endpoint.Open (a CBC mode and an HMAC per
+// keyring index). The zero value is ready; not safe for concurrent use.
+type Opener struct {
+	slots [3]struct {
+		c   *Crypto
+		dec cbcMode
+		mac hash.Hash
+	}
+	sum [sha512.Size]byte
+}
+
+// open is c.Open with o's scratch for keyring index i.
+func (o *Opener) open(i int, c *Crypto, dst, wire []byte) ([]byte, error) {
+	s := &o.slots[i]
+	if s.c != c {
+		s.c, s.dec, s.mac = c, nil, nil
+		if c.block != nil {
+			var iv [aes.BlockSize]byte
+			s.dec = cipher.NewCBCDecrypter(c.block, iv[:]).(cbcMode) // NewCrypto checked it
+		}
+		if f := c.cfg.Hash.newFunc(); f != nil {
+			s.mac = hmac.New(f, c.cfg.Key)
+		}
+	}
+	return c.openWith(dst, wire, s.dec, s.mac, &o.sum)
+}
+
 func (s *Sealer) bind(c *Crypto) {
 	if s.c == c {
 		return
@@ -361,16 +388,22 @@ func (s *Sealer) bind(c *Crypto) {
 // Open checks and decrypts one wire packet, appending the knet packet to dst. Errors are
 // ErrCryptoShort, ErrDigest, ErrCipherText, ErrPadding. wire and dst must not overlap.
 func (c *Crypto) Open(dst, wire []byte) ([]byte, error) {
+	return c.openWith(dst, wire, c.dec, c.mac, &c.sum)
+}
+
+// openWith is Open with the caller's scratch (c's own, or an Opener's on another
+// goroutine): c itself is only read.
+func (c *Crypto) openWith(dst, wire []byte, dec cbcMode, mac hash.Hash, sum *[sha512.Size]byte) ([]byte, error) {
 	body := wire
-	if c.mac != nil {
+	if mac != nil {
 		hl := c.cfg.Hash.Size()
 		if len(wire) <= hl || len(wire)-hl > MaxPacketSize {
 			return dst, ErrCryptoShort
 		}
 		body = wire[:len(wire)-hl]
-		c.mac.Reset()
-		c.mac.Write(body)
-		if !hmac.Equal(c.mac.Sum(c.sum[:0]), wire[len(body):]) {
+		mac.Reset()
+		mac.Write(body)
+		if !hmac.Equal(mac.Sum(sum[:0]), wire[len(body):]) {
 			return dst, ErrDigest
 		}
 	}
@@ -387,8 +420,8 @@ func (c *Crypto) Open(dst, wire []byte) ([]byte, error) {
 	start := len(dst)
 	dst = grow(dst, len(ct))
 	out := dst[start:]
-	c.dec.SetIV(body[:SaltSize])
-	c.dec.CryptBlocks(out, ct)
+	dec.SetIV(body[:SaltSize])
+	dec.CryptBlocks(out, ct)
 	n := int(out[len(out)-1])
 	if n == 0 || n > aes.BlockSize {
 		return dst[:start], ErrPadding

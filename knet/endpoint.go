@@ -323,15 +323,34 @@ func (e *Endpoint) NextTick() time.Duration { return e.links.NextTick() }
 // returns the messages it completed and the datagrams to send in answer (pongs, PMTUd
 // replies). Whatever it drops is counted.
 func (e *Endpoint) Receive(now time.Duration, link uint8, from netip.AddrPort, wire []byte) ([]Message, []Datagram) {
-	e.out, e.msgs, e.wire = e.out[:0], e.msgs[:0], e.wire[:0]
 	var err error
 	e.plain, _, err = e.keyring.Open(e.plain[:0], wire)
+	return e.ReceiveOpened(now, link, from, e.plain, err)
+}
+
+// Encrypted reports whether any crypto configuration is installed (Open then does real work).
+func (e *Endpoint) Encrypted() bool { return e.keyring.slots[1] != nil || e.keyring.slots[2] != nil }
+
+// Open is Receive's first step for a driver that opens datagrams on several goroutines:
+// it appends the knet packet wire carries to dst, with the keyring as Receive opens it
+// (the configuration in use, then the other, then clear if allowed), using o's scratch.
+// Calls with distinct Openers may run concurrently with each other, not with any other
+// method of e. The result goes to ReceiveOpened, in the order the datagrams arrived.
+func (e *Endpoint) Open(o *Opener, dst, wire []byte) ([]byte, error) {
+	out, _, err := e.keyring.open(o, dst, wire)
+	return out, err
+}
+
+// ReceiveOpened is Receive for a datagram Open already opened: plain is Open's result
+// (the returned messages may point into it) and err its error, counted as Receive counts it.
+func (e *Endpoint) ReceiveOpened(now time.Duration, link uint8, from netip.AddrPort, plain []byte, err error) ([]Message, []Datagram) {
+	e.out, e.msgs, e.wire = e.out[:0], e.msgs[:0], e.wire[:0]
 	if err != nil {
 		e.counters.Crypto++
 		return nil, nil
 	}
 	var p Packet
-	if p.Decode(e.plain) != nil {
+	if p.Decode(plain) != nil {
 		e.counters.Malformed++
 		return nil, nil
 	}

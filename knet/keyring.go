@@ -87,6 +87,11 @@ func (k *Keyring) Seal(dst, plain []byte, salt *[SaltSize]byte) []byte {
 // Open appends the knet packet that wire carries to dst and says which index opened it (0:
 // taken as clear). Errors: ErrClearRefused, wrapping the in-use configuration's reason.
 func (k *Keyring) Open(dst, wire []byte) ([]byte, int, error) {
+	return k.open(nil, dst, wire)
+}
+
+// open is Open with o's scratch (nil: each Crypto's own).
+func (k *Keyring) open(o *Opener, dst, wire []byte) ([]byte, int, error) {
 	var first error
 	order := [2]int{1, 2}
 	if k.inUse != 0 {
@@ -96,7 +101,13 @@ func (k *Keyring) Open(dst, wire []byte) ([]byte, int, error) {
 		if k.slots[i] == nil {
 			continue
 		}
-		out, err := k.slots[i].Open(dst, wire)
+		var out []byte
+		var err error
+		if o != nil {
+			out, err = o.open(i, k.slots[i], dst, wire)
+		} else {
+			out, err = k.slots[i].Open(dst, wire)
+		}
 		if err == nil {
 			return out, i, nil
 		}

@@ -91,6 +91,8 @@ type knetState struct {
 	sealer knet.Sealer
 	visit  sealVisit
 	ready  []bool
+	// knetDatagram's parallel opening of a coalesced read (knet_seal.go)
+	ob openBatch
 
 	// crypto reconfiguration (knet_crypto.go): the slot of the last configuration staged
 	// (corosync's crypto_index, 1 at start) and that configuration (nil: none)
@@ -229,9 +231,19 @@ func (l *Link) knetDatagram(r *Receiver, b *Batch, i int, m rawMsg) {
 	if len(b.Packets) == 0 {
 		b.knet = b.knet[:0] // nothing of this Batch refers to it any more
 	}
-	for data := buf[:m.n]; len(data) > 0; {
+	var ob *openBatch
+	if ks.ep.Encrypted() && m.n >= openParallelMin*m.seg {
+		ob = l.knetOpenParallelLocked(buf[:m.n], m.seg)
+	}
+	for j, data := 0, buf[:m.n]; len(data) > 0; j++ {
 		k := min(m.seg, len(data))
-		msg, ok := l.knetReceiveLocked(r, data[:k:k], m.from)
+		var msg []byte
+		var ok bool
+		if ob != nil {
+			msg, ok = l.knetReceiveOpenedLocked(r, data[:k:k], m.from, ob.plain[j], ob.errs[j])
+		} else {
+			msg, ok = l.knetReceiveLocked(r, data[:k:k], m.from)
+		}
 		data = data[k:]
 		if !ok {
 			continue
@@ -250,10 +262,25 @@ func (l *Link) knetDatagram(r *Receiver, b *Batch, i int, m rawMsg) {
 // knetReceiveLocked runs one datagram through the Endpoint and returns the totem message it
 // completed (valid until the next call), counting what it dropped. ks.mu held.
 func (l *Link) knetReceiveLocked(r *Receiver, wire []byte, from netip.AddrPort) ([]byte, bool) {
+	return l.knetReceiveOpenedLocked(r, wire, from, nil, errNotOpened)
+}
+
+// errNotOpened tells knetReceiveOpenedLocked that the Endpoint opens the datagram itself.
+var errNotOpened = errors.New("not opened yet")
+
+// knetReceiveOpenedLocked is knetReceiveLocked for a datagram the workers opened (plain,
+// err: Endpoint.Open's result), or, with errNotOpened, one the Endpoint opens. ks.mu held.
+func (l *Link) knetReceiveOpenedLocked(r *Receiver, wire []byte, from netip.AddrPort, plain []byte, openErr error) ([]byte, bool) {
 	ks := l.knet
 	now := ks.clock()
 	before := ks.ep.Counters()
-	msgs, replies := ks.ep.Receive(now, r.knetLink, from, wire)
+	var msgs []knet.Message
+	var replies []knet.Datagram
+	if openErr == errNotOpened {
+		msgs, replies = ks.ep.Receive(now, r.knetLink, from, wire)
+	} else {
+		msgs, replies = ks.ep.ReceiveOpened(now, r.knetLink, from, plain, openErr)
+	}
 	l.knetSendLocked(replies)
 	l.pmtudReplies(now)
 	l.ctr.receivedBytes.Add(uint64(len(wire)))
