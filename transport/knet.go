@@ -91,8 +91,10 @@ type knetState struct {
 	sealer knet.Sealer
 	visit  sealVisit
 	ready  []bool
-	// knetDatagram's parallel opening of a coalesced read (knet_seal.go)
-	ob openBatch
+	// knetDatagram's parallel opening of a coalesced read (knet_seal.go), and the reader's
+	// own Opener for its share
+	ob     openBatch
+	opener knet.Opener
 
 	// crypto reconfiguration (knet_crypto.go): the slot of the last configuration staged
 	// (corosync's crypto_index, 1 at start) and that configuration (nil: none)

@@ -208,9 +208,12 @@ func (l *Link) knetOpenParallelLocked(wire []byte, seg int) *openBatch {
 	per := max(sealChunk/seg, 1)
 	ob.left.Store(int32((n + per - 1) / per))
 	tasks := sealWorkers()
-	for lo := 0; lo < n; lo += per {
+	last := (n - 1) / per * per
+	for lo := 0; lo < last; lo += per {
 		tasks <- sealTask{ob: ob, lo: lo, hi: min(lo+per, n)}
 	}
+	// the reader opens the last chunk itself instead of sleeping through it
+	ob.open(&ks.opener, last, n)
 	<-ob.done
 	return ob
 }
