@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 )
 
 // Cipher is corosync's crypto_cipher for knet.
@@ -257,45 +258,152 @@ func (c *Crypto) MaxOverhead() int {
 // without a cipher. plain and dst must not overlap.
 func (c *Crypto) Seal(dst, plain []byte, salt *[SaltSize]byte) []byte {
 	start := len(dst)
-	if c.block == nil {
-		dst = append(dst, plain...)
-	} else {
-		full := len(plain) &^ (aes.BlockSize - 1)
-		padded := full + aes.BlockSize
-		dst = grow(dst, SaltSize+padded)
-		out := dst[start:]
-		copy(out, salt[:])
-		ct := out[SaltSize:]
-		n := copy(ct, plain)
+	if c.block == nil && c.mac == nil {
+		return append(dst, plain...)
+	}
+	dst = grow(dst, c.sealedSize(len(plain)))
+	w := dst[start:]
+	off := 0
+	if c.block != nil {
+		off = copy(w, salt[:])
+	}
+	copy(w[off:], plain)
+	c.sealInPlace(w, len(plain), c.enc, c.mac, &c.sum)
+	return dst
+}
+
+// sealedSize is the wire size of a plain-byte packet (plain itself without crypto).
+func (c *Crypto) sealedSize(plain int) int {
+	n := plain
+	if c.block != nil {
+		n = SaltSize + plain&^(aes.BlockSize-1) + aes.BlockSize
+	}
+	return n + c.cfg.Hash.Size()
+}
+
+// plainOffset is where the plaintext goes in the wire form (after the salt with a cipher).
+func (c *Crypto) plainOffset() int {
+	if c.block != nil {
+		return SaltSize
+	}
+	return 0
+}
+
+// sealInPlace turns w (sealedSize(n) bytes: the salt, then the n-byte plaintext, then room
+// for the padding and the MAC) into the wire packet: PKCS#7 padding, AES-CBC with the salt
+// as IV, the HMAC over salt and ciphertext. enc, mac and sum are the caller's scratch (c's
+// own, or a Sealer's on another goroutine): c itself is only read.
+func (c *Crypto) sealInPlace(w []byte, n int, enc cbcMode, mac hash.Hash, sum *[sha512.Size]byte) {
+	end := n
+	if c.block != nil {
+		padded := n&^(aes.BlockSize-1) + aes.BlockSize
+		ct := w[SaltSize : SaltSize+padded]
 		// PKCS#7: n bytes of value n, 1..16 (a whole block when already aligned), as NSS's
 		// CKM_AES_CBC_PAD and OpenSSL's default padding write.
 		for i := n; i < padded; i++ {
 			ct[i] = byte(padded - n)
 		}
-		c.enc.SetIV(salt[:])
-		c.enc.CryptBlocks(ct, ct)
+		enc.SetIV(w[:SaltSize])
+		enc.CryptBlocks(ct, ct)
+		end = SaltSize + padded
 	}
-	if c.mac != nil {
-		c.mac.Reset()
-		c.mac.Write(dst[start:])
-		dst = append(dst, c.mac.Sum(c.sum[:0])...)
+	if mac != nil {
+		mac.Reset()
+		mac.Write(w[:end])
+		copy(w[end:], mac.Sum(sum[:0]))
 	}
-	return dst
+}
+
+// SealJob is one packet of a deferred send (Endpoint.SendMore): its wire buffer already
+// holds the salt and the plaintext, in place; Run pads, encrypts and signs it there. Jobs
+// are independent of each other, so a driver may run them on several goroutines, each with
+// its own Sealer: the salts and seq numbers were assigned in order when the jobs were made,
+// so the packets are the same bytes whoever seals them.
+type SealJob struct {
+	c    *Crypto
+	wire []byte
+	n    int
+}
+
+// Len is the job's wire size (how much sealing work it is).
+func (j *SealJob) Len() int { return len(j.wire) }
+
+// Run seals the packet with s's scratch state.
+func (j *SealJob) Run(s *Sealer) {
+	s.bind(j.c)
+	j.c.sealInPlace(j.wire, j.n, s.enc, s.mac, &s.sum)
+}
+
+// Sealer is one goroutine's scratch state for running SealJobs (a CBC mode and an HMAC for
+// the key of the last job it ran). The zero value is ready; a Sealer is not safe for
+// concurrent use, the Crypto it reads is (its AES key schedule is read-only).
+type Sealer struct {
+	c   *Crypto
+	enc cbcMode
+	mac hash.Hash
+	sum [sha512.Size]byte
+}
+
+// Opener is one goroutine's scratch state for Endpoint.Open (a CBC mode and an HMAC per
+// keyring index). The zero value is ready; not safe for concurrent use.
+type Opener struct {
+	slots [3]struct {
+		c   *Crypto
+		dec cbcMode
+		mac hash.Hash
+	}
+	sum [sha512.Size]byte
+}
+
+// open is c.Open with o's scratch for keyring index i.
+func (o *Opener) open(i int, c *Crypto, dst, wire []byte) ([]byte, error) {
+	s := &o.slots[i]
+	if s.c != c {
+		s.c, s.dec, s.mac = c, nil, nil
+		if c.block != nil {
+			var iv [aes.BlockSize]byte
+			s.dec = cipher.NewCBCDecrypter(c.block, iv[:]).(cbcMode) // NewCrypto checked it
+		}
+		if f := c.cfg.Hash.newFunc(); f != nil {
+			s.mac = hmac.New(f, c.cfg.Key)
+		}
+	}
+	return c.openWith(dst, wire, s.dec, s.mac, &o.sum)
+}
+
+func (s *Sealer) bind(c *Crypto) {
+	if s.c == c {
+		return
+	}
+	s.c, s.enc, s.mac = c, nil, nil
+	if c.block != nil {
+		var iv [aes.BlockSize]byte
+		s.enc = cipher.NewCBCEncrypter(c.block, iv[:]).(cbcMode) // NewCrypto checked the assertion
+	}
+	if f := c.cfg.Hash.newFunc(); f != nil {
+		s.mac = hmac.New(f, c.cfg.Key)
+	}
 }
 
 // Open checks and decrypts one wire packet, appending the knet packet to dst. Errors are
 // ErrCryptoShort, ErrDigest, ErrCipherText, ErrPadding. wire and dst must not overlap.
 func (c *Crypto) Open(dst, wire []byte) ([]byte, error) {
+	return c.openWith(dst, wire, c.dec, c.mac, &c.sum)
+}
+
+// openWith is Open with the caller's scratch (c's own, or an Opener's on another
+// goroutine): c itself is only read.
+func (c *Crypto) openWith(dst, wire []byte, dec cbcMode, mac hash.Hash, sum *[sha512.Size]byte) ([]byte, error) {
 	body := wire
-	if c.mac != nil {
+	if mac != nil {
 		hl := c.cfg.Hash.Size()
 		if len(wire) <= hl || len(wire)-hl > MaxPacketSize {
 			return dst, ErrCryptoShort
 		}
 		body = wire[:len(wire)-hl]
-		c.mac.Reset()
-		c.mac.Write(body)
-		if !hmac.Equal(c.mac.Sum(c.sum[:0]), wire[len(body):]) {
+		mac.Reset()
+		mac.Write(body)
+		if !hmac.Equal(mac.Sum(sum[:0]), wire[len(body):]) {
 			return dst, ErrDigest
 		}
 	}
@@ -312,8 +420,8 @@ func (c *Crypto) Open(dst, wire []byte) ([]byte, error) {
 	start := len(dst)
 	dst = grow(dst, len(ct))
 	out := dst[start:]
-	c.dec.SetIV(body[:SaltSize])
-	c.dec.CryptBlocks(out, ct)
+	dec.SetIV(body[:SaltSize])
+	dec.CryptBlocks(out, ct)
 	n := int(out[len(out)-1])
 	if n == 0 || n > aes.BlockSize {
 		return dst[:start], ErrPadding
@@ -328,10 +436,7 @@ func (c *Crypto) Open(dst, wire []byte) ([]byte, error) {
 
 // grow extends b by n bytes, reallocating only when its capacity is short.
 func grow(b []byte, n int) []byte {
-	if cap(b)-len(b) < n {
-		nb := make([]byte, len(b), len(b)+n)
-		copy(nb, b)
-		b = nb
-	}
-	return b[:len(b)+n]
+	// slices.Grow at least doubles: a visit laid out packet by packet (SendMore) costs
+	// amortized copies, not one of the whole buffer per packet.
+	return slices.Grow(b, n)[:len(b)+n]
 }

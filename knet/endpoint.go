@@ -94,6 +94,8 @@ type Endpoint struct {
 	wire   []byte
 	routes []uint8
 	salt   [SaltSize]byte
+	jobs   []SealJob
+	sealer Sealer
 }
 
 // NewEndpoint checks cfg and builds the endpoint; links start down and come up by pings.
@@ -206,16 +208,41 @@ func (e *Endpoint) emit(link uint8, to netip.AddrPort, data []byte) {
 // target_nodeid. Unknown or unreachable destinations are skipped and counted. The data is
 // not delivered to the sender itself (corosync's loopback link): that is the driver's.
 func (e *Endpoint) Send(now time.Duration, msg []byte, dests []HostID) ([]Datagram, error) {
+	e.ResetSend()
+	ds, jobs, err := e.SendMore(now, msg, dests)
+	for i := range jobs {
+		jobs[i].Run(&e.sealer)
+	}
+	return ds, err
+}
+
+// ResetSend starts a batch of SendMore calls: the datagrams and jobs of the previous batch
+// (and of Send, Tick and Receive, which share the buffers) are invalid from now on.
+func (e *Endpoint) ResetSend() {
 	e.out, e.wire = e.out[:0], e.wire[:0]
+	clear(e.jobs) // drop the references to the keys
+	e.jobs = e.jobs[:0]
+}
+
+// SendMore is Send for a batch of messages whose sealing the driver takes over: it assigns
+// the seq number, fragments, draws every fragment's salt in order and lays each packet's
+// plaintext out in its wire buffer, and returns this message's datagrams together with the
+// jobs that seal them (none without crypto). A datagram's data are valid once every job of
+// its message has run, until the next ResetSend. The datagrams of earlier SendMore calls of
+// the batch stay valid, so a driver defers a whole token visit, seals its messages on
+// several goroutines and sends each as soon as it is sealed, in order. No job may run
+// while SendMore or any other method of e runs (a later call may move the buffers the
+// jobs were made over; the jobs and datagrams keep pointing at the old ones).
+func (e *Endpoint) SendMore(now time.Duration, msg []byte, dests []HostID) ([]Datagram, []SealJob, error) {
+	o0, j0 := len(e.out), len(e.jobs)
 	var err error
 	var force bool
 	e.pkts, force, err = e.tx.Send(e.pkts[:0], msg, e.dataMTU, dests == nil, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i := range e.pkts {
-		e.plain = e.pkts[i].AppendEncode(e.plain[:0])
-		w := e.seal(e.plain)
+		w := e.sealLater(&e.pkts[i])
 		if dests == nil {
 			for _, h := range e.links.hosts {
 				e.dispatch(h.id, w)
@@ -235,7 +262,31 @@ func (e *Endpoint) Send(now time.Duration, msg []byte, dests []HostID) ([]Datagr
 	if force {
 		e.links.ForcePings(now, e.tx.Seq(), e.pingOut)
 	}
-	return e.out, nil
+	return e.out[o0:], e.jobs[j0:], nil
+}
+
+// sealLater lays p out in e.wire as seal would seal it (its salt drawn now, in order) and
+// queues the job that finishes it; clear packets are final at once.
+func (e *Endpoint) sealLater(p *Packet) []byte {
+	c := e.keyring.sealing()
+	start := len(e.wire)
+	if c == nil {
+		e.wire = p.AppendEncode(e.wire)
+		return e.wire[start:len(e.wire):len(e.wire)]
+	}
+	n := p.EncodedLen()
+	size := c.sealedSize(n)
+	e.wire = grow(e.wire, size)
+	w := e.wire[start : start+size : start+size]
+	off := c.plainOffset()
+	if off > 0 {
+		if _, err := io.ReadFull(e.cfg.Salt, w[:SaltSize]); err != nil {
+			clear(w[:SaltSize]) // as seal: a driver bug, never a weaker MAC
+		}
+	}
+	p.AppendEncode(w[off:off])
+	e.jobs = append(e.jobs, SealJob{c: c, wire: w, n: n})
+	return w
 }
 
 func (e *Endpoint) dispatch(host HostID, w []byte) {
@@ -272,15 +323,34 @@ func (e *Endpoint) NextTick() time.Duration { return e.links.NextTick() }
 // returns the messages it completed and the datagrams to send in answer (pongs, PMTUd
 // replies). Whatever it drops is counted.
 func (e *Endpoint) Receive(now time.Duration, link uint8, from netip.AddrPort, wire []byte) ([]Message, []Datagram) {
-	e.out, e.msgs, e.wire = e.out[:0], e.msgs[:0], e.wire[:0]
 	var err error
 	e.plain, _, err = e.keyring.Open(e.plain[:0], wire)
+	return e.ReceiveOpened(now, link, from, e.plain, err)
+}
+
+// Encrypted reports whether any crypto configuration is installed (Open then does real work).
+func (e *Endpoint) Encrypted() bool { return e.keyring.slots[1] != nil || e.keyring.slots[2] != nil }
+
+// Open is Receive's first step for a driver that opens datagrams on several goroutines:
+// it appends the knet packet wire carries to dst, with the keyring as Receive opens it
+// (the configuration in use, then the other, then clear if allowed), using o's scratch.
+// Calls with distinct Openers may run concurrently with each other, not with any other
+// method of e. The result goes to ReceiveOpened, in the order the datagrams arrived.
+func (e *Endpoint) Open(o *Opener, dst, wire []byte) ([]byte, error) {
+	out, _, err := e.keyring.open(o, dst, wire)
+	return out, err
+}
+
+// ReceiveOpened is Receive for a datagram Open already opened: plain is Open's result
+// (the returned messages may point into it) and err its error, counted as Receive counts it.
+func (e *Endpoint) ReceiveOpened(now time.Duration, link uint8, from netip.AddrPort, plain []byte, err error) ([]Message, []Datagram) {
+	e.out, e.msgs, e.wire = e.out[:0], e.msgs[:0], e.wire[:0]
 	if err != nil {
 		e.counters.Crypto++
 		return nil, nil
 	}
 	var p Packet
-	if p.Decode(e.plain) != nil {
+	if p.Decode(plain) != nil {
 		e.counters.Malformed++
 		return nil, nil
 	}

@@ -68,6 +68,14 @@ func (k *Keyring) InUse() int { return k.inUse }
 // (corosync allows it while crypto is being turned on or off).
 func (k *Keyring) AllowClear(allow bool) { k.allowClear = allow }
 
+// sealing is the configuration packets are sealed with (nil: clear).
+func (k *Keyring) sealing() *Crypto {
+	if k.inUse == 0 {
+		return nil
+	}
+	return k.slots[k.inUse]
+}
+
 // Seal appends the wire form of plain: sealed with the configuration in use, or clear.
 func (k *Keyring) Seal(dst, plain []byte, salt *[SaltSize]byte) []byte {
 	if c := k.slots[k.inUse]; k.inUse != 0 && c != nil {
@@ -79,6 +87,11 @@ func (k *Keyring) Seal(dst, plain []byte, salt *[SaltSize]byte) []byte {
 // Open appends the knet packet that wire carries to dst and says which index opened it (0:
 // taken as clear). Errors: ErrClearRefused, wrapping the in-use configuration's reason.
 func (k *Keyring) Open(dst, wire []byte) ([]byte, int, error) {
+	return k.open(nil, dst, wire)
+}
+
+// open is Open with o's scratch (nil: each Crypto's own).
+func (k *Keyring) open(o *Opener, dst, wire []byte) ([]byte, int, error) {
 	var first error
 	order := [2]int{1, 2}
 	if k.inUse != 0 {
@@ -88,7 +101,13 @@ func (k *Keyring) Open(dst, wire []byte) ([]byte, int, error) {
 		if k.slots[i] == nil {
 			continue
 		}
-		out, err := k.slots[i].Open(dst, wire)
+		var out []byte
+		var err error
+		if o != nil {
+			out, err = o.open(i, k.slots[i], dst, wire)
+		} else {
+			out, err = k.slots[i].Open(dst, wire)
+		}
 		if err == nil {
 			return out, i, nil
 		}

@@ -85,6 +85,17 @@ type knetState struct {
 	dsts  []netip.AddrPort // knetFlushLocked's scratch: a message's destinations on one link
 	links []KnetLink
 
+	// sendKnet's scratch (knet_seal.go): a visit's messages, the owner's Sealer for small
+	// visits, the workers' completion reports and which messages are sealed
+	msgs   []knetMsg
+	sealer knet.Sealer
+	visit  sealVisit
+	ready  []bool
+	// knetDatagram's parallel opening of a coalesced read (knet_seal.go), and the reader's
+	// own Opener for its share
+	ob     openBatch
+	opener knet.Opener
+
 	// crypto reconfiguration (knet_crypto.go): the slot of the last configuration staged
 	// (corosync's crypto_index, 1 at start) and that configuration (nil: none)
 	cryptoIndex  int
@@ -222,9 +233,19 @@ func (l *Link) knetDatagram(r *Receiver, b *Batch, i int, m rawMsg) {
 	if len(b.Packets) == 0 {
 		b.knet = b.knet[:0] // nothing of this Batch refers to it any more
 	}
-	for data := buf[:m.n]; len(data) > 0; {
+	var ob *openBatch
+	if ks.ep.Encrypted() && m.n >= openParallelMin*m.seg {
+		ob = l.knetOpenParallelLocked(buf[:m.n], m.seg)
+	}
+	for j, data := 0, buf[:m.n]; len(data) > 0; j++ {
 		k := min(m.seg, len(data))
-		msg, ok := l.knetReceiveLocked(r, data[:k:k], m.from)
+		var msg []byte
+		var ok bool
+		if ob != nil {
+			msg, ok = l.knetReceiveOpenedLocked(r, data[:k:k], m.from, ob.plain[j], ob.errs[j])
+		} else {
+			msg, ok = l.knetReceiveLocked(r, data[:k:k], m.from)
+		}
 		data = data[k:]
 		if !ok {
 			continue
@@ -243,10 +264,25 @@ func (l *Link) knetDatagram(r *Receiver, b *Batch, i int, m rawMsg) {
 // knetReceiveLocked runs one datagram through the Endpoint and returns the totem message it
 // completed (valid until the next call), counting what it dropped. ks.mu held.
 func (l *Link) knetReceiveLocked(r *Receiver, wire []byte, from netip.AddrPort) ([]byte, bool) {
+	return l.knetReceiveOpenedLocked(r, wire, from, nil, errNotOpened)
+}
+
+// errNotOpened tells knetReceiveOpenedLocked that the Endpoint opens the datagram itself.
+var errNotOpened = errors.New("not opened yet")
+
+// knetReceiveOpenedLocked is knetReceiveLocked for a datagram the workers opened (plain,
+// err: Endpoint.Open's result), or, with errNotOpened, one the Endpoint opens. ks.mu held.
+func (l *Link) knetReceiveOpenedLocked(r *Receiver, wire []byte, from netip.AddrPort, plain []byte, openErr error) ([]byte, bool) {
 	ks := l.knet
 	now := ks.clock()
 	before := ks.ep.Counters()
-	msgs, replies := ks.ep.Receive(now, r.knetLink, from, wire)
+	var msgs []knet.Message
+	var replies []knet.Datagram
+	if openErr == errNotOpened {
+		msgs, replies = ks.ep.Receive(now, r.knetLink, from, wire)
+	} else {
+		msgs, replies = ks.ep.ReceiveOpened(now, r.knetLink, from, plain, openErr)
+	}
 	l.knetSendLocked(replies)
 	l.pmtudReplies(now)
 	l.ctr.receivedBytes.Add(uint64(len(wire)))
@@ -308,13 +344,16 @@ func (l *Link) knetSendLocked(ds []knet.Datagram) {
 	}
 }
 
-// sendKnet is Send for Kind Knet (owner goroutine).
+// sendKnet is Send for Kind Knet (owner goroutine): out is usually a whole token visit,
+// laid out first and then sealed and sent message by message (knet_seal.go).
 func (l *Link) sendKnet(out []srp.Outgoing) error {
 	ks := l.knet
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	now := ks.clock()
 	var errs error
+	ks.ep.ResetSend()
+	msgs := ks.msgs[:0]
 	for _, o := range out {
 		if len(o.Data) > knet.MaxPacketSize {
 			l.ctr.droppedTooBig.Add(1)
@@ -334,6 +373,7 @@ func (l *Link) sendKnet(out []srp.Outgoing) error {
 				// corosync's knet filter routes by the totem header's target_nodeid
 				// (offset 9, host order) and a receiving libknet drops a unicast not
 				// addressed to it: put the target where a real node looks for it.
+				// (SendMore copies it into the packet at once.)
 				ks.tok = append(ks.tok[:0], data...)
 				ks.tok[9], ks.tok[10], ks.tok[11], ks.tok[12] = byte(o.To), byte(o.To>>8), byte(o.To>>16), byte(o.To>>24)
 				data = ks.tok
@@ -341,7 +381,7 @@ func (l *Link) sendKnet(out []srp.Outgoing) error {
 		} else if !l.cfg.LoopInProcess {
 			errs = errors.Join(errs, l.knetLoop(data))
 		}
-		ds, err := ks.ep.Send(now, data, dests)
+		ds, jobs, err := ks.ep.SendMore(now, data, dests)
 		if err != nil {
 			l.ctr.droppedTooBig.Add(1)
 			continue
@@ -349,8 +389,11 @@ func (l *Link) sendKnet(out []srp.Outgoing) error {
 		if len(ds) == 0 && o.Dest == srp.ToNode {
 			l.ctr.droppedNoRoute.Add(1)
 		}
-		errs = errors.Join(errs, l.knetFlushLocked(ds))
+		msgs = append(msgs, knetMsg{ds: ds, jobs: jobs})
 	}
+	errs = errors.Join(errs, l.knetSealAndFlushLocked(msgs))
+	clear(msgs)
+	ks.msgs = msgs[:0]
 	return errs
 }
 

@@ -387,3 +387,51 @@ func TestKnetFragmentsSegmented(t *testing.T) {
 		}
 	}
 }
+
+// TestKnetVisitSealedInParallel: a token visit large enough for the sealing workers
+// (knet_seal.go) — several fragmented MCASTs, a small one, then the token — arrives
+// complete and in the order sent, with aes256/sha256 and clear: the workers seal the
+// messages in any order, the owner sends them in order. (Sending each message as soon as
+// it is sealed instead of in order fails it.)
+func TestKnetVisitSealedInParallel(t *testing.T) {
+	key := knetKey(11)
+	for _, c := range []*knet.Crypto{knetCrypto(t, key), nil} {
+		ns := knetNodesMTU(t, 1500, c, c, c)
+		waitKnetUp(t, ns[0], 2, 3)
+		waitKnetUp(t, ns[1], 1, 3)
+		waitKnetUp(t, ns[2], 1, 2)
+		for round := range 5 {
+			var out []srp.Outgoing
+			var want [][]byte
+			for i := range 8 {
+				size := 30000 - 3000*i
+				if i == 5 {
+					size = 100
+				}
+				m := mcastMsg(1, uint32(100*round+i), size)
+				out = append(out, toAll(srp.TypeMcast, m))
+				want = append(want, m)
+			}
+			tok := tokenMsg(1, uint32(round))
+			out = append(out, toNode(2, tok))
+			if err := ns[0].link.Send(out); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range ns[1:] {
+				w := len(want)
+				if n.id == 2 {
+					w++
+				}
+				g := n.expect(t, w)
+				for i, m := range want {
+					if !bytes.Equal(g[i].data, m) {
+						t.Fatalf("crypto %v round %d: node %d's packet %d is not MCAST %d (%d bytes, want %d)", c != nil, round, n.id, i, i, len(g[i].data), len(m))
+					}
+				}
+				if n.id == 2 && (len(g[w-1].data) != len(tok) || !bytes.Equal(g[w-1].data[13:], tok[13:])) {
+					t.Fatalf("crypto %v round %d: node 2's last packet is not the token", c != nil, round)
+				}
+			}
+		}
+	}
+}
