@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 
@@ -25,6 +27,7 @@ type coroIPC struct {
 	quorum     *corosvc.Quorum
 	votequorum *corosvc.Votequorum
 	cpg        *corosvc.Cpg
+	profile    *os.File // GOTOTEM_IPC_CPUPROFILE's file, while the profile runs
 }
 
 // startCoroIPC publishes the services. An abstract socket already taken (a corosync, or
@@ -32,6 +35,7 @@ type coroIPC struct {
 // daemon runs without them.
 func startCoroIPC(node *totem.Node, rt *config.Runtime, log *slog.Logger) (*coroIPC, error) {
 	x := &coroIPC{}
+	x.startProfile(log)
 	x.cmap = corosvc.NewCmap(node, func() []config.KeyValue { return x.statsKeys(node) })
 	x.quorum = corosvc.NewQuorum(node)
 	x.votequorum = corosvc.NewVotequorum(node, node)
@@ -59,6 +63,7 @@ func startCoroIPC(node *totem.Node, rt *config.Runtime, log *slog.Logger) (*coro
 	}{{"cmap", x.cmap}, {"quorum", x.quorum}, {"votequorum", x.votequorum}, {"cfg", cfg}, {"cpg", x.cpg}} {
 		if err := x.srv.Listen(s.name, s.svc); err != nil {
 			x.srv.Close()
+			x.stopProfile()
 			return nil, err
 		}
 	}
@@ -96,6 +101,37 @@ func (x *coroIPC) expectedVotes(v uint32) {
 func (x *coroIPC) close() {
 	if x != nil {
 		x.srv.Close()
+		x.stopProfile()
+	}
+}
+
+// startProfile runs a CPU profile of the whole daemon while it serves its clients when
+// GOTOTEM_IPC_CPUPROFILE names a directory: gototem-ipc-<pid>.prof there, written when the
+// daemon stops (the libcpg benches of internal/interop stop it with SIGTERM). It is how the
+// IPC path's cost under a libcpg flood is seen; a failure is logged, never fatal.
+func (x *coroIPC) startProfile(log *slog.Logger) {
+	dir := os.Getenv("GOTOTEM_IPC_CPUPROFILE")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("gototem-ipc-%d.prof", os.Getpid())))
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		log.Warn("GOTOTEM_IPC_CPUPROFILE: no profile", "err", err)
+		return
+	}
+	x.profile = f
+}
+
+func (x *coroIPC) stopProfile() {
+	if x.profile != nil {
+		pprof.StopCPUProfile()
+		x.profile.Close()
+		x.profile = nil
 	}
 }
 

@@ -249,8 +249,26 @@ func TestIPCCPGBenchSideBySide(t *testing.T) {
 		}
 		secs = n
 	}
+	// For profiling the IPC path (GOTOTEM_IPC_CPUPROFILE=dir, read by the daemons):
+	// GOTOTEM_BENCH_ENGINES=gototem runs the gototem rows only (no ratio, no ring), and
+	// GOTOTEM_BENCH_SIZES=8192 (a comma list) picks the sizes.
+	if v := os.Getenv("GOTOTEM_BENCH_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 64 || n > 1<<20 {
+				t.Fatalf("GOTOTEM_BENCH_SIZES=%q: want sizes of 64..1048576 bytes", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	engines := []Engine{Corosync, Gototem}
+	only := os.Getenv("GOTOTEM_BENCH_ENGINES") == "gototem"
+	if only {
+		engines = []Engine{Gototem}
+	}
 	rates := map[Engine][]string{}
-	for _, e := range []Engine{Corosync, Gototem} {
+	for _, e := range engines {
 		c := newCluster(t, Options{Engines: []Engine{e, e, e}, Transport: "udpu", Gototem: gototem, Quiet: true})
 		formRing(t, c)
 		for _, size := range sizes {
@@ -265,6 +283,9 @@ func TestIPCCPGBenchSideBySide(t *testing.T) {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if only {
+		return
 	}
 	// The yardstick below the IPC: the same three senders, the same sizes, but each node's
 	// flood is gototem's own process (`gototem bench --senders all`, the Totem node in the bench
