@@ -20,6 +20,7 @@ type Counters struct {
 	TokenLosses        uint64 // token timer expiries outside GATHER
 	LateTimers         uint64 // timers serviced more than token/2 after their deadline (a paused process)
 	TokensHeld         uint64 // token visits the rep kept the token (token hold)
+	HeldTokensUsed     uint64 // held tokens the rep forwarded with its own new messages (holdsend.go)
 	TokensAccelerated  uint64 // tokens passed ahead of some of the visit's MCASTs (accel.go)
 	CommitTokensSent   uint64 // commit tokens created or forwarded (first transmission)
 	HoldCancelsSent    uint64
@@ -129,6 +130,9 @@ type Processor struct {
 	// accelMark is where this visit's post-token MCASTs start in out (accel.go).
 	accelMark    int
 	accelPending bool
+	// heldUnsent: the rep holds the token of its last visit and has not sent it since
+	// (holdsend.go).
+	heldUnsent bool
 
 	// Reused decode targets: the receive path allocates nothing.
 	tok    ORFToken
@@ -342,7 +346,9 @@ func (p *Processor) SendParts(now time.Duration, head, body []byte, g Guarantee)
 	q.push(p.queued(head, body, g))
 	if p.myTokenHeld {
 		p.myTokenHeld = false
-		p.sendHoldCancel()
+		if !p.useHeldToken(now) {
+			p.sendHoldCancel()
+		}
 	}
 	return nil
 }
