@@ -347,6 +347,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: bench: %s: configuration not usable\n", *file)
 		return 1
 	}
+	applySched(rt, stderr, "bench")
 	if *want <= 0 {
 		*want = len(rt.Nodes)
 	}
