@@ -109,15 +109,6 @@ func TestBenchCPGFlood(t *testing.T) {
 	if !full {
 		rows = slices.DeleteFunc(rows, func(r *row) bool { return r.nodes != 3 || r.name == "latency" })
 	}
-	// GOTOTEM_BENCH_ROWS=latency (a row name, or several separated by ",") runs only those
-	// rows: the latency rows take seconds, the whole table minutes.
-	if v := os.Getenv("GOTOTEM_BENCH_ROWS"); v != "" {
-		names := strings.Split(v, ",")
-		rows = slices.DeleteFunc(rows, func(r *row) bool { return !slices.Contains(names, r.name) })
-		if len(rows) == 0 {
-			t.Fatalf("GOTOTEM_BENCH_ROWS=%q: no such row (flood, latency, load80)", v)
-		}
-	}
 	maxRate := func(eng Engine) float64 {
 		for _, r := range rows {
 			if r.name == "flood" && r.nodes == 3 && r.size == 1024 {
@@ -137,8 +128,8 @@ func TestBenchCPGFlood(t *testing.T) {
 	}
 	for _, eng := range engines {
 		for _, nodes := range []int{3, 5} {
-			if !slices.ContainsFunc(rows, func(r *row) bool { return r.nodes == nodes }) {
-				continue // !full, or GOTOTEM_BENCH_ROWS left no row of this size
+			if !full && nodes == 5 {
+				continue
 			}
 			es := make([]Engine, nodes)
 			for i := range es {
