@@ -29,8 +29,10 @@ func (t *tally) Deliver(m totem.Message) {
 func (t *tally) ConfigChange(c totem.GroupChange) { t.changes = append(t.changes, c) }
 
 // The application's invariants run after every step that ran its code, not only when RunFor
-// returns: a state that holds for one step only (here, exactly three messages delivered at
-// node 1) is caught at that step, although at every RunFor boundary the count is elsewhere.
+// returns: a state that holds for one step only (here, exactly four messages delivered at
+// node 1; the rep sends its first message with its held token, srp/holdsend.go, so node 1's
+// count runs 0, 1, 2, 4, 5, 7, 9) is caught at that step, although at every RunFor boundary
+// the count is elsewhere.
 // Shown failing: with the per-step check removed from Sim.run, RunFor returns nil here.
 func TestAppInvariantsAfterEveryStep(t *testing.T) {
 	apps := map[totem.NodeID]*tally{}
@@ -47,8 +49,8 @@ func TestAppInvariantsAfterEveryStep(t *testing.T) {
 			return nil
 		},
 		Invariants: []Invariant{{Name: "never three", Check: func(*Sim) error {
-			if h := apps[1]; h != nil && h.msgs == 3 {
-				return fmt.Errorf("n1 delivered exactly 3")
+			if h := apps[1]; h != nil && h.msgs == 4 {
+				return fmt.Errorf("n1 delivered exactly 4")
 			}
 			return nil
 		}}},
@@ -70,7 +72,7 @@ func TestAppInvariantsAfterEveryStep(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "never three") {
 		t.Fatalf("RunFor = %v, want the per-step violation (n1 delivered %d in the end)", err, apps[1].msgs)
 	}
-	if apps[1].msgs != 3 {
+	if apps[1].msgs != 4 {
 		t.Fatalf("stopped with n1 at %d messages, not at the violating step", apps[1].msgs)
 	}
 	if got := apps[1].last; string(got.Payload) != "x" || got.Group != "app" || got.Sender.PID != appPID {

@@ -177,6 +177,7 @@ func (p *Processor) resendStoredToken(time.Duration) bool {
 		return false
 	}
 	p.emitStoredToken(MessageType(p.lastToken[3]))
+	p.heldUnsent = false
 	return true
 }
 

@@ -51,6 +51,8 @@
 //     (DropUnlisted); a LEAVE naming me as its sender or naming another leaver is forged
 //     (DropForged), and my own JOIN counts only with my current sets, so I never adopt
 //     myself as failed (FAILED TO RECEIVE aside).
+//   - The rep holding an idle ring's token sends its own new messages with that token at
+//     once (holdsend.go); corosync's rep cancels its own hold and sends them a rotation later.
 //   - Opt-in, for rings of gototem nodes only: Config.AcceleratedWindow runs the accelerated
 //     ring (accel.go), the token passed before the holder's last messages of a visit.
 package srp

@@ -9,6 +9,7 @@ func (p *Processor) gatherEnter(now time.Duration, reason string) {
 	p.counters.GatherEntries++
 	p.orfTokenDiscard = true
 	p.originatedOrfToken = false
+	p.heldUnsent = false
 	p.procList = setAdd(p.procList, p.myID) // callers keep room for self: at most 383 others
 	p.sendJoin(now)
 	p.startTimer(timerJoin, now, p.cfg.Join)

@@ -1,6 +1,7 @@
 package srp
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -144,4 +145,40 @@ func TestHostileDatagrams(t *testing.T) {
 	if got := c.nodes[1].messages(); len(got) != before+1 || got[len(got)-1] != "after" {
 		t.Fatalf("seed %d: ring not delivering after hostile input", seed)
 	}
+}
+
+// holdsend.go: the rep, holding the idle ring's token, sends its own new message with that
+// token at once (no TOKEN_HOLD_CANCEL, no rotation first) and delivers it before the token
+// comes back; every member delivers it in the same order, and the ring keeps holding and
+// releasing as before. Fails with useHeldToken disabled (the rep then cancels its own hold
+// and delivers a rotation later).
+func TestRepSendsWithHeldToken(t *testing.T) {
+	c := newCluster(t, 3)
+	c.startAll()
+	c.mustConverge(30*time.Second, c.ids...)
+	rep := c.nodes[1].p
+	for round := range 3 {
+		c.run(2 * time.Second)
+		if !rep.myTokenHeld || !rep.heldUnsent {
+			t.Fatalf("round %d: idle rep does not hold an unsent token (held %v unsent %v)", round, rep.myTokenHeld, rep.heldUnsent)
+		}
+		cancels := rep.Counters().HoldCancelsSent
+		msg := fmt.Sprintf("rep-%d", round)
+		c.send(1, msg, Agreed)
+		if got := rep.Counters().HoldCancelsSent; got != cancels {
+			t.Fatalf("round %d: the rep sent TOKEN_HOLD_CANCEL for its own message", round)
+		}
+		if !slices.Contains(c.nodes[1].messages(), msg) {
+			t.Fatalf("round %d: the rep did not deliver its message with the held token", round)
+		}
+		if got := rep.Counters().HeldTokensUsed; got != uint64(round+1) {
+			t.Fatalf("round %d: HeldTokensUsed %d", round, got)
+		}
+		c.runUntil(time.Second, func() bool {
+			return slices.Contains(c.nodes[2].messages(), msg) && slices.Contains(c.nodes[3].messages(), msg)
+		})
+		c.send(3, fmt.Sprintf("other-%d", round), Agreed)
+	}
+	c.run(2 * time.Second)
+	evsCheck{t, c}.all()
 }

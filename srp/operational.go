@@ -9,6 +9,7 @@ import "time"
 func (p *Processor) handleORFToken(now time.Duration) {
 	t := &p.tok
 	p.accelPending = false
+	p.heldUnsent = false
 	if !p.listed(t.Header.NodeID) || (t.ARUAddr != 0 && !p.listed(t.ARUAddr)) {
 		// Before step 3's idle detection, which a token of any ring feeds (validate.go).
 		p.counters.DropUnlisted++
@@ -148,6 +149,7 @@ func (p *Processor) handleORFToken(now time.Duration) {
 		p.accelPassToken() // accel.go: the token goes before the post-token MCASTs
 	} else {
 		p.counters.TokensHeld++
+		p.heldUnsent = true
 	}
 	// Step 22.
 	if p.state == Operational {

@@ -21,6 +21,7 @@ type Counters struct {
 	TokenWarnings      uint64 // token_warning notices ("Token has not been received in N ms")
 	LateTimers         uint64 // timers serviced more than token/2 after their deadline (a paused process)
 	TokensHeld         uint64 // token visits the rep kept the token (token hold)
+	HeldTokensUsed     uint64 // held tokens the rep forwarded with its own new messages (holdsend.go)
 	TokensAccelerated  uint64 // tokens passed ahead of some of the visit's MCASTs (accel.go)
 	CommitTokensSent   uint64 // commit tokens created or forwarded (first transmission)
 	HoldCancelsSent    uint64
@@ -131,6 +132,9 @@ type Processor struct {
 	// accelMark is where this visit's post-token MCASTs start in out (accel.go).
 	accelMark    int
 	accelPending bool
+	// heldUnsent: the rep holds the token of its last visit and has not sent it since
+	// (holdsend.go).
+	heldUnsent bool
 
 	// Reused decode targets: the receive path allocates nothing.
 	tok    ORFToken
@@ -349,7 +353,9 @@ func (p *Processor) SendParts(now time.Duration, head, mid, body []byte, g Guara
 	q.push(p.queued(head, mid, body, g))
 	if p.myTokenHeld {
 		p.myTokenHeld = false
-		p.sendHoldCancel()
+		if !p.useHeldToken(now) {
+			p.sendHoldCancel()
+		}
 	}
 	return nil
 }

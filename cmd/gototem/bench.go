@@ -354,6 +354,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: bench: %s: configuration not usable\n", *file)
 		return 1
 	}
+	applySched(rt, stderr, "bench")
 	if *want <= 0 {
 		*want = len(rt.Nodes)
 	}
@@ -471,6 +472,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	res := chk.result(self, sent, cpuSeconds()-cpu0)
+	if os.Getenv("GOTOTEM_BENCH_COUNTERS") == "1" {
+		// Diagnostics for the bench's tuning: the ring's own counters after the run.
+		st := node.Status()
+		fmt.Fprintf(stderr, "gototem: bench: node %d: srp counters %+v net %+v\n", self, st.SRP, st.Net)
+	}
 	res.Guarantee = gu.String()
 	if res.OrderErrors > 0 {
 		code = 1

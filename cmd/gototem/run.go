@@ -62,6 +62,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: run: %s: configuration not usable\n", *file)
 		return 1
 	}
+	applySched(rt, stderr, "run")
 	host, _ := os.Hostname()
 	logs := &logSwitch{stderr: stderr, override: *level, host: host}
 	if err := logs.apply(rt.Logging); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,9 +67,15 @@ func TestAcceleratedRingBench(t *testing.T) {
 		}
 	}
 	const secs = 5
+	// GOTOTEM_ACCEL_CASES="one:1024,all:8192" runs only those cases (senders:size), for
+	// iterating on one of them.
+	cases := os.Getenv("GOTOTEM_ACCEL_CASES")
 	var b strings.Builder
 	for _, senders := range []string{"one", "all"} {
 		for _, size := range []int{1024, 8192} {
+			if cases != "" && !slices.Contains(strings.Split(cases, ","), fmt.Sprintf("%s:%d", senders, size)) {
+				continue
+			}
 			var s, a, sc, ac []float64
 			for round := 0; round < 2; round++ {
 				write(false)
@@ -108,13 +115,18 @@ func benchRing(t *testing.T, c *Cluster, gototem string, size, secs int, senders
 	t.Helper()
 	var procs []*Proc
 	for _, n := range c.Nodes() {
-		p, err := n.StartProc(gototem, "bench", "-c", n.Conf, "--state-dir", filepath.Join(n.Dir, "lib"),
+		p := []string{"bench", "-c", n.Conf, "--state-dir", filepath.Join(n.Dir, "lib"),
 			"--group", "accel", "--size", fmt.Sprint(size), "--seconds", fmt.Sprint(secs), "--senders", senders,
-			"--nodes-expected", fmt.Sprint(len(c.Nodes())))
+			"--nodes-expected", fmt.Sprint(len(c.Nodes()))}
+		if dir := os.Getenv("GOTOTEM_BENCH_CPUPROFILE"); dir != "" {
+			p = append(p, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("accel-%s-%dB-%s-%s.prof",
+				filepath.Base(n.Dir), size, senders, time.Now().Format("150405.000"))))
+		}
+		proc, err := n.StartProc(gototem, p...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		procs = append(procs, p)
+		procs = append(procs, proc)
 	}
 	slowest, digest, cores := -1.0, "", 0.0
 	for i, p := range procs {
@@ -137,6 +149,22 @@ func benchRing(t *testing.T, c *Cluster, gototem string, size, secs int, senders
 		if slowest < 0 || rx < slowest {
 			slowest = rx
 		}
+	}
+	if os.Getenv("GOTOTEM_BENCH_COUNTERS") == "1" {
+		// bench prints its ring's counters (stderr) just before its result line.
+		for i, p := range procs {
+			_ = p.WaitFor(5*time.Second, "srp counters", func(ls []string) bool {
+				return slices.ContainsFunc(ls, func(l string) bool { return strings.Contains(l, "srp counters") })
+			})
+			for _, l := range p.Lines() {
+				if strings.Contains(l, "srp counters") {
+					t.Logf("node %d: %s", i+1, l)
+				}
+			}
+		}
+	}
+	if os.Getenv("GOTOTEM_BENCH_CPUPROFILE") != "" {
+		time.Sleep(3 * time.Second) // the profile is written a second after the result line
 	}
 	for _, p := range procs {
 		_ = p.Stop(15 * time.Second)
