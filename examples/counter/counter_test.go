@@ -198,11 +198,12 @@ func TestCounterOldRuleBreaks(t *testing.T) {
 	if testing.Short() {
 		checks *= 5 // rapid runs a fifth of -rapid.checks under -short
 	}
-	// Rapid seed 5 breaks it at case 8 (seeds 1..12: at cases 61, -, -, -, 8, -, 46, 53, -, 37,
-	// -, 7: the issue's "under 70 cases" about half the time). The seeds' histories move with
-	// srp's membership rounds (seed 4 broke at case 10 before a JOIN that makes a member adopt
-	// new sets counted as its sender's agreement).
-	restore := setFlags(t, map[string]string{"rapid.seed": "5", "rapid.checks": fmt.Sprint(checks),
+	// Rapid seed 3 breaks it at case 7 (seeds 1..8: at cases 24, -, 7, -, -, -, -, 53: the
+	// issue's "under 70 cases" about half the time). The seeds' histories move with srp's
+	// schedules: seed 4 broke at case 10 before a JOIN that makes a member adopt new sets
+	// counted as its sender's agreement, seed 5 at case 8 before the representative sent its
+	// own messages with the token it holds (srp/holdsend.go).
+	restore := setFlags(t, map[string]string{"rapid.seed": "3", "rapid.checks": fmt.Sprint(checks),
 		"rapid.shrinktime": "1ms", "rapid.nofailfile": "true"})
 	defer restore()
 	cases, first := 0, 0
