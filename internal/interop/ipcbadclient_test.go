@@ -180,8 +180,13 @@ func badClient(what string) error {
 		if _, err := unix.Write(c.req, m); err != nil {
 			return err
 		}
-		// The exit_group system call itself: os.Exit in a -race binary first sleeps a second
-		// (the race detector's atexit_sleep_ms), long enough for the answer to arrive.
+		// Dead from the daemon's side: its sockets closed, as the kernel closes a dying
+		// process's descriptors, then the exit_group system call itself (os.Exit in a -race
+		// binary first sleeps a second, the race detector's atexit_sleep_ms). The closes come
+		// first because exit_group tears the address space down before the descriptors, and a
+		// daemon at SCHED_RR (system.sched_rr) answered within that time in every attempt.
+		unix.Close(c.req)
+		unix.Close(c.setup)
 		unix.Exit(0)
 	case "many":
 		const n = 200
