@@ -36,28 +36,8 @@ func (p *Processor) useHeldToken(now time.Duration) bool {
 	if allowed < 0 {
 		allowed = 0
 	}
-	// Step 15.
-	if seqLT(p.lastReleased+uint32(sortQueueSize)-uint32(allowed)-uint32(p.cfg.WindowSize), t.Seq) {
-		allowed = 0
-		p.counters.FlowControlZeroBudget++
-	}
-	// Step 16.
-	sent := p.sendQueued(now, allowed)
-	// Step 17 for the whole visit: the held part's count plus these.
-	total := p.myTrc + uint32(sent)
-	t.FCC += total - p.myTrc
-	t.Backlog += p.myCbl - p.myPbl
-	p.myTrc = total
-	p.myPbl = p.myCbl
-	// Step 18.
-	if seqLT(p.myAru, t.ARU) || t.ARUAddr == p.myID || t.ARUAddr == 0 {
-		t.ARU = p.myAru
-		if t.ARU == t.Seq {
-			t.ARUAddr = 0
-		} else {
-			t.ARUAddr = p.myID
-		}
-	}
+	// Steps 15-18 for the whole visit: the held part's count plus these.
+	p.sendAndAccount(now, t, allowed, p.myTrc)
 	// Step 21 without a second token_seq: the stored token's is kept.
 	t.Header = Header{NodeID: p.myID}
 	p.lastToken = t.AppendEncode(p.lastToken[:0])

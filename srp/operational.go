@@ -97,28 +97,7 @@ func (p *Processor) handleORFToken(now time.Duration) {
 	allowed -= retransmitted
 	// Step 13: ask for what I miss.
 	p.addRetransmitRequests(sq)
-	// Step 15: window guard.
-	if seqLT(p.lastReleased+uint32(sortQueueSize)-uint32(allowed)-uint32(p.cfg.WindowSize), t.Seq) {
-		allowed = 0
-		p.counters.FlowControlZeroBudget++
-	}
-	// Step 16.
-	sent := p.sendQueued(now, allowed)
-	// Step 17: flow-control bookkeeping (unsigned, as corosync).
-	total := uint32(retransmitted + sent)
-	t.FCC += total - p.myTrc
-	t.Backlog += p.myCbl - p.myPbl
-	p.myTrc = total
-	p.myPbl = p.myCbl
-	// Step 18: aru.
-	if seqLT(p.myAru, t.ARU) || t.ARUAddr == p.myID || t.ARUAddr == 0 {
-		t.ARU = p.myAru
-		if t.ARU == t.Seq {
-			t.ARUAddr = 0
-		} else {
-			t.ARUAddr = p.myID
-		}
-	}
+	p.sendAndAccount(now, t, allowed, uint32(retransmitted))
 	// Step 19.
 	if t.ARU == lastAru && t.ARUAddr != 0 {
 		p.myAruCount++
@@ -417,4 +396,33 @@ func (p *Processor) sendHoldCancel() {
 	hc := TokenHoldCancel{Header: Header{NodeID: p.myID}, RingID: p.ringID}
 	p.emit(ToAll, 0, TypeTokenHoldCancel, hc.AppendEncode(p.transient(hc.EncodedLen())))
 	p.counters.HoldCancelsSent++
+}
+
+// sendAndAccount is steps 15-18 of a token visit (§6.2): the window guard, the new messages
+// the budget allows, the flow-control bookkeeping (unsigned, as corosync) with counted
+// already sent in this visit, and the aru. handleORFToken and the held-token send
+// (holdsend.go) share it.
+func (p *Processor) sendAndAccount(now time.Duration, t *ORFToken, allowed int, counted uint32) {
+	// Step 15: window guard.
+	if seqLT(p.lastReleased+uint32(sortQueueSize)-uint32(allowed)-uint32(p.cfg.WindowSize), t.Seq) {
+		allowed = 0
+		p.counters.FlowControlZeroBudget++
+	}
+	// Step 16.
+	sent := p.sendQueued(now, allowed)
+	// Step 17.
+	total := counted + uint32(sent)
+	t.FCC += total - p.myTrc
+	t.Backlog += p.myCbl - p.myPbl
+	p.myTrc = total
+	p.myPbl = p.myCbl
+	// Step 18: aru.
+	if seqLT(p.myAru, t.ARU) || t.ARUAddr == p.myID || t.ARUAddr == 0 {
+		t.ARU = p.myAru
+		if t.ARU == t.Seq {
+			t.ARUAddr = 0
+		} else {
+			t.ARUAddr = p.myID
+		}
+	}
 }
