@@ -21,13 +21,17 @@ const (
 	cfgExecShutdown     = services.ServiceCFG<<16 | 2
 	cfgExecReloadConfig = services.ServiceCFG<<16 | 3
 	// cfgExecCryptoReconfig drives knet's runtime crypto change (cfg.c's
-	// MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG): each node multicasts it SAFE for itself. A node
-	// activates the new configuration on its own ACTIVATE, as corosync does. It drops the old
-	// one once its own CLEANUP came back and every member that was in the ring then has sent
-	// its CLEANUP too (a member sends it only after it seals with the new configuration), or
-	// left: corosync drops it on its own CLEANUP, and a member whose ACTIVATE was ordered
-	// after that CLEANUP still sealed with the old key, which the others then refused
-	// (TestKnetCryptoReloadKeepsRing saw 1 to 3 authentication failures in half its runs).
+	// MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG): each node multicasts it SAFE for itself, ACTIVATE
+	// once it has staged the new configuration, CLEANUP once it seals with it. A node acts on
+	// a phase once its own message came back and every member that was in the ring then has
+	// sent its own too, or left. corosync acts on its own message alone; that is safe there
+	// because it stages the new key while delivering RELOAD_CONFIG, before anything after it.
+	// gototem's reload runs in the dispatcher after delivery (Options.OnCfgReload), so a peer
+	// may not have staged when this node's ACTIVATE comes back: sealing with the new key then
+	// cost 3 authentication failures on node 1 in a CI run of TestKnetCryptoReloadKeepsRing.
+	// Dropping the old key on its own CLEANUP likewise refused a member whose ACTIVATE was
+	// ordered later (1 to 3 failures in half the runs). In a mixed ring gototem then seals
+	// with the new key and drops the old one no earlier than corosync does.
 	cfgExecCryptoReconfig = services.ServiceCFG<<16 | 4
 
 	cfgKillNodeSize  = 288 // qbreq · u32 nodeid · cs_name_t reason (u16 length, 256 bytes) · pad
@@ -155,11 +159,8 @@ func (s *Stack) deliverCfg(sender srp.NodeID, body []byte, swapped bool) {
 			s.counters.CfgMalformed++
 			return
 		}
-		switch phase := int(bo.Uint32(body[16:])); {
-		case phase == CryptoPhaseCleanup:
-			s.cryptoCleanup(sender)
-		case sender == s.self:
-			s.rd.Events = append(s.rd.Events, Event{CfgCrypto: &CfgCrypto{Phase: phase}})
+		if phase := int(bo.Uint32(body[16:])); phase == CryptoPhaseActivate || phase == CryptoPhaseCleanup {
+			s.cryptoPhase(phase, sender)
 		}
 	case cfgExecShutdown:
 		s.log.Info(fmt.Sprintf("cfg: node %d was shut down by sysadmin", sender))
@@ -167,36 +168,48 @@ func (s *Stack) deliverCfg(sender srp.NodeID, body []byte, swapped bool) {
 	// Ring re-enable (0) is a no-op in corosync 3.
 }
 
-// cleanupWait is a crypto reconfiguration's CLEANUP phase: the members this node waits for
-// (the ring when its own CLEANUP came back) and who sent theirs.
-type cleanupWait struct {
+// phaseWait is one phase of a crypto reconfiguration (ACTIVATE or CLEANUP): the members
+// this node waits for (the ring when its own message for the phase came back) and who sent
+// theirs.
+type phaseWait struct {
 	own  bool
 	wait []srp.NodeID
 	sent map[srp.NodeID]bool
 }
 
-// cryptoCleanup records a CLEANUP (from is its sender, 0 for a membership change) and hands
-// the driver the phase when nobody it waits for may still seal with the old configuration.
-func (s *Stack) cryptoCleanup(from srp.NodeID) {
-	c := &s.cleanup
+// record takes the phase's message from a member (0: a membership change, nobody's) and
+// reports whether the phase is due: this node's own came back and every member it waits
+// for sent its own or left. A due phase starts over.
+func (w *phaseWait) record(from, self srp.NodeID, members []srp.NodeID) bool {
 	if from != 0 {
-		if c.sent == nil {
-			c.sent = map[srp.NodeID]bool{}
+		if w.sent == nil {
+			w.sent = map[srp.NodeID]bool{}
 		}
-		c.sent[from] = true
-		if from == s.self && !c.own {
-			c.own, c.wait = true, s.srp.Members()
+		w.sent[from] = true
+		if from == self && !w.own {
+			w.own, w.wait = true, members
 		}
 	}
-	if !c.own {
-		return
+	if !w.own {
+		return false
 	}
+	for _, id := range w.wait {
+		if !w.sent[id] && slices.Contains(members, id) {
+			return false
+		}
+	}
+	*w = phaseWait{}
+	return true
+}
+
+// cryptoPhase records a CRYPTO_RECONFIG for phase (from is its sender, 0 for a membership
+// change: both phases) and hands the driver each phase that is due.
+func (s *Stack) cryptoPhase(phase int, from srp.NodeID) {
 	members := s.srp.Members()
-	for _, id := range c.wait {
-		if !c.sent[id] && slices.Contains(members, id) {
-			return
-		}
+	if (from == 0 || phase == CryptoPhaseActivate) && s.activate.record(from, s.self, members) {
+		s.rd.Events = append(s.rd.Events, Event{CfgCrypto: &CfgCrypto{Phase: CryptoPhaseActivate}})
 	}
-	*c = cleanupWait{}
-	s.rd.Events = append(s.rd.Events, Event{CfgCrypto: &CfgCrypto{Phase: CryptoPhaseCleanup}})
+	if (from == 0 || phase == CryptoPhaseCleanup) && s.cleanup.record(from, s.self, members) {
+		s.rd.Events = append(s.rd.Events, Event{CfgCrypto: &CfgCrypto{Phase: CryptoPhaseCleanup}})
+	}
 }

@@ -48,10 +48,12 @@ func TestCfgKillAndReload(t *testing.T) {
 	}
 }
 
-// A node drops its old knet crypto configuration only when nobody may still seal with it:
-// its own CLEANUP came back and every member of the ring then sent its CLEANUP (sent once
-// that member seals with the new one), or left the ring. ACTIVATE stays a node's own affair.
-func TestCryptoCleanupWaitsForEveryMember(t *testing.T) {
+// A node seals with the new knet crypto configuration only when every peer has it: its own
+// ACTIVATE came back and every member of the ring then sent its ACTIVATE (sent once that
+// member staged the new one). It drops the old configuration only when nobody may still
+// seal with it: its own CLEANUP came back and every member then sent its CLEANUP (sent once
+// that member seals with the new one), or left the ring.
+func TestCryptoPhasesWaitForEveryMember(t *testing.T) {
 	nw := newNet(t, 3, false)
 	nw.run(3 * time.Second)
 	phases := func(id srp.NodeID) []int {
@@ -71,12 +73,19 @@ func TestCryptoCleanupWaitsForEveryMember(t *testing.T) {
 		nw.collect(id)
 		nw.run(500 * time.Millisecond)
 	}
+	send(2, CryptoPhaseActivate)
 	send(1, CryptoPhaseActivate)
-	if got := phases(1); !slices.Equal(got, []int{CryptoPhaseActivate}) {
-		t.Fatalf("node 1 phases after its ACTIVATE: %v", got)
+	if got := phases(1); len(got) != 0 {
+		t.Fatalf("node 1 activated while node 3 had not staged: %v", got)
 	}
 	if got := phases(2); len(got) != 0 {
-		t.Fatalf("node 2 acted on node 1's ACTIVATE: %v", got)
+		t.Fatalf("node 2 activated while node 3 had not staged: %v", got)
+	}
+	send(3, CryptoPhaseActivate)
+	for id := srp.NodeID(1); id <= 3; id++ {
+		if got := phases(id); !slices.Equal(got, []int{CryptoPhaseActivate}) {
+			t.Fatalf("node %d phases once every node sent ACTIVATE: %v", id, got)
+		}
 	}
 	send(1, CryptoPhaseCleanup)
 	if got := phases(1); !slices.Equal(got, []int{CryptoPhaseActivate}) {
@@ -92,7 +101,7 @@ func TestCryptoCleanupWaitsForEveryMember(t *testing.T) {
 	if got := phases(1); !slices.Equal(got, []int{CryptoPhaseActivate, CryptoPhaseCleanup}) {
 		t.Fatalf("node 1 phases after node 3 left: %v", got)
 	}
-	if got := phases(2); !slices.Equal(got, []int{CryptoPhaseCleanup}) {
+	if got := phases(2); !slices.Equal(got, []int{CryptoPhaseActivate, CryptoPhaseCleanup}) {
 		t.Fatalf("node 2 (its own CLEANUP and node 1's, node 3 gone) phases %v", got)
 	}
 }

@@ -151,7 +151,8 @@ type Stack struct {
 
 	configVersions map[srp.NodeID]uint64 // cmap sync: runtime.members.<id>.config_version
 	cmap           cmapSync              // cmap's first-sync config_version check
-	cleanup        cleanupWait           // a knet crypto reconfiguration's CLEANUP phase
+	activate       phaseWait             // a knet crypto reconfiguration's ACTIVATE phase
+	cleanup        phaseWait             // and its CLEANUP phase
 	svcMsgs        ServiceMessages       // runtime.services.<svc>.<fn>.tx/rx
 
 	rd       Ready
@@ -682,7 +683,7 @@ func (s *Stack) onConfiguration(c *srp.Configuration) {
 	for _, o := range s.sync.Regular(c.RingID, c.Members) {
 		s.sendService(o)
 	}
-	s.cryptoCleanup(0) // members that left are no longer waited for
+	s.cryptoPhase(0, 0) // members that left are no longer waited for
 }
 
 func (s *Stack) onMessage(m *srp.Message) {
