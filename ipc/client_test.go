@@ -118,10 +118,14 @@ func testDgram(local, remote string) (int, error) {
 	return fd, nil
 }
 
+// close releases the client's sockets and mappings. A second call does nothing: a test that
+// closes a client early (a client that went away) still has dialOK's close run at its end,
+// and must not close descriptor numbers the process has handed out again since.
 func (c *testClient) close() {
-	for _, fd := range []int{c.setup, c.req, c.ev} {
-		if fd > 0 {
-			unix.Close(fd)
+	for _, fd := range []*int{&c.setup, &c.req, &c.ev} {
+		if *fd > 0 {
+			unix.Close(*fd)
+			*fd = -1
 		}
 	}
 	if c.ctl != nil {

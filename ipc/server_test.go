@@ -150,6 +150,36 @@ func startServer(t *testing.T, opts Options, svc Service) (*Server, string) {
 	return s, name
 }
 
+// dialOK connects a test client to service name asking for maxMsg (0: the server's
+// default), failing the test when the server refuses; the client is closed when the test
+// ends.
+func dialOK(t *testing.T, name string, maxMsg uint32) *testClient {
+	t.Helper()
+	c, err := dialTest(name, maxMsg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
+// stillServes checks that a new client's echo is answered: what the test did to the server
+// cost it no more than the connection it was done on.
+func stillServes(t *testing.T, name string) {
+	t.Helper()
+	if _, err := dialOK(t, name, 0).call(idEcho, []byte("still serving")); err != nil {
+		t.Fatalf("the server no longer serves: %v", err)
+	}
+}
+
+// wantFlowControlled checks that c may not send: the server has flow control on for it.
+func wantFlowControlled(t *testing.T, c *testClient) {
+	t.Helper()
+	if err := c.send(idEcho, []byte("x")); !errors.Is(err, errFlowControl) {
+		t.Fatalf("send under flow control: %v", err)
+	}
+}
+
 func TestAbstractAddrPadded(t *testing.T) {
 	a, err := abstractAddr("cmap")
 	if err != nil {
@@ -186,11 +216,7 @@ func TestEchoRequestResponseEvent(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		svc := newEchoService()
 		s, name := startServer(t, Options{}, svc)
-		c, err := dialTest(name, 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
+		c := dialOK(t, name, 1<<20)
 		if c.resp.maxMsgSize != 1<<20 {
 			t.Fatalf("max_msg_size %d", c.resp.maxMsgSize)
 		}
@@ -259,19 +285,11 @@ func TestEchoRequestResponseEvent(t *testing.T) {
 func TestMaxMsgSizeBounded(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		_, name := startServer(t, Options{MaxMsgSize: 64 << 10}, newEchoService())
-		c, err := dialTest(name, 1<<30)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
+		c := dialOK(t, name, 1<<30)
 		if c.resp.maxMsgSize != 64<<10 {
 			t.Fatalf("a client asking 1 GiB got max_msg_size %d", c.resp.maxMsgSize)
 		}
-		c2, err := dialTest(name, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.close()
+		c2 := dialOK(t, name, 10)
 		if c2.resp.maxMsgSize != 8<<10 {
 			t.Fatalf("a client asking 10 bytes got %d", c2.resp.maxMsgSize)
 		}
@@ -299,11 +317,7 @@ func TestAccessRule(t *testing.T) {
 			t.Fatalf("non-root not in uidgid: %v %+v", err, s.Stats())
 		}
 		allowed.Store(true)
-		c, err = dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.close()
+		dialOK(t, name, 0)
 	})
 }
 
@@ -324,38 +338,22 @@ func TestServiceRefuses(t *testing.T) {
 func TestFlowControl(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		_, name := startServer(t, Options{}, newEchoService())
-		c, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
+		c := dialOK(t, name, 0)
 		if _, err := c.call(idFlowOn, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.send(idEcho, []byte("x")); !errors.Is(err, errFlowControl) {
-			t.Fatalf("send under flow control: %v", err)
-		}
+		wantFlowControlled(t, c)
 	})
 }
 
 func TestServerFlowControlAll(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		s, name := startServer(t, Options{}, newEchoService())
-		c, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
+		c := dialOK(t, name, 0)
 		s.SetFlowControl(true)
-		if err := c.send(idEcho, []byte("x")); !errors.Is(err, errFlowControl) {
-			t.Fatalf("send under flow control: %v", err)
-		}
+		wantFlowControlled(t, c)
 		// A connection made while it is on starts with it on.
-		c2, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.close()
+		c2 := dialOK(t, name, 0)
 		if !waitFor(func() bool { return c2.fcFlag() == 1 }) {
 			t.Fatal("new connection not flow-controlled")
 		}
@@ -378,10 +376,7 @@ func TestBadClientGarbageRequest(t *testing.T) {
 			make([]byte, 40), // header says size 0
 			append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0}, 1, 2), // size 99, 18 bytes
 		} {
-			c, err := dialTest(name, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := dialOK(t, name, 0)
 			if err := c.sendRaw(m); err != nil {
 				t.Fatal(err)
 			}
@@ -390,26 +385,14 @@ func TestBadClientGarbageRequest(t *testing.T) {
 			}
 			c.close()
 		}
-		// The server still serves.
-		c, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
-		if _, err := c.call(idEcho, []byte("ok")); err != nil {
-			t.Fatal(err)
-		}
+		stillServes(t, name)
 	})
 }
 
 func TestBadClientOversized(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		s, name := startServer(t, Options{MaxMsgSize: 16 << 10}, newEchoService())
-		c, err := dialTest(name, 16<<10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
+		c := dialOK(t, name, 16<<10)
 		big := make([]byte, 40<<10)
 		binary.LittleEndian.PutUint32(big[8:], uint32(len(big)))
 		var err2 error
@@ -433,16 +416,8 @@ func TestBadClientNeverReadsEvents(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		svc := newEchoService()
 		s, name := startServer(t, Options{EventQueue: 32}, svc)
-		lazy, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lazy.close()
-		good, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer good.close()
+		lazy := dialOK(t, name, 0)
+		good := dialOK(t, name, 0)
 		n := make([]byte, 4)
 		binary.LittleEndian.PutUint32(n, 1000)
 		// The lazy client asks for 1000 events and reads none: its socket holds a few, the
@@ -460,19 +435,25 @@ func TestBadClientNeverReadsEvents(t *testing.T) {
 	})
 }
 
+// dieInCall starts a server of svc, sends request id (one the service blocks in) from a
+// client and closes the client while the service is handling it: a client process that dies
+// in the middle of a call.
+func dieInCall(t *testing.T, svc *echoService, id int32) *Server {
+	t.Helper()
+	s, name := startServer(t, Options{}, svc)
+	c := dialOK(t, name, 0)
+	if err := c.send(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	<-svc.blocked
+	c.close()
+	return s
+}
+
 func TestBadClientKilledMidCall(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		svc := newEchoService()
-		s, name := startServer(t, Options{}, svc)
-		c, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.send(idBlock, nil); err != nil {
-			t.Fatal(err)
-		}
-		<-svc.blocked
-		c.close() // the process dies while the service is handling its call
+		s := dieInCall(t, svc, idBlock)
 		if !waitFor(func() bool { return s.Stats().DiedInCall == 1 }) {
 			t.Fatalf("death not noticed: %+v", s.Stats())
 		}
@@ -494,16 +475,7 @@ func TestBadClientKilledMidCall(t *testing.T) {
 func TestDoneContextEndsWaits(t *testing.T) {
 	bothModes(t, func(t *testing.T) {
 		svc := newEchoService()
-		s, name := startServer(t, Options{}, svc)
-		c, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.send(idWaitGone, nil); err != nil {
-			t.Fatal(err)
-		}
-		<-svc.blocked
-		c.close()
+		s := dieInCall(t, svc, idWaitGone)
 		if err := <-svc.waitGone; err != nil {
 			t.Fatal(err)
 		}
@@ -591,11 +563,7 @@ func TestManyConnectAtOnce(t *testing.T) {
 			t.Fatalf("stats %+v", s.Stats())
 		}
 		// Slots come back: a new client gets in.
-		c, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.close()
+		dialOK(t, name, 0)
 	})
 }
 
@@ -610,11 +578,7 @@ func TestCloseDisconnectsClients(t *testing.T) {
 		if err := s.Listen(name, svc); err == nil {
 			t.Fatal("second Listen on one name accepted")
 		}
-		c, err := dialTest(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
+		c := dialOK(t, name, 0)
 		s.Close()
 		if _, d := svc.counts(); d != 1 {
 			t.Fatalf("%d disconnects after Close", d)
@@ -636,11 +600,7 @@ func TestBadClientTruncatesRing(t *testing.T) {
 	for _, which := range []string{"response", "request"} {
 		t.Run(which, func(t *testing.T) {
 			s, name := startServer(t, Options{}, newEchoService())
-			c, err := dialTest(name, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.close()
+			c := dialOK(t, name, 0)
 			if !c.shm() {
 				t.Fatal("the default connection type is not shared memory")
 			}
@@ -673,14 +633,7 @@ func TestBadClientTruncatesRing(t *testing.T) {
 					t.Fatalf("truncated request ring: %+v", s.Stats())
 				}
 			}
-			d, err := dialTest(name, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.close()
-			if _, err := d.call(idEcho, []byte("still serving")); err != nil {
-				t.Fatal(err)
-			}
+			stillServes(t, name)
 		})
 	}
 }

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
 
@@ -91,10 +90,7 @@ func benchLink(b *testing.B, size, batch int, crypto bool) {
 		out[i] = toNode(2, payload)
 	}
 	rx := countReceived(l2, r)
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	b.ResetTimer()
-	start := time.Now()
+	rx.startTimer(b)
 	sent := 0
 	for sent < b.N {
 		k := min(batch, b.N-sent)
@@ -104,19 +100,6 @@ func benchLink(b *testing.B, size, batch int, crypto bool) {
 		}
 		sent += k
 	}
-	sendDone := time.Since(start)
-	rx.drain(sent)
-	elapsed := time.Since(start)
-	b.StopTimer()
-	runtime.ReadMemStats(&ms1)
-	l2.Close()
-	<-rx.done
-	got := rx.received.Load()
-	b.ReportMetric(float64(sent)/sendDone.Seconds(), "sent-pkt/s")
-	b.ReportMetric(float64(got)/elapsed.Seconds(), "recv-pkt/s")
-	b.ReportMetric(float64(got)*float64(size)/elapsed.Seconds()/1e6, "recv-MB/s")
-	b.ReportMetric(100*float64(int64(sent)-got)/float64(sent), "loss-%")
-	if got > 0 {
-		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(got), "allocs/pkt")
-	}
+	b.ReportMetric(float64(sent)/time.Since(rx.start).Seconds(), "sent-pkt/s")
+	rx.report(b, sent, size, "pkt")
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -248,10 +249,13 @@ type rxCounter struct {
 	progress chan struct{}
 	done     chan struct{}
 	stall    *time.Timer // one timer reused, so the harness adds no allocations
+	link     *Link       // the receiving link, closed by report
+	start    time.Time   // set by startTimer
+	mallocs  uint64      // the process's allocation count at startTimer
 }
 
 func countReceived(l *Link, r *Receiver) *rxCounter {
-	c := &rxCounter{progress: make(chan struct{}, 1), done: make(chan struct{}), stall: time.NewTimer(time.Hour)}
+	c := &rxCounter{progress: make(chan struct{}, 1), done: make(chan struct{}), stall: time.NewTimer(time.Hour), link: l}
 	go func() {
 		defer close(c.done)
 		bt := l.GetBatch()
@@ -281,6 +285,37 @@ func (c *rxCounter) waitWindow(sent, window int) {
 		case <-c.stall.C:
 		}
 		break
+	}
+}
+
+// startTimer starts what report measures: the benchmark's timer, the wall clock and the
+// allocation count.
+func (c *rxCounter) startTimer(b *testing.B) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	c.mallocs = ms.Mallocs
+	b.ResetTimer()
+	c.start = time.Now()
+}
+
+// report ends a flood benchmark that sent sent units (unit: "pkt" datagrams, "msg"
+// messages) of size bytes since startTimer: it waits for them (drain), closes the receiving
+// link and reports the received rate, the goodput, the loss and the allocations per received
+// unit, the whole process's (sender, receiver and harness) divided by what arrived.
+func (c *rxCounter) report(b *testing.B, sent, size int, unit string) {
+	c.drain(sent)
+	elapsed := time.Since(c.start)
+	b.StopTimer()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	c.link.Close()
+	<-c.done
+	got := c.received.Load()
+	b.ReportMetric(float64(got)/elapsed.Seconds(), "recv-"+unit+"/s")
+	b.ReportMetric(float64(got)*float64(size)/elapsed.Seconds()/1e6, "recv-MB/s")
+	b.ReportMetric(100*float64(int64(sent)-got)/float64(sent), "loss-%")
+	if got > 0 {
+		b.ReportMetric(float64(ms.Mallocs-c.mallocs)/float64(got), "allocs/"+unit)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -152,10 +151,7 @@ func benchKnet(b *testing.B, c *knet.Crypto, size int) {
 	l1, l2, r := knetPair(b, c)
 	out := []srp.Outgoing{toAll(srp.TypeMcast, mcastMsg(1, 1, size))}
 	rx := countReceived(l2, r)
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	b.ResetTimer()
-	start := time.Now()
+	rx.startTimer(b)
 	sent := 0
 	for sent < b.N {
 		rx.waitWindow(sent, window)
@@ -164,17 +160,5 @@ func benchKnet(b *testing.B, c *knet.Crypto, size int) {
 		}
 		sent++
 	}
-	rx.drain(sent)
-	elapsed := time.Since(start)
-	b.StopTimer()
-	runtime.ReadMemStats(&ms1)
-	l2.Close()
-	<-rx.done
-	got := rx.received.Load()
-	b.ReportMetric(float64(got)/elapsed.Seconds(), "recv-msg/s")
-	b.ReportMetric(float64(got)*float64(size)/elapsed.Seconds()/1e6, "recv-MB/s")
-	b.ReportMetric(100*float64(int64(sent)-got)/float64(sent), "loss-%")
-	if got > 0 {
-		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(got), "allocs/msg")
-	}
+	rx.report(b, sent, size, "msg")
 }
