@@ -19,26 +19,48 @@ import (
 // /proc/self/task replaced by one sched_setattr(0) call, the child's other threads stay
 // SCHED_OTHER ("thread N: policy 0").
 func TestSchedRRAllThreads(t *testing.T) {
-	if os.Getenv("GOTOTEM_SCHED_CHILD") == "1" {
-		schedChild()
+	runSchedChild(t, "TestSchedRRAllThreads", "rr")
+}
+
+// The fallback when SCHED_RR is refused: nice -20 on every thread, those started afterwards
+// included (Linux keeps a nice level per thread). The child refuses SCHED_RR through
+// setThreadRR, so the fallback runs as root too. Shown failing: with the fallback as
+// setpriority(PRIO_PROCESS, 0, -20) (the calling thread only), the child's other threads
+// keep nice 0 ("thread N: nice 0").
+func TestSchedRRFallbackAllThreads(t *testing.T) {
+	runSchedChild(t, "TestSchedRRFallbackAllThreads", "nice")
+}
+
+// runSchedChild runs test again in a child process with GOTOTEM_SCHED_CHILD=want, where
+// schedChild does the work; a refusal of the system calls themselves (no privilege) skips.
+func runSchedChild(t *testing.T, test, want string) {
+	if os.Getenv("GOTOTEM_SCHED_CHILD") == want {
+		schedChild(want)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSchedRRAllThreads$")
-	cmd.Env = append(os.Environ(), "GOTOTEM_SCHED_CHILD=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), "GOTOTEM_SCHED_CHILD="+want)
 	out, err := cmd.CombinedOutput()
 	s := string(out)
 	if strings.Contains(s, "SKIP-EPERM") {
-		t.Skipf("SCHED_RR not permitted here: %s", s)
+		t.Skipf("%s not permitted here: %s", want, s)
 	}
-	if err != nil || !strings.Contains(s, "ALL-RR") {
+	if err != nil || !strings.Contains(s, "ALL-SET") {
 		t.Fatalf("child: %v\n%s", err, s)
 	}
+	line, _, _ := strings.Cut(s[strings.Index(s, "ALL-SET"):], "\n")
+	t.Log(line)
 }
 
-func schedChild() {
+// schedChild calls setSchedRR (with SCHED_RR refused when want is "nice"), starts new
+// threads, and checks every thread for the policy or the nice level want names.
+func schedChild(want string) {
+	if want == "nice" {
+		setThreadRR = func(int) error { return unix.EPERM }
+	}
 	how, err := setSchedRR()
-	if how != "rr" {
-		if errors.Is(err, unix.EPERM) {
+	if how != want {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			println("SKIP-EPERM", err.Error())
 			return
 		}
@@ -60,16 +82,29 @@ func schedChild() {
 	tids, _ := os.ReadDir("/proc/self/task")
 	for _, e := range tids {
 		tid, _ := strconv.Atoi(e.Name())
-		a, err := unix.SchedGetAttr(tid, 0)
+		if want == "rr" {
+			a, err := unix.SchedGetAttr(tid, 0)
+			if err != nil {
+				println("thread", tid, err.Error())
+				os.Exit(1)
+			}
+			if a.Policy != unix.SCHED_RR {
+				println("thread", tid, ": policy", a.Policy)
+				os.Exit(1)
+			}
+			continue
+		}
+		// The raw getpriority system call answers 20 - nice.
+		prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
 		if err != nil {
 			println("thread", tid, err.Error())
 			os.Exit(1)
 		}
-		if a.Policy != unix.SCHED_RR {
-			println("thread", tid, ": policy", a.Policy)
+		if nice := 20 - prio; nice != -20 {
+			println("thread", tid, ": nice", nice)
 			os.Exit(1)
 		}
 	}
 	close(release)
-	println("ALL-RR", len(tids), "threads")
+	println("ALL-SET", want, len(tids), "threads")
 }
