@@ -173,6 +173,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.epoch = time.Now()
+	logTotemConfig(n.log, n.rt.Totem)
 	links, err := n.openLinks()
 	if err != nil {
 		return err

@@ -93,6 +93,10 @@ logging {
 	to_logfile: yes
 	logfile: %s/node.log
 	timestamp: hires
+	logger_subsys {
+		subsys: TOTEM
+		debug: on
+	}
 }
 `, port, dir)), 0o600); err != nil {
 		t.Fatal(err)
@@ -147,8 +151,30 @@ logging {
 			regexp.QuoteMeta(fmt.Sprintf("%-8s[%-6s] ", level, subsys)) + msg + `$`)
 	}
 	ring := `\(1\.[0-9a-f]+\)`
+	// Startup, before any membership: corosync 3.1.7's totemsrp timer lines (TOTEM, debug) with
+	// the effective timers of 3 nodes at token 1000 (1650 ms; retransmit 1650/4.2, hold
+	// 0.8 of it less 10 ms, consensus 1.2 × token, MTU 1500 less two mcast headers), then
+	// totemnet's transport notice.
+	at := 0
+	for _, msg := range []string{
+		"Token Timeout (1650 ms) retransmit timeout (392 ms)",
+		"Token warning every 1237 ms (75% of Token Timeout)",
+		"token hold (303 ms) retransmits before loss (4 retrans)",
+		"join (50 ms) send_join (0 ms) consensus (1980 ms) merge (200 ms)",
+		"downcheck (1000 ms) fail to recv const (2500 msgs)",
+		"seqno unchanged const (30 rotations) Maximum network MTU 1410",
+		"window size per rotation (50 messages) maximum messages per rotation (17 messages)",
+		"missed count const (5 messages)",
+		"send threads (0 threads)",
+		"heartbeat_failures_allowed (0)",
+		"max_network_delay (50 ms)",
+		"HeartBeat is Disabled. To enable set heartbeat_failures_allowed > 0",
+	} {
+		at = waitFor(line("debug", "TOTEM", regexp.QuoteMeta(msg)), at)
+	}
+	waitFor(line("notice", "TOTEM", regexp.QuoteMeta("Initializing transport (UDP/IP Unicast).")), at)
 	// Formation: node 1 saw 2 and 3 join (in one membership or two), quorum, sync done.
-	at := waitFor(line("notice", "QUORUM", `Members\[3\]: 1 2 3`), 0)
+	at = waitFor(line("notice", "QUORUM", `Members\[3\]: 1 2 3`), 0)
 	waitFor(line("notice", "TOTEM", `A new membership `+ring+` was formed\. Members joined: (2 3|2|3)`), 0)
 	waitFor(line("notice", "QUORUM", `This node is within the primary component and will provide service\.`), 0)
 	waitFor(line("notice", "MAIN", `Completed service synchronization, ready to provide service\.`), 0)
