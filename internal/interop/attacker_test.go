@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -46,60 +47,50 @@ import (
 
 const atkPort = 5405 // udpu's default mcastport: the harness sets none
 
-// udpIn opens a UDP socket inside network namespace ns. The socket belongs to the namespace it
-// was created in, so only its creation needs the namespace: a locked goroutine enters it and
-// ends without unlocking, which retires its thread instead of returning it to the scheduler.
-func udpIn(ns string, laddr netip.AddrPort) (*net.UDPConn, error) {
-	type res struct {
-		c   *net.UDPConn
-		err error
-	}
-	ch := make(chan res, 1)
+// inNetns runs f on a thread inside network namespace ns. A socket belongs to the namespace it
+// was created in, so only its creation needs the namespace: the locked goroutine ends without
+// unlocking, which retires its thread instead of returning it to the scheduler.
+func inNetns(ns string, f func() error) error {
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		f, err := os.Open(filepath.Join("/var/run/netns", ns))
+		nsf, err := os.Open(filepath.Join("/var/run/netns", ns))
 		if err != nil {
-			ch <- res{nil, err}
+			errc <- err
 			return
 		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- res{nil, fmt.Errorf("setns %s: %w", ns, err)}
+		defer nsf.Close()
+		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
-		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(laddr))
-		ch <- res{c, err}
+		errc <- f()
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-errc
+}
+
+// udpIn opens a UDP socket inside network namespace ns.
+func udpIn(ns string, laddr netip.AddrPort) (*net.UDPConn, error) {
+	var c *net.UDPConn
+	err := inNetns(ns, func() (err error) {
+		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(laddr))
+		return err
+	})
+	return c, err
 }
 
 // sniffIn captures, inside namespace ns, the payload of one UDP datagram to port that
 // matches keep, within d: a genuine datagram to replay.
 func sniffIn(ns string, port int, d time.Duration, keep func(src netip.Addr, payload []byte) bool) ([]byte, netip.Addr, error) {
-	type res struct {
+	var (
 		b   []byte
 		src netip.Addr
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open(filepath.Join("/var/run/netns", ns))
-		if err != nil {
-			ch <- res{err: err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- res{err: err}
-			return
-		}
+	)
+	err := inNetns(ns, func() error {
 		proto := int(htons(unix.ETH_P_IP))
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, proto)
 		if err != nil {
-			ch <- res{err: fmt.Errorf("packet socket: %w", err)}
-			return
+			return fmt.Errorf("packet socket: %w", err)
 		}
 		defer unix.Close(fd)
 		tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
@@ -115,17 +106,15 @@ func sniffIn(ns string, port int, d time.Duration, keep func(src netip.Addr, pay
 			if n < ihl+8 || int(binary.BigEndian.Uint16(buf[ihl+2:])) != port {
 				continue
 			}
-			src := netip.AddrFrom4([4]byte(buf[12:16]))
-			payload := buf[ihl+8 : n]
-			if keep(src, payload) {
-				ch <- res{b: slices.Clone(payload), src: src}
-				return
+			from, payload := netip.AddrFrom4([4]byte(buf[12:16])), buf[ihl+8:n]
+			if keep(from, payload) {
+				b, src = slices.Clone(payload), from
+				return nil
 			}
 		}
-		ch <- res{err: fmt.Errorf("no matching datagram to port %d within %v", port, d)}
-	}()
-	r := <-ch
-	return r.b, r.src, r.err
+		return fmt.Errorf("no matching datagram to port %d within %v", port, d)
+	})
+	return b, src, err
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -167,6 +156,57 @@ func statusOf(ctx context.Context, c *Cluster, id int) (atkStatus, error) {
 	return s, nil
 }
 
+// sendTo sends each datagram from conn to the totem port of each node in ids, the whole
+// sequence rounds times.
+func sendTo(c *Cluster, conn *net.UDPConn, ids []int, rounds int, ds ...[]byte) error {
+	for range rounds {
+		for _, d := range ds {
+			for _, id := range ids {
+				to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.Lab().Addr(id, 0), atkPort))
+				if _, err := conn.WriteToUDP(d, to); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// dropsOn reads the DROPS counter of each node in ids from `gototem status`.
+func dropsOn(ctx context.Context, t *testing.T, c *Cluster, counter string, ids []int) map[int]uint64 {
+	t.Helper()
+	out := map[int]uint64{}
+	for _, id := range ids {
+		st, err := statusOf(ctx, c, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[id] = st.drops[counter]
+	}
+	return out
+}
+
+// checkDropsGrew asks every node of before for its status again (a node that no longer
+// answers fails the test: its daemon is wedged) and fails where counter grew by less than
+// least since before was read. With counter "" only the answer is checked.
+func checkDropsGrew(ctx context.Context, t *testing.T, c *Cluster, counter string, before map[int]uint64, least uint64) {
+	t.Helper()
+	for _, id := range slices.Sorted(maps.Keys(before)) {
+		st, err := statusOf(ctx, c, id)
+		if err != nil {
+			t.Fatalf("daemon wedged? %v", err)
+		}
+		if counter == "" {
+			continue
+		}
+		b, n := before[id], st.drops[counter]
+		if n < b+least {
+			t.Errorf("node %d: %s %d -> %d, want at least %d more\n%s", id, counter, b, n, least, st.raw)
+		}
+		t.Logf("node %d: %s %d -> %d", id, counter, b, n)
+	}
+}
+
 // attack is one class: send runs the attack, victims are the nodes whose counter must move.
 type attack struct {
 	name    string
@@ -188,20 +228,9 @@ type attacker struct {
 	ring     srp.RingID // the ring at the start of the attack (for forged tokens)
 }
 
-func (a *attacker) addr(id int) *net.UDPAddr {
-	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(a.c.Lab().Addr(id, 0), atkPort))
-}
-
 // to sends each datagram to each node from conn.
 func (a *attacker) to(conn *net.UDPConn, ids []int, ds ...[]byte) error {
-	for _, d := range ds {
-		for _, id := range ids {
-			if _, err := conn.WriteToUDP(d, a.addr(id)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return sendTo(a.c, conn, ids, 1, ds...)
 }
 
 func (a *attacker) garbage(n, maxLen int) [][]byte {
@@ -226,11 +255,6 @@ func join(from srp.NodeID, seq uint64, proc, failed []srp.NodeID) []byte {
 }
 
 func TestGototemLabAttacker(t *testing.T) {
-	if os.Getenv("CI") == "true" {
-		if err := labCheck(); err != nil {
-			t.Fatalf("CI=true: the attacker lab needs root and network namespaces: %v", err)
-		}
-	}
 	c := gototemCluster(t, Options{Engines: allGototem(3), Quiet: true})
 	r0 := formRing(t, c)
 	ctx := context.Background()
@@ -408,12 +432,7 @@ func TestGototemLabAttacker(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				for range 200 {
-					if err := a.to(a.listed, all, d); err != nil {
-						return err
-					}
-				}
-				return nil
+				return sendTo(a.c, a.listed, all, 200, d)
 			}},
 		{name: "MERGE_DETECT of a foreign ring from a listed nodeid", reform: true, victims: all,
 			asserts: "a listed node announcing another ring makes the ring re-form; it recovers within the liveness bound with all members",
@@ -427,14 +446,7 @@ func TestGototemLabAttacker(t *testing.T) {
 			t.Logf("asserts: %s", at.asserts)
 			a.t = t
 			a.ring = ringNow()
-			before := map[int]atkStatus{}
-			for _, id := range at.victims {
-				st, err := statusOf(ctx, c, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				before[id] = st
-			}
+			before := dropsOn(ctx, t, c, at.counter, at.victims)
 			t0 := time.Now()
 			if err := at.send(a); err != nil {
 				t.Fatalf("attack: %v", err)
@@ -454,19 +466,7 @@ func TestGototemLabAttacker(t *testing.T) {
 			if r.Seq > a.ring.Seq+1000 {
 				t.Errorf("ring sequence jumped from %x.%x to %v", uint32(a.ring.Rep), a.ring.Seq, r)
 			}
-			for _, id := range at.victims {
-				st, err := statusOf(ctx, c, id)
-				if err != nil {
-					t.Fatalf("daemon wedged? %v", err)
-				}
-				if at.counter != "" {
-					b, n := before[id].drops[at.counter], st.drops[at.counter]
-					if n <= b {
-						t.Errorf("node %d: %s did not move (%d -> %d)\n%s", id, at.counter, b, n, st.raw)
-					}
-					t.Logf("node %d: %s %d -> %d", id, at.counter, b, n)
-				}
-			}
+			checkDropsGrew(ctx, t, c, at.counter, before, 1)
 			t.Logf("MEASURED: %s: ring %x.%x -> %v, confirmed or recovered %v after the attack began", at.name, uint32(a.ring.Rep), a.ring.Seq, r, took.Round(time.Millisecond))
 		})
 	}
@@ -519,11 +519,6 @@ func TestGototemLabAttacker(t *testing.T) {
 // sealed datagrams are dropped by the transport before anything reads them, counted as
 // auth_failure and replay in `gototem status`, and named in the log once.
 func TestGototemLabAttackerEncrypted(t *testing.T) {
-	if os.Getenv("CI") == "true" {
-		if err := labCheck(); err != nil {
-			t.Fatalf("CI=true: the attacker lab needs root and network namespaces: %v", err)
-		}
-	}
 	key := filepath.Join(t.TempDir(), "authkey")
 	k, err := transport.GenerateAuthKey(256)
 	if err != nil {
@@ -548,15 +543,6 @@ func TestGototemLabAttackerEncrypted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := func(to []int, d []byte, n int) {
-		for range n {
-			for _, id := range to {
-				if _, err := listed.WriteToUDP(d, net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.Addr(id, 0), atkPort))); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
 	for _, tc := range []struct {
 		name, counter, asserts string
 		victims                []int
@@ -575,29 +561,15 @@ func TestGototemLabAttackerEncrypted(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Logf("asserts: %s; the ring keeps its members", tc.asserts)
-			before := map[int]uint64{}
-			for _, id := range tc.victims {
-				st, err := statusOf(ctx, c, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				before[id] = st.drops[tc.counter]
+			before := dropsOn(ctx, t, c, tc.counter, tc.victims)
+			if err := sendTo(c, listed, tc.victims, 50, tc.d); err != nil {
+				t.Fatal(err)
 			}
-			send(tc.victims, tc.d, 50)
 			time.Sleep(300 * time.Millisecond)
 			if _, err := c.WaitRing(ctx, all, all, bound); err != nil {
 				t.Fatal(err)
 			}
-			for _, id := range tc.victims {
-				st, err := statusOf(ctx, c, id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if st.drops[tc.counter] <= before[id] {
-					t.Errorf("node %d: %s did not move (%d)\n%s", id, tc.counter, before[id], st.raw)
-				}
-				t.Logf("node %d: %s %d -> %d", id, tc.counter, before[id], st.drops[tc.counter])
-			}
+			checkDropsGrew(ctx, t, c, tc.counter, before, 1)
 		})
 	}
 	// One log line names the source; not one per datagram.

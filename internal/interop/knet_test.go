@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -107,26 +106,9 @@ func TestKnetMixedRing(t *testing.T) {
 			}
 			checkCPGOrder(t, c, bin, "knet-"+tc.name, 40, 20)
 
-			if err := c.Node(3).Kill(); err != nil {
-				t.Fatal(err)
-			}
-			r = changeTo(t, c, r, []int{1, 2}, "kill -9 gototem node 3")
-			sameQuorum(t, c, []int{1, 2}, true, 2)
-			if err := c.Node(3).Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			r = changeTo(t, c, r, ids(1, 3), "restart gototem node 3")
+			r = killRestart(t, c, r, 3, ids(1, 3)) // the gototem node
 			checkKnetLinks(t, c, ids(1, 3), 0)
-
-			if err := c.Node(2).Kill(); err != nil {
-				t.Fatal(err)
-			}
-			r = changeTo(t, c, r, []int{1, 3}, "kill -9 corosync node 2")
-			sameQuorum(t, c, []int{1, 3}, true, 2)
-			if err := c.Node(2).Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			r = changeTo(t, c, r, ids(1, 3), "restart corosync node 2")
+			r = killRestart(t, c, r, 2, ids(1, 3)) // a corosync node
 
 			if err := c.Lab().CutLink(3, 0); err != nil {
 				t.Fatal(err)
@@ -420,15 +402,6 @@ func TestKnetTamperedReplayed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := func(to []int, d []byte, n int) {
-		for range n {
-			for _, id := range to {
-				if _, err := atk.WriteToUDP(d, net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.Addr(id, 0), atkPort))); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
 	tampered := slices.Clone(sealed)
 	tampered[len(tampered)/2] ^= 0x20
 	for _, tc := range []struct {
@@ -439,26 +412,14 @@ func TestKnetTamperedReplayed(t *testing.T) {
 		{"tampered", "auth_failure", []int{2, 3}, tampered},
 		{"replayed", "replay", []int{3}, sealed},
 	} {
-		before := map[int]uint64{}
-		for _, id := range tc.victims {
-			st, err := statusOf(ctx, c, id)
-			if err != nil {
+		t.Run(tc.name, func(t *testing.T) {
+			before := dropsOn(ctx, t, c, tc.counter, tc.victims)
+			if err := sendTo(c, atk, tc.victims, 50, tc.d); err != nil {
 				t.Fatal(err)
 			}
-			before[id] = st.drops[tc.counter]
-		}
-		send(tc.victims, tc.d, 50)
-		time.Sleep(300 * time.Millisecond)
-		for _, id := range tc.victims {
-			st, err := statusOf(ctx, c, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.drops[tc.counter] < before[id]+50 {
-				t.Errorf("%s: node %d: %s %d -> %d, want 50 more\n%s", tc.name, id, tc.counter, before[id], st.drops[tc.counter], st.raw)
-			}
-			t.Logf("MEASURED: %s: node %d: %s %d -> %d", tc.name, id, tc.counter, before[id], st.drops[tc.counter])
-		}
+			time.Sleep(300 * time.Millisecond)
+			checkDropsGrew(ctx, t, c, tc.counter, before, 50) // every datagram is counted
+		})
 	}
 	r2, err := c.WaitRing(ctx, ids(1, 3), ids(1, 3), 10*time.Second)
 	if err != nil {

@@ -117,6 +117,23 @@ func changeTo(t *testing.T, c *Cluster, prev RingID, members []int, what string)
 	return r
 }
 
+// killRestart kills node id with SIGKILL: the other members install a ring of their own,
+// with the quorum their votes give them (one a node); then it restarts the node and waits
+// until all of members are one ring again, which it returns.
+func killRestart(t *testing.T, c *Cluster, prev RingID, id int, members []int) RingID {
+	t.Helper()
+	others := slices.DeleteFunc(slices.Clone(members), func(m int) bool { return m == id })
+	if err := c.Node(id).Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r := changeTo(t, c, prev, others, fmt.Sprintf("kill -9 node %d (%s)", id, c.Node(id).Engine))
+	sameQuorum(t, c, others, 2*len(others) > len(c.Nodes()), len(others))
+	if err := c.Node(id).Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return changeTo(t, c, r, members, fmt.Sprintf("restart node %d (%s)", id, c.Node(id).Engine))
+}
+
 // sameQuorum checks that every node in members prints the same quorum numbers (corosync-
 // quorumtool -s on real nodes, `gototem quorum` on gototem nodes): ring, quorate, node count,
 // expected and total votes, quorum; and that the total is votes (one per member).
@@ -179,28 +196,9 @@ func ringScenario(t *testing.T, c *Cluster) {
 	}
 	sameQuorum(t, c, ids(1, 3), true, 3)
 
-	if err := c.Node(3).Kill(); err != nil {
-		t.Fatal(err)
-	}
-	r = changeTo(t, c, r, []int{1, 2}, fmt.Sprintf("kill -9 node 3 (%s)", c.Node(3).Engine))
-	sameQuorum(t, c, []int{1, 2}, true, 2)
-
-	if err := c.Node(3).Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r = changeTo(t, c, r, ids(1, 3), fmt.Sprintf("restart node 3 (%s)", c.Node(3).Engine))
+	r = killRestart(t, c, r, 3, ids(1, 3))
 	sameQuorum(t, c, ids(1, 3), true, 3)
-
-	if err := c.Node(2).Kill(); err != nil {
-		t.Fatal(err)
-	}
-	r = changeTo(t, c, r, []int{1, 3}, fmt.Sprintf("kill -9 node 2 (%s)", c.Node(2).Engine))
-	sameQuorum(t, c, []int{1, 3}, true, 2)
-
-	if err := c.Node(2).Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r = changeTo(t, c, r, ids(1, 3), fmt.Sprintf("restart node 2 (%s)", c.Node(2).Engine))
+	r = killRestart(t, c, r, 2, ids(1, 3))
 	sameQuorum(t, c, ids(1, 3), true, 3)
 
 	// a clean leave (SIGTERM) is seen at once, without waiting for token loss
@@ -384,20 +382,11 @@ func TestMixedOneCorosyncTwoGototem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	r := formRing(t, c)
 	sameQuorum(t, c, ids(1, 3), true, 3)
 	checkCPGOrder(t, c, bin, "interop-1c2g", 30, 15)
 
-	if err := c.Node(1).Kill(); err != nil { // the representative crashes
-		t.Fatal(err)
-	}
-	r = changeTo(t, c, r, []int{2, 3}, "kill -9 gototem node 1 (the representative)")
-	sameQuorum(t, c, []int{2, 3}, true, 2)
-	if err := c.Node(1).Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r = changeTo(t, c, r, ids(1, 3), "restart gototem node 1")
+	r = killRestart(t, c, r, 1, ids(1, 3)) // the representative crashes
 	if err := c.Node(3).Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
