@@ -34,11 +34,11 @@ type dispatcher struct {
 	// name.
 	handlersGen atomic.Uint64
 	lastHandler handlerCache // used by run only
-	closed   bool
-	pending  bool // events queued whose wake-up waits for wake
-	waiting  bool // run is blocked for want of events (tests wait for it)
-	maxQueue int
-	events   eventLog // corosync's key log lines; used by run only
+	closed      bool
+	pending     bool // events queued whose wake-up waits for wake
+	waiting     bool // run is blocked for want of events (tests wait for it)
+	maxQueue    int
+	events      eventLog // corosync's key log lines; used by run only
 	// lastRegular is the last regular configuration's members, for Membership's Joined and
 	// Left; used by run only.
 	lastRegular []NodeID
