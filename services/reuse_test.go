@@ -76,3 +76,56 @@ func TestReuseBuffers(t *testing.T) {
 		c.Recycle()
 	}
 }
+
+// TestLocalMembershipFollowsJoinAndLeave: the per-message paths keep their own view of the
+// local members (the groups that deliver, the last (group, pid) allowed to send), and it must
+// follow every join and leave: a local process's messages are refused once its leave is
+// delivered, and a peer's messages to a group with no local member left are not delivered.
+// It fails if a change to the local members does not reach that view.
+func TestLocalMembershipFollowsJoinAndLeave(t *testing.T) {
+	c := NewCPG(1)
+	delivered := func() int {
+		n := 0
+		for _, ev := range c.Events() {
+			if ev.Message != nil {
+				n++
+			}
+		}
+		return n
+	}
+	peerJoin := encodeProcMsg(cpgProcJoin, "g", 9, ReasonJoin)
+	peerMsg := encodeMcast("g", 9, 2, []byte("from node 2"))
+	join, _ := c.Join("g", 7)
+	if _, err := c.AppendMcastHeader(nil, "g", 7, 10); err != nil {
+		t.Fatalf("a joining process may send (corosync queues it): %v", err)
+	}
+	c.Deliver(2, peerJoin, false)
+	c.Deliver(2, peerMsg, false)
+	if n := delivered(); n != 0 {
+		t.Fatalf("delivered %d messages before the local join completed", n)
+	}
+	c.Deliver(1, join, false)
+	c.Deliver(2, peerMsg, false)
+	if n := delivered(); n != 1 {
+		t.Fatalf("delivered %d messages after the join, want 1", n)
+	}
+	leave, err := c.Leave("g", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppendMcastHeader(nil, "g", 7, 10); err != nil {
+		t.Fatalf("a leaving process may still send: %v", err)
+	}
+	c.Deliver(2, peerMsg, false)
+	if n := delivered(); n != 1 {
+		t.Fatalf("delivered %d messages while leaving, want 1", n)
+	}
+	c.Deliver(1, leave, false)
+	if _, err := c.AppendMcastHeader(nil, "g", 7, 10); err != ErrNotJoined {
+		t.Fatalf("header for a process whose leave was delivered: %v", err)
+	}
+	c.Deliver(2, peerMsg, false)
+	if n := delivered(); n != 0 {
+		t.Fatalf("delivered %d messages to a group with no local member", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/stack"
@@ -28,11 +29,16 @@ type dispatcher struct {
 	spare    dispatchBatch // the batch run delivered from last, reused for the next queue
 	free     [][]byte      // payload memory delivered from, for the stack to reuse
 	handlers map[string]GroupHandler
-	closed   bool
-	pending  bool // events queued whose wake-up waits for wake
-	waiting  bool // run is blocked for want of events (tests wait for it)
-	maxQueue int
-	events   eventLog // corosync's key log lines; used by run only
+	// handlersGen counts setHandler calls: run's last handler lookup (lastHandler) holds
+	// while it is unchanged, so a flood's messages do not each take mu and hash the group
+	// name.
+	handlersGen atomic.Uint64
+	lastHandler handlerCache // used by run only
+	closed      bool
+	pending     bool // events queued whose wake-up waits for wake
+	waiting     bool // run is blocked for want of events (tests wait for it)
+	maxQueue    int
+	events      eventLog // corosync's key log lines; used by run only
 	// lastRegular is the last regular configuration's members, for Membership's Joined and
 	// Left; used by run only.
 	lastRegular []NodeID
@@ -69,7 +75,16 @@ func newDispatcher(n *Node) *dispatcher {
 func (d *dispatcher) setHandler(group string, h GroupHandler) {
 	d.mu.Lock()
 	d.handlers[group] = h
+	d.handlersGen.Add(1)
 	d.mu.Unlock()
+}
+
+// handlerCache is one handler lookup and the handlersGen it was made at.
+type handlerCache struct {
+	group string
+	h     GroupHandler
+	gen   uint64
+	valid bool
 }
 
 // deferMax bounds how many events a receive goroutine may queue before it wakes the
@@ -234,8 +249,14 @@ func (d *dispatcher) deliver(ev stack.Event) {
 }
 
 func (d *dispatcher) deliverMessage(m Message) {
-	if h := d.handler(m.Group); h != nil {
-		h.Deliver(m)
+	c := &d.lastHandler
+	if !c.valid || c.group != m.Group || c.gen != d.handlersGen.Load() {
+		d.mu.Lock()
+		*c = handlerCache{group: m.Group, h: d.handlers[m.Group], gen: d.handlersGen.Load(), valid: true}
+		d.mu.Unlock()
+	}
+	if c.h != nil {
+		c.h.Deliver(m)
 	}
 }
 

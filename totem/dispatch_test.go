@@ -84,3 +84,50 @@ type countHandler struct{ fn func() }
 
 func (c *countHandler) Deliver(Message)          { c.fn() }
 func (c *countHandler) ConfigChange(GroupChange) {}
+
+// TestDispatcherHandlerReplaced: the dispatcher remembers its last handler lookup, and a
+// handler set for the group afterwards (a process group's fan-out replacing the first
+// handler, procgroup.go) must receive every later message; so must a handler for another
+// group in between. It fails when the remembered lookup ignores setHandler.
+func TestDispatcherHandlerReplaced(t *testing.T) {
+	d := newDispatcher(&Node{})
+	var mu sync.Mutex
+	counts := map[string]int{}
+	handler := func(name string) GroupHandler {
+		return &countHandler{fn: func() { mu.Lock(); counts[name]++; mu.Unlock() }}
+	}
+	get := func(name string) int { mu.Lock(); defer mu.Unlock(); return counts[name] }
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go d.run(&wg)
+	msgs := func(group string, n int) []stack.Event {
+		var evs []stack.Event
+		for range n {
+			evs = append(evs, stack.Event{Message: &services.GroupMessage{Group: group}})
+		}
+		return evs
+	}
+	waitFor := func(name string, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); get(name) != want; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s delivered %d, want %d", name, get(name), want)
+			}
+		}
+	}
+	d.setHandler("g", handler("first"))
+	d.push(msgs("g", 3), false, nil)
+	waitFor("first", 3)
+	d.setHandler("g", handler("second"))
+	d.push(msgs("g", 2), false, nil)
+	waitFor("second", 2)
+	d.setHandler("h", handler("other"))
+	d.push(append(msgs("h", 1), msgs("g", 1)...), false, nil)
+	waitFor("other", 1)
+	waitFor("second", 3)
+	d.close()
+	wg.Wait()
+	if n := get("first"); n != 3 {
+		t.Fatalf("the replaced handler got %d messages, want 3", n)
+	}
+}
