@@ -46,6 +46,13 @@ type Options struct {
 	// every node reloads its configuration. Its error answers the requesting client when this
 	// node sent the reload.
 	OnCfgReload func(from NodeID) error
+	// ProtocolThread, when set, is called at the start of each of the node's protocol
+	// goroutines (every link's receive loop, the timer loop and the dispatcher), each locked
+	// to an OS thread of its own for its life: gototem run makes that thread SCHED_RR there
+	// (system.sched_rr), as corosync runs its one thread. Only these threads then run
+	// realtime; threads the Go runtime starts later come from its template thread, so they
+	// stay ordinary. Its error is logged once per node; the goroutine runs on regardless.
+	ProtocolThread func() error
 	// OnShutdownRequest is called when a service asks this node to exit, as corosync's
 	// shutdown request: cmap does at the node's first sync with peers when a peer runs a
 	// higher totem.config_version than this node's ("Received config version (X) is

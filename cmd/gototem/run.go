@@ -62,7 +62,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: run: %s: configuration not usable\n", *file)
 		return 1
 	}
-	applySched(rt, stderr, "run")
+	protocolThread := schedHook(rt, stderr, "run")
 	host, _ := os.Hostname()
 	logs := &logSwitch{stderr: stderr, override: *level, host: host}
 	if err := logs.apply(rt.Logging); err != nil {
@@ -91,9 +91,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return reload(*file, addrs, node, logs, log, stderr)
 	}
 	node, err = totem.New(totem.Options{
-		Config:   totem.FromRuntime(rt),
-		StateDir: *stateDir,
-		Logger:   log,
+		ProtocolThread: protocolThread,
+		Config:         totem.FromRuntime(rt),
+		StateDir:       *stateDir,
+		Logger:         log,
 		OnMembership: func(m totem.Membership) {
 			// The node itself logs corosync's lines for memberships and quorum.
 			if srv := ctl.Load(); srv != nil {

@@ -3,25 +3,36 @@ package main
 import (
 	"fmt"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/gototem/gototem/config"
 )
 
-// applySched applies system.sched_rr (default yes, as corosync's) to this process. A
-// refusal is a warning, as in corosync ("Could not set SCHED_RR at priority 99"), not an
-// exit. Not inside a test binary: a test calling run in-process must not make the whole
-// test binary realtime.
-func applySched(rt *config.Runtime, stderr io.Writer, cmd string) {
+// schedHook is system.sched_rr (default yes, as corosync's) for totem.Options.ProtocolThread:
+// nil when it is off, or inside a test binary (a test calling run in-process must not make
+// the test binary's threads realtime). A refusal is a warning on stderr, once, as in corosync
+// ("Could not set SCHED_RR at priority 99"), not an exit; the nice -20 fallback counts as
+// applied, so the node does not log it again.
+func schedHook(rt *config.Runtime, stderr io.Writer, cmd string) func() error {
 	if !rt.System.SchedRR || testing.Testing() {
-		return
+		return nil
 	}
-	how, err := setSchedRR()
-	if err != nil {
-		fmt.Fprintf(stderr, "gototem: %s: warning: could not set SCHED_RR at priority 99 (%v)", cmd, err)
-		if how == "nice" {
-			fmt.Fprint(stderr, "; running at nice -20 instead")
+	var once sync.Once
+	return func() error {
+		how, err := schedThread()
+		if err != nil {
+			once.Do(func() {
+				fmt.Fprintf(stderr, "gototem: %s: warning: could not set SCHED_RR at priority 99 (%v)", cmd, err)
+				if how == "nice" {
+					fmt.Fprint(stderr, "; running at nice -20 instead")
+				}
+				fmt.Fprintln(stderr)
+			})
 		}
-		fmt.Fprintln(stderr)
+		if how == "nice" {
+			return nil
+		}
+		return err
 	}
 }

@@ -13,22 +13,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// system.sched_rr: setSchedRR leaves every thread of the process under SCHED_RR, those the
-// runtime starts afterwards included. It runs in a child process (this test binary again),
-// so the test binary itself never becomes realtime. Shown failing: with the loop over
-// /proc/self/task replaced by one sched_setattr(0) call, the child's other threads stay
-// SCHED_OTHER ("thread N: policy 0").
-func TestSchedRRAllThreads(t *testing.T) {
-	runSchedChild(t, "TestSchedRRAllThreads", "rr")
+// system.sched_rr: the hook puts the protocol thread that calls it under SCHED_RR and no
+// other thread, neither those running before nor those the runtime starts afterwards (from
+// ordinary goroutines, or while the protocol goroutine runs): the Go runtime's idle threads
+// spin, and at priority 99 they starved the libqb clients. It runs in a child process (this
+// test binary again), so the test binary itself never becomes realtime. Shown failing: with
+// the hook setting every thread of /proc/self/task (stop 14's setSchedRR), "thread N:
+// policy 2".
+func TestSchedRRProtocolThreadOnly(t *testing.T) {
+	runSchedChild(t, "TestSchedRRProtocolThreadOnly", "rr")
 }
 
-// The fallback when SCHED_RR is refused: nice -20 on every thread, those started afterwards
-// included (Linux keeps a nice level per thread). The child refuses SCHED_RR through
-// setThreadRR, so the fallback runs as root too. Shown failing: with the fallback as
-// setpriority(PRIO_PROCESS, 0, -20) (the calling thread only), the child's other threads
-// keep nice 0 ("thread N: nice 0").
-func TestSchedRRFallbackAllThreads(t *testing.T) {
-	runSchedChild(t, "TestSchedRRFallbackAllThreads", "nice")
+// The fallback when SCHED_RR is refused: nice -20 on the protocol thread alone (Linux keeps a
+// nice level per thread). The child refuses SCHED_RR through setThreadRR, so the fallback
+// runs as root too.
+func TestSchedRRFallbackProtocolThreadOnly(t *testing.T) {
+	runSchedChild(t, "TestSchedRRFallbackProtocolThreadOnly", "nice")
 }
 
 // runSchedChild runs test again in a child process with GOTOTEM_SCHED_CHILD=want, where
@@ -52,44 +52,62 @@ func runSchedChild(t *testing.T, test, want string) {
 	t.Log(line)
 }
 
-// schedChild calls setSchedRR (with SCHED_RR refused when want is "nice"), starts new
-// threads, and checks every thread for the policy or the nice level want names.
+// schedChild runs the hook on a locked goroutine (as totem's protocol goroutines do, with
+// SCHED_RR refused when want is "nice"), starts new threads from it and from elsewhere, and
+// checks that the hook's thread alone has the policy or nice level want names.
 func schedChild(want string) {
 	if want == "nice" {
 		setThreadRR = func(int) error { return unix.EPERM }
 	}
-	how, err := setSchedRR()
-	if how != want {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			println("SKIP-EPERM", err.Error())
-			return
-		}
-		println("setSchedRR:", how, err)
-		os.Exit(1)
-	}
-	// New threads after the call: locked goroutines force the runtime to start Ms.
 	var wg sync.WaitGroup
 	release := make(chan struct{})
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			runtime.LockOSThread()
-			wg.Done()
-			<-release
-		}()
+	// New threads: locked goroutines force the runtime to start Ms.
+	spawn := func(n int) {
+		for range n {
+			wg.Add(1)
+			go func() {
+				runtime.LockOSThread()
+				wg.Done()
+				<-release
+			}()
+		}
 	}
+	type result struct {
+		tid int
+		how string
+		err error
+	}
+	res := make(chan result)
+	go func() {
+		runtime.LockOSThread()
+		how, err := schedThread()
+		spawn(2) // started while the realtime thread runs
+		res <- result{unix.Gettid(), how, err}
+		<-release
+	}()
+	r := <-res
+	if r.how != want {
+		if errors.Is(r.err, unix.EPERM) || errors.Is(r.err, unix.EACCES) {
+			println("SKIP-EPERM", r.err.Error())
+			return
+		}
+		println("schedThread:", r.how, r.err)
+		os.Exit(1)
+	}
+	spawn(2)
 	wg.Wait()
 	tids, _ := os.ReadDir("/proc/self/task")
 	for _, e := range tids {
 		tid, _ := strconv.Atoi(e.Name())
+		set := tid == r.tid
 		if want == "rr" {
 			a, err := unix.SchedGetAttr(tid, 0)
 			if err != nil {
 				println("thread", tid, err.Error())
 				os.Exit(1)
 			}
-			if a.Policy != unix.SCHED_RR {
-				println("thread", tid, ": policy", a.Policy)
+			if (a.Policy == unix.SCHED_RR) != set {
+				println("thread", tid, ": policy", a.Policy, "protocol thread", set)
 				os.Exit(1)
 			}
 			continue
@@ -100,11 +118,11 @@ func schedChild(want string) {
 			println("thread", tid, err.Error())
 			os.Exit(1)
 		}
-		if nice := 20 - prio; nice != -20 {
-			println("thread", tid, ": nice", nice)
+		if nice := 20 - prio; (nice == -20) != set {
+			println("thread", tid, ": nice", nice, "protocol thread", set)
 			os.Exit(1)
 		}
 	}
 	close(release)
-	println("ALL-SET", want, len(tids), "threads")
+	println("ALL-SET", want, "protocol thread only, of", len(tids), "threads")
 }

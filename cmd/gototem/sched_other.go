@@ -4,5 +4,5 @@ package main
 
 import "errors"
 
-// setSchedRR: realtime scheduling is set on Linux only (sched_linux.go).
-func setSchedRR() (string, error) { return "", errors.New("SCHED_RR: Linux only") }
+// schedThread: realtime scheduling is set on Linux only (sched_linux.go).
+func schedThread() (string, error) { return "", errors.New("SCHED_RR: Linux only") }
