@@ -43,8 +43,9 @@ package srp
 // a packet from the predecessor of a newer round than the last token received raises the
 // token socket's priority above the data socket's, so the next token is handled before
 // the rest of that batch (after a token, data gets the priority back). gototem reads both
-// from one socket: totem passes a token found mid-batch on before the MCASTs behind it,
-// and sends the post-token MCASTs off its event loop (totem/sender.go).
+// from one socket: totem passes a token found mid-batch on before the MCASTs behind it, and
+// sends the post-token MCASTs in line after the token, as Spread does (a sender goroutine
+// for them was tried, issue 14: no gain on the CPU-bound two-core lab, commit 577512d).
 //
 // Mixed rings: a corosync node in an accelerated ring would still order and deliver
 // correctly (to it the token merely overtook some MCASTs, which the network may do

@@ -270,19 +270,5 @@ func TestAcceleratedRingOverUDPU(t *testing.T) {
 	if accel == 0 {
 		t.Fatal("no token was passed ahead of its visit's MCASTs: the accelerated ring is off")
 	}
-	// Those MCASTs went out on the post-token sender (sender.go), off the event loop.
-	var handOffs uint64
-	for _, m := range ms {
-		m.node.mu.Lock()
-		for _, s := range m.node.senders {
-			if s != nil {
-				handOffs += s.handOffs
-			}
-		}
-		m.node.mu.Unlock()
-	}
-	if handOffs == 0 {
-		t.Fatal("no visit handed its post-token MCASTs to the sender goroutine")
-	}
-	t.Logf("%d tokens passed ahead of MCASTs, %d visits' post-token MCASTs sent off the event loop", accel, handOffs)
+	t.Logf("%d tokens passed ahead of MCASTs", accel)
 }

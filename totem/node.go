@@ -55,9 +55,6 @@ type Node struct {
 	// accelerated: the ring runs srp's accelerated ring (receiveLoop passes a token on before
 	// the rest of its batch).
 	accelerated bool
-	// senders: per link, the accelerated ring's sender of post-token MCASTs (sender.go);
-	// nil until a visit first hands some off.
-	senders []*postTokenSender
 	// wakeLater: the flush runs for a receive goroutine whose Receiver calls disp.wake when
 	// its socket is drained, so the dispatcher's wake-up can wait for that.
 	wakeLater bool
@@ -507,8 +504,7 @@ func (n *Node) flush() {
 	}
 }
 
-// transmit sends datagrams per link, preserving order within a link. In the accelerated
-// ring the MCASTs after a token go out on the link's postTokenSender (sender.go).
+// transmit sends datagrams per link, preserving order within a link.
 func (n *Node) transmit(ds []stack.Datagram) {
 	for i, l := range n.links {
 		n.out = n.out[:0]
@@ -520,19 +516,8 @@ func (n *Node) transmit(ds []stack.Datagram) {
 		if len(n.out) == 0 {
 			continue
 		}
-		n.waitPostToken(i)
-		k := -1
-		if n.accelerated && n.rt.Totem.Transport != config.TransportKnet {
-			k = splitAfterToken(n.out)
-		}
-		if k < 0 {
-			k = len(n.out)
-		}
-		if err := l.Send(n.out[:k]); err != nil {
+		if err := l.Send(n.out); err != nil {
 			n.log.Warn("send failed", "link", i, "err", err)
-		}
-		if k < len(n.out) {
-			n.postTokenSender(i).handOff(n.out[k:])
 		}
 	}
 	clear(n.out) // drop references to the stack's buffers
@@ -541,40 +526,6 @@ func (n *Node) transmit(ds []stack.Datagram) {
 			n.own = append(n.own, d)
 		}
 	}
-}
-
-// postTokenSender is link i's sender of post-token MCASTs, started on first use.
-func (n *Node) postTokenSender(i int) *postTokenSender {
-	for len(n.senders) <= i {
-		n.senders = append(n.senders, nil)
-	}
-	if n.senders[i] == nil {
-		n.senders[i] = newPostTokenSender(n.links[i].Send, &n.wg)
-	}
-	return n.senders[i]
-}
-
-// waitPostToken waits until link i's post-token MCASTs handed off earlier are sent: the link
-// is the event loop's again. mu held.
-func (n *Node) waitPostToken(i int) {
-	if i < len(n.senders) && n.senders[i] != nil {
-		if err := n.senders[i].wait(); err != nil {
-			n.log.Warn("send failed", "link", i, "err", err)
-		}
-	}
-}
-
-// stopPostTokenSenders waits for every pending hand-off and ends the senders' goroutines
-// (before the links close). mu held.
-func (n *Node) stopPostTokenSenders() {
-	for i, s := range n.senders {
-		if s != nil {
-			if err := s.stop(); err != nil {
-				n.log.Warn("send failed", "link", i, "err", err)
-			}
-		}
-	}
-	n.senders = nil
 }
 
 // observe keeps the node's view of membership (for Status and cmap).
@@ -627,7 +578,6 @@ func (n *Node) shutdown() {
 	n.live = false
 	n.timer.Stop()
 	close(n.done)
-	n.stopPostTokenSenders()
 	n.closeLinks()
 	n.disp.close()
 }

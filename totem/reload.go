@@ -49,7 +49,6 @@ func (n *Node) reloadLocked(next *config.Config) ([]string, error) {
 	// The transport first: a udpu member added needs its send socket before srp may let it
 	// in. On a failure the links go back to the running member list.
 	for i, l := range n.links {
-		n.waitPostToken(i) // SetMembers and Send share the link's sockets
 		if err := l.SetMembers(n.linkMembers(n.rt.Rings[i].Link)); err != nil {
 			n.rt = old
 			n.restoreMembers(i + 1)
@@ -76,7 +75,6 @@ func (n *Node) reloadLocked(next *config.Config) ([]string, error) {
 // restoreMembers puts the running member list back on the first k links (a refused reload).
 func (n *Node) restoreMembers(k int) {
 	for i, l := range n.links[:k] {
-		n.waitPostToken(i)
 		if err := l.SetMembers(n.linkMembers(n.rt.Rings[i].Link)); err != nil {
 			n.log.Error("reload: restoring the member list failed", "link", n.rt.Rings[i].Link, "err", err)
 		}
