@@ -29,11 +29,23 @@ package srp
 //   - aru: a member lowers the token's aru to its own, which does not count messages still
 //     in flight, so under load the aru lags by the predecessor's post-token batch. That is
 //     conservative (the aru never claims a message a member lacks), so freeing (§6.6) and
-//     SAFE delivery stay correct; they are only later by up to one rotation. Spread lets a
-//     member ignore the predecessor's in-flight messages when lowering the aru; gototem
-//     does not, because that rule needs the previous visit's seq on the token, which
-//     corosync's token format has no field for.
+//     SAFE delivery stay correct; they are only later by up to one rotation. Spread's
+//     accelerated daemon (protocol.c of its research release) lowers the aru the same way.
 //   - RECOVERY is unchanged: encapsulated old-ring messages go before the token.
+//
+// Spread's accelerated ring, as its daemon does it (protocol.c of the "Accelerated Ring
+// Research Version"; facts, not code): new packets of a visit go into a send queue of
+// Accelerated_window packets, the older ones multicast as the queue overflows; the token is
+// sent, then the queue is flushed, in the same thread, before the daemon returns to its
+// event loop. Retransmissions are requested only up to the seq of the last token this daemon
+// sent (later seqs may still be in flight); srp uses miss_count_const instead, as above,
+// which keeps corosync's token format. Every packet carries the token round it left in;
+// a packet from the predecessor of a newer round than the last token received raises the
+// token socket's priority above the data socket's, so the next token is handled before
+// the rest of that batch (after a token, data gets the priority back). gototem reads both
+// from one socket: totem passes a token found mid-batch on before the MCASTs behind it, and
+// sends the post-token MCASTs in line after the token, as Spread does (a sender goroutine
+// for them was tried, issue 14: no gain on the CPU-bound two-core lab, commit 577512d).
 //
 // Mixed rings: a corosync node in an accelerated ring would still order and deliver
 // correctly (to it the token merely overtook some MCASTs, which the network may do
