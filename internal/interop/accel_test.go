@@ -29,22 +29,8 @@ func TestAcceleratedRingBench(t *testing.T) {
 		t.Skip("GOTOTEM_BENCH=1 runs the standard-vs-accelerated lab bench")
 	}
 	needCorosync(t)
-	window := 17
-	if v := os.Getenv("GOTOTEM_ACCEL_WINDOW"); v != "" {
-		w, err := strconv.Atoi(v)
-		if err != nil || w < 1 {
-			t.Fatalf("GOTOTEM_ACCEL_WINDOW=%q: want a positive number", v)
-		}
-		window = w
-	}
-	rounds := 2
-	if v := os.Getenv("GOTOTEM_ACCEL_ROUNDS"); v != "" {
-		r, err := strconv.Atoi(v)
-		if err != nil || r < 1 {
-			t.Fatalf("GOTOTEM_ACCEL_ROUNDS=%q: want a positive number", v)
-		}
-		rounds = r
-	}
+	window := positiveEnv(t, "GOTOTEM_ACCEL_WINDOW", 17)
+	rounds := positiveEnv(t, "GOTOTEM_ACCEL_ROUNDS", 2)
 	var totemExtra []string
 	for _, l := range strings.Split(os.Getenv("GOTOTEM_BENCH_TOTEM"), ";") {
 		if l = strings.TrimSpace(l); l != "" {
@@ -182,4 +168,19 @@ func benchRing(t *testing.T, c *Cluster, gototem string, size, secs int, senders
 		_ = p.Stop(15 * time.Second)
 	}
 	return slowest, cores
+}
+
+// positiveEnv is the positive number the environment variable name gives, def when unset; any
+// other value fails the test.
+func positiveEnv(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
 }
