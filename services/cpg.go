@@ -172,12 +172,14 @@ type CPG struct {
 	local   map[localKey]localState
 	// pidJoins counts c.local entries per pid (MaxJoinsPerProcess).
 	pidJoins map[uint32]int
-	// delivering and sendable are derived from local by localChanged, for the per-message
-	// paths: the groups with a member that delivers (joined or leaving), and the last
-	// (group, pid) AppendMcastHeader found in local. Ranging over the map for every
+	// delivering and sendable follow local (setLocal), for the per-message paths: per group,
+	// how many local members deliver (joined or leaving) and a member's copy of the name; the
+	// last (group, pid) AppendMcastHeader found in local. Ranging over local for every
 	// delivered message (its randomized iterator start included) and hashing the group name
-	// for every send were 10% of a 1 KiB flood's protocol CPU (BenchmarkStackFlood).
-	delivering []string
+	// for every send were 10% of a 1 KiB flood's protocol CPU (BenchmarkStackFlood). Kept
+	// by counting, not rederived: a rederivation per join made a process's thousandth join
+	// walk every group it had joined (the race pass of ./services took 424 s instead of 3).
+	delivering map[string]deliveringGroup
 	sendable   localKey
 
 	// sync state
@@ -254,7 +256,7 @@ func (c *CPG) newMessage(group string, sender srp.NodeID, pid uint32, payload []
 
 // NewCPG returns the CPG service of node self.
 func NewCPG(self srp.NodeID) *CPG {
-	return &CPG{self: self, local: map[localKey]localState{}, pidJoins: map[uint32]int{}, partial: map[partialKey]*partialMsg{}}
+	return &CPG{self: self, local: map[localKey]localState{}, delivering: map[string]deliveringGroup{}, pidJoins: map[uint32]int{}, partial: map[partialKey]*partialMsg{}}
 }
 
 // Events returns and clears the events produced since the last call. The slice is valid
@@ -314,8 +316,7 @@ func (c *CPG) Join(group string, pid uint32) ([]byte, error) {
 	if c.pidJoins[pid] >= MaxJoinsPerProcess {
 		return nil, ErrTooManyJoins
 	}
-	c.local[k] = joinStarted
-	c.localChanged()
+	c.setLocal(k, joinStarted)
 	c.pidJoins[pid]++
 	return encodeProcMsg(cpgProcJoin, group, pid, ReasonJoin), nil
 }
@@ -334,8 +335,7 @@ func (c *CPG) LeaveFor(group string, pid uint32, reason Reason) ([]byte, error) 
 	if !ok || st == leaveStarted {
 		return nil, ErrNotJoined
 	}
-	c.local[k] = leaveStarted
-	c.localChanged()
+	c.setLocal(k, leaveStarted)
 	return encodeProcMsg(cpgProcLeave, group, pid, reason), nil
 }
 
@@ -441,8 +441,7 @@ func (c *CPG) deliverProc(sender srp.NodeID, id uint32, b []byte, bo binary.Byte
 		}
 		c.insert(p)
 		if sender == c.self && c.local[localKey{group, p.PID}] == joinStarted {
-			c.local[localKey{group, p.PID}] = joinCompleted
-			c.localChanged()
+			c.setLocal(localKey{group, p.PID}, joinCompleted)
 		}
 		c.confchg(group, []MemberChange{{p, ReasonJoin}}, nil)
 		return nil
@@ -451,8 +450,7 @@ func (c *CPG) deliverProc(sender srp.NodeID, id uint32, b []byte, bo binary.Byte
 	c.remove(p)
 	c.confchg(group, nil, []MemberChange{{p, reason}})
 	if _, ok := c.local[localKey{group, p.PID}]; ok && sender == c.self {
-		delete(c.local, localKey{group, p.PID})
-		c.localChanged()
+		c.setLocal(localKey{group, p.PID}, 0)
 		if c.pidJoins[p.PID]--; c.pidJoins[p.PID] <= 0 {
 			delete(c.pidJoins, p.PID)
 		}
@@ -592,21 +590,37 @@ func (c *CPG) hasLocalMember(group string) bool {
 // localGroup finds group among the groups with a local member that delivers (joined, or
 // leaving), and returns that member's copy of the name.
 func (c *CPG) localGroup(group []byte) (string, bool) {
-	for _, g := range c.delivering {
-		if g == string(group) {
-			return g, true
-		}
-	}
-	return "", false
+	d, ok := c.delivering[string(group)] // the conversion does not allocate for a lookup
+	return d.name, ok
 }
 
-// localChanged rederives delivering and sendable after any change to local.
-func (c *CPG) localChanged() {
-	c.sendable = localKey{}
-	c.delivering = c.delivering[:0]
-	for k, st := range c.local {
-		if (st == joinCompleted || st == leaveStarted) && !slices.Contains(c.delivering, k.group) {
-			c.delivering = append(c.delivering, k.group)
+// deliveringGroup is a group's entry in CPG.delivering.
+type deliveringGroup struct {
+	name string
+	n    int // local members that deliver
+}
+
+// setLocal moves a local member to state st (0: gone) and keeps delivering and sendable in
+// step with local.
+func (c *CPG) setLocal(k localKey, st localState) {
+	was := c.local[k]
+	if st == 0 {
+		delete(c.local, k)
+	} else {
+		c.local[k] = st
+	}
+	if k == c.sendable {
+		c.sendable = localKey{}
+	}
+	delivers := func(s localState) bool { return s == joinCompleted || s == leaveStarted }
+	switch d := c.delivering[k.group]; {
+	case delivers(st) && !delivers(was):
+		c.delivering[k.group] = deliveringGroup{name: k.group, n: d.n + 1}
+	case !delivers(st) && delivers(was):
+		if d.n <= 1 {
+			delete(c.delivering, k.group)
+		} else {
+			c.delivering[k.group] = deliveringGroup{name: d.name, n: d.n - 1}
 		}
 	}
 }
