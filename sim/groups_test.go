@@ -193,9 +193,12 @@ func TestGroupCheckersCatchBrokenHistories(t *testing.T) {
 // change), seeds 61, 94 and 133 fail with "group virtual synchrony" and 112 with "group
 // sender alone": members new to the sender could not reassemble it and threw the complete
 // messages after it away too. Seed 2900: the message queued again whole was itself cut by
-// the next change (it must stay on record as a split).
+// the next change (it must stay on record as a split). Seed 1864, once a cut message is
+// continued across a change without joiners (as corosync does): a member that finished a
+// ring's sync only among that ring's messages delivered in the next recovery must read the
+// rest of them into the normal reassembly set like the others ("group virtual synchrony").
 func TestStackRegressionSeeds(t *testing.T) {
-	for _, seed := range []uint64{4, 9, 2, 178, 61, 94, 112, 133, 2900} {
+	for _, seed := range []uint64{4, 9, 2, 178, 61, 94, 112, 133, 2900, 1864} {
 		res, err := RunStackSchedule(seed, DefaultStackScheduleOptions(), nil)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)

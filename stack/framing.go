@@ -51,6 +51,9 @@ type framing struct {
 	// receiver
 	senders map[srp.NodeID]*assembly
 	drops   FramingDrops
+	// cuts counts this node's own messages cut by a membership change: continued in the
+	// new ring (no joiners, as corosync does) or queued again whole (straddle).
+	cuts    struct{ continued, requeued uint64 }
 	scratch []byte
 
 	// corosync keeps two of each (totempg's contexts and its two assembly lists): the
@@ -625,7 +628,7 @@ func (f *framing) normalSenders() map[srp.NodeID]*assembly {
 	return f.senders
 }
 
-// restartAssemblies runs at every regular configuration, after straddle: every member
+// restartAssemblies runs at a regular configuration with joined members, after straddle: every member
 // forgets every sender's partial message of the normal stream, so all members of the new
 // ring read each sender's next packets from the same state. Without it, members that were
 // in the sender's previous ring went on reassembling a message cut by the change while
@@ -638,7 +641,17 @@ func (f *framing) restartAssemblies() {
 	}
 }
 
-// straddle runs at every regular configuration, before restartAssemblies: when this node's
+// continueCut runs at a regular configuration without joined members instead of straddle:
+// the rest of a cut message of this node's goes out as it is queued, continuing the head
+// every member delivered in the old ring. It only counts.
+func (f *framing) continueCut() {
+	a := f.normalSenders()[f.self]
+	if a != nil && !a.throwAway && (len(a.buf) > 0 || a.lastFrag != 0) && len(f.splits) > 0 {
+		f.cuts.continued++
+	}
+}
+
+// straddle runs at a regular configuration with joined members, before restartAssemblies: when this node's
 // own normal stream has a message whose first pieces were delivered in the old ring and
 // whose rest waits in srp's queue (or in the packet being filled), the rest is taken out and
 // the whole message queued again in front, in fresh packets, so that every member of the new
@@ -690,6 +703,7 @@ func (f *framing) straddle(p *srp.Processor) {
 		sp.lastTag = whole[n-1].Payload[5]
 		f.splits = append([]split{sp}, f.splits...)
 	}
+	f.cuts.requeued++
 	p.Requeue(append(whole, kept...))
 }
 

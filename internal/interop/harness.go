@@ -533,6 +533,24 @@ func (n *Node) Stop(d time.Duration) error {
 	return nil
 }
 
+// Pause stops the daemon with SIGSTOP for d and lets it go on with SIGCONT: a process pause
+// (an overloaded host, a stalled disk) long enough for a token loss when d passes the token
+// timeout. The daemon keeps its sockets: what arrived meanwhile waits in their buffers.
+func (n *Node) Pause(d time.Duration) error {
+	if !n.Running() {
+		return fmt.Errorf("interop: node %d is not running", n.ID)
+	}
+	if err := n.proc.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("interop: node %d: SIGSTOP: %v", n.ID, err)
+	}
+	n.c.logf("node %d paused (SIGSTOP) for %v", n.ID, d)
+	time.Sleep(d)
+	if err := n.proc.Signal(syscall.SIGCONT); err != nil {
+		return fmt.Errorf("interop: node %d: SIGCONT: %v", n.ID, err)
+	}
+	return nil
+}
+
 // Kill sends SIGKILL: the node vanishes without leaving the ring (a crash).
 func (n *Node) Kill() error {
 	if !n.Running() {
