@@ -197,8 +197,11 @@ func TestGroupCheckersCatchBrokenHistories(t *testing.T) {
 // continued across a change without joiners (as corosync does): a member that finished a
 // ring's sync only among that ring's messages delivered in the next recovery must read the
 // rest of them into the normal reassembly set like the others ("group virtual synchrony").
+// Seed 1673, once only joined senders' streams restart at a merge: a sender that queued its
+// cut message again whole must forget its own head, or the next merge queues it once more
+// ("group no duplication").
 func TestStackRegressionSeeds(t *testing.T) {
-	for _, seed := range []uint64{4, 9, 2, 178, 61, 94, 112, 133, 2900, 1864} {
+	for _, seed := range []uint64{4, 9, 2, 178, 61, 94, 112, 133, 2900, 1864, 1673} {
 		res, err := RunStackSchedule(seed, DefaultStackScheduleOptions(), nil)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)

@@ -90,3 +90,39 @@ func TestCutMessageContinuesAcrossSameMembers(t *testing.T) {
 	}
 	t.Fatal("no pause fell inside a cut message: the test proved nothing")
 }
+
+// TestMergeKeepsOldRingSendersStreams: at a regular configuration with joined members a
+// receiver restarts only the streams of the senders that joined it. A corosync sender of its
+// own old ring continues a message cut by the change (corosync never sends it again whole),
+// and the receiver, like the corosync members of that ring, completes it; a joined sender's
+// stale head is forgotten, so its continuation is thrown away rather than glued to it.
+func TestMergeKeepsOldRingSendersStreams(t *testing.T) {
+	f, _ := newFraming(1500)
+	var got []string
+	fn := func(s srp.NodeID, g string, body []byte, _ bool) { got = append(got, fmt.Sprintf("%d:%s", s, body)) }
+	pkt := func(frag, cont uint8, pieces ...[]byte) *srp.Message {
+		b := []byte{0, 0, 0, 0, frag, cont, byte(len(pieces)), 0}
+		for _, p := range pieces {
+			b = append(b, byte(len(p)), byte(len(p)>>8))
+		}
+		for _, p := range pieces {
+			b = append(b, p...)
+		}
+		return &srp.Message{Payload: b}
+	}
+	from := func(id srp.NodeID, m *srp.Message) *srp.Message { m.Sender = id; return m }
+	cut := frame("a", []byte("cut by the merge"))
+	// Senders 2 (of this node's old ring) and 7 (from another ring, seen long ago) each have
+	// a head pending with tag 4.
+	f.deliver(from(2, pkt(4, 0, cut[:8])), fn)
+	f.deliver(from(7, pkt(4, 0, cut[:8])), fn)
+	f.restartAssemblies([]srp.NodeID{7})
+	f.deliver(from(2, pkt(0, 4, cut[8:])), fn)
+	f.deliver(from(7, pkt(0, 4, cut[8:])), fn)
+	if !slices.Equal(got, []string{"2:cut by the merge"}) {
+		t.Fatalf("delivered %q, want sender 2's cut message completed and nothing of sender 7's", got)
+	}
+	if f.drops.Continuation != 1 {
+		t.Errorf("continuation drops %d, want sender 7's one", f.drops.Continuation)
+	}
+}

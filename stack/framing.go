@@ -547,6 +547,17 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 	}
 	deliverNow := false
 	switch {
+	case continuation == 0 && (a.throwAway || a.lastFrag != 0):
+		// The packet starts with a whole message while a head is pending (or the sender's
+		// stream is being thrown away): the sender restarted its stream, as gototem's
+		// straddle does when it sends a message cut by a ring change with joiners again
+		// whole. What is pending can never be completed: forget it and read the packet. A
+		// corosync sender never does this (it continues a cut message), and corosync
+		// would throw the packet away with what follows; a gototem member of the sender's
+		// old ring reads it like the members new to the sender.
+		a.buf, a.throwAway = a.buf[:0], false
+		a.lastFrag = fragmented
+		deliverNow = true
 	case a.throwAway:
 		// corosync leaves throw-away mode on a packet whose fragmented field is 0 or 1, and
 		// delivers nothing from that packet either.
@@ -596,7 +607,9 @@ func (f *framing) deliver(m *srp.Message, fn func(sender srp.NodeID, group strin
 		a.buf = a.buf[:0]
 	}
 	if fragmented == 0 {
-		a.lastFrag = 0
+		// corosync frees the sender's assembly at the end of every packet that ends with a
+		// whole message, and the next packet takes a fresh one: throw-away mode ends too.
+		a.lastFrag, a.throwAway = 0, false
 	}
 }
 
@@ -628,16 +641,22 @@ func (f *framing) normalSenders() map[srp.NodeID]*assembly {
 	return f.senders
 }
 
-// restartAssemblies runs at a regular configuration with joined members, after straddle: every member
-// forgets every sender's partial message of the normal stream, so all members of the new
-// ring read each sender's next packets from the same state. Without it, members that were
-// in the sender's previous ring went on reassembling a message cut by the change while
-// members new to the sender threw its next packets away, complete messages included (the
-// full-stack campaign, seed 61: n1 lost n2's next six messages after a merge, n3 and n5
-// delivered them).
-func (f *framing) restartAssemblies() {
-	for _, a := range f.normalSenders() {
-		a.buf, a.lastFrag, a.throwAway = a.buf[:0], 0, false
+// restartAssemblies runs at a regular configuration with joined members, after straddle:
+// every member forgets the partial messages of the senders that joined it (from another
+// ring: what it holds of theirs is older than anything they continue now), so all members of
+// the new ring read each joined sender's next packets from the same state. The senders of
+// its own old ring it goes on reading: their gototem nodes send a cut message again whole
+// (a restart, continuation 0, which deliver reads), their corosync nodes continue it, which
+// only members of the old ring can reassemble, as corosync's do. Restarting every sender
+// made a gototem member of a corosync sender's old ring throw the continuation away, with
+// the messages after it, where the corosync members delivered them. Without any restart,
+// members new to the sender threw its next packets away (the full-stack campaign, seed
+// 61: n1 lost n2's next six messages after a merge, n3 and n5 delivered them).
+func (f *framing) restartAssemblies(joined []srp.NodeID) {
+	for id, a := range f.normalSenders() {
+		if slices.Contains(joined, id) {
+			a.buf, a.lastFrag, a.throwAway = a.buf[:0], 0, false
+		}
 	}
 }
 
@@ -705,6 +724,10 @@ func (f *framing) straddle(p *srp.Processor) {
 	}
 	f.cuts.requeued++
 	p.Requeue(append(whole, kept...))
+	// This node's own stream restarts with the message (continuation 0), and the head is no
+	// longer a cut in flight: a second change before the packets go out must not queue the
+	// message a third time (full-stack campaign, seed 1673: n4 delivered twice).
+	a.buf, a.lastFrag, a.throwAway = a.buf[:0], 0, false
 }
 
 // dropFirstPiece returns a copy of the totempg packet pkt without its first piece, which no

@@ -57,6 +57,13 @@ func (f *framing) referenceDeliver(m *srp.Message, fn func(sender srp.NodeID, gr
 	}
 	deliverNow := false
 	switch {
+	case continuation == 0 && (a.throwAway || a.lastFrag != 0):
+		// The sender restarted its stream (framing.deliver says why).
+		a.buf = append(a.buf[:0], data...)
+		start = 0
+		a.throwAway = false
+		a.lastFrag = fragmented
+		deliverNow = true
 	case a.throwAway:
 		// corosync leaves throw-away mode on a packet whose fragmented field is 0 or 1, and
 		// delivers nothing from that packet either.
@@ -107,7 +114,7 @@ func (f *framing) referenceDeliver(m *srp.Message, fn func(sender srp.NodeID, gr
 	}
 	if fragmented == 0 {
 		a.buf = a.buf[:0]
-		a.lastFrag = 0
+		a.lastFrag, a.throwAway = 0, false
 	} else if !deliverNow {
 		// Throw-away: keep only what follows, so a later continuation has nothing stale.
 		a.buf = a.buf[:0]

@@ -679,8 +679,8 @@ func (s *Stack) onConfiguration(c *srp.Configuration) {
 	}
 	if len(c.Joined) > 0 {
 		// Members came from another ring: they cannot reassemble a message cut by the
-		// change, so every member restarts every sender's stream and a sender queues its cut
-		// message again whole. Without joiners every member of the new ring comes from this
+		// change, so a sender queues its cut message again whole and every member restarts
+		// the streams of the senders new to it. Without joiners every member of the new ring comes from this
 		// node's old ring and delivered the same head of a cut message there (the
 		// transitional configuration's promise), so the rest continues it, as corosync's
 		// totempg does: a corosync sender continues it, and a corosync receiver throws a
@@ -688,7 +688,7 @@ func (s *Stack) onConfiguration(c *srp.Configuration) {
 		// last_frag_num"). Restarting on every change lost hundreds of messages on the
 		// gototem node of a mixed ring after a token loss (TestIPCCPGFloodPause).
 		s.pg.straddle(s.srp)
-		s.pg.restartAssemblies()
+		s.pg.restartAssemblies(c.Joined)
 	} else {
 		s.pg.continueCut()
 	}

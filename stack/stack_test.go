@@ -236,7 +236,8 @@ func TestGroupsOverRing(t *testing.T) {
 }
 
 // The framing layer follows totempg's receive rules: a packet whose continuation does not
-// match puts the sender in throw-away mode, and a malformed packet is dropped and counted.
+// match puts the sender in throw-away mode, and a malformed packet is dropped and counted;
+// a packet that starts the sender's stream afresh is read (gototem's one departure).
 func TestFramingReceiveRules(t *testing.T) {
 	f, _ := newFraming(1500)
 	var got []string
@@ -264,15 +265,44 @@ func TestFramingReceiveRules(t *testing.T) {
 	if !slices.Equal(got, []string{"a:0123456789"}) {
 		t.Fatalf("fragments: %v", got)
 	}
+	// A continuation of a fragment we never saw is thrown away; its packet ends with a whole
+	// message (fragmented 0), after which corosync takes a fresh assembly: the next packet
+	// is read.
 	got = nil
-	f.deliver(msg(pkt(0, 5, whole)), fn) // continuation of a fragment we never saw
+	f.deliver(msg(pkt(0, 5, whole)), fn)
 	if len(got) != 0 || f.dropped() != 1 {
 		t.Fatalf("mismatched continuation delivered %v, drops %d", got, f.dropped())
 	}
-	f.deliver(msg(pkt(0, 0, whole)), fn) // leaves throw-away, delivers nothing (quirk)
 	f.deliver(msg(pkt(0, 0, whole)), fn)
 	if !slices.Equal(got, []string{"a:hello"}) {
-		t.Fatalf("after throw-away: %v", got)
+		t.Fatalf("after a mismatch ending with a whole message: %v", got)
+	}
+	// Throw-away that goes on: a mismatch whose last piece continues (fragmented 7), its
+	// continuation, then a packet with fragmented 1 that leaves throw-away and delivers
+	// nothing either, and keeps the tag it had before (corosync's quirks: the packet that
+	// continues it mismatches again); the packet after one ending whole is read.
+	got = nil
+	f.deliver(msg(pkt(7, 5, big[:3], big[:6])), fn)
+	f.deliver(msg(pkt(8, 7, big[6:])), fn)
+	f.deliver(msg(pkt(1, 8, whole, big[:6])), fn)
+	if len(got) != 0 || f.dropped() != 2 {
+		t.Fatalf("throw-away delivered %v, drops %d", got, f.dropped())
+	}
+	f.deliver(msg(pkt(0, 1, big[6:], whole)), fn)
+	f.deliver(msg(pkt(0, 0, whole)), fn)
+	if !slices.Equal(got, []string{"a:hello"}) || f.dropped() != 3 {
+		t.Fatalf("after leaving throw-away: %v, drops %d", got, f.dropped())
+	}
+	// A sender that restarts its stream (continuation 0) while a head is pending, or while
+	// it is being thrown away, sent the pending message again whole (gototem's straddle):
+	// the head is forgotten and the packet read, not thrown away as corosync would.
+	got = nil
+	f.deliver(msg(pkt(3, 0, big[:6])), fn)
+	f.deliver(msg(pkt(0, 0, big)), fn)
+	f.deliver(msg(pkt(4, 9, big[6:], big[:6])), fn) // mismatch: throw-away
+	f.deliver(msg(pkt(0, 0, whole)), fn)
+	if !slices.Equal(got, []string{"a:0123456789", "a:hello"}) || f.dropped() != 4 {
+		t.Fatalf("restarted stream: %v, drops %d", got, f.dropped())
 	}
 	for _, bad := range [][]byte{{1, 2}, pkt(0, 0, whole)[:10], append(pkt(0, 0, whole), 1)} {
 		before := f.dropped()
