@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"fmt"
 	"github.com/gototem/gototem/internal/testenv"
 	"os"
@@ -327,12 +328,24 @@ func TestIPCCPGBenchSideBySide(t *testing.T) {
 		engines = []Engine{Gototem}
 	}
 	rates := map[Engine][]string{}
+	cpuPerMsg := map[Engine][]float64{}
 	for _, e := range engines {
 		c := newCluster(t, Options{Engines: []Engine{e, e, e}, Transport: "udpu", Gototem: gototem, Quiet: true, SystemExtra: benchSystem(e)})
 		formRing(t, c)
 		for _, size := range sizes {
+			before := daemonCPU(t, c)
 			res := floodAll(t, c, bin, size, secs)
+			after := daemonCPU(t, c)
 			rates[e] = append(rates[e], res[0]["rx_msgs_per_s"])
+			// The daemons' CPU (user + system) per message each delivered: what the engine
+			// costs, apart from the libqb clients, whose cost per event is the same on both
+			// engines and takes a fixed share of this lab's two cores.
+			var us float64
+			for i, m := range res {
+				d, _ := strconv.ParseFloat(m["delivered"], 64)
+				us += float64(after[i]-before[i]) * 1e6 / clockTicks / max(d, 1) / float64(len(res))
+			}
+			cpuPerMsg[e] = append(cpuPerMsg[e], us)
 			var per []string
 			for i, m := range res {
 				per = append(per, fmt.Sprintf("node %d: rx %s/s sent %s try_again %s p50 %sus p99 %sus", i+1, m["rx_msgs_per_s"], m["sent"], m["try_again"], m["lat_p50_us"], m["lat_p99_us"]))
@@ -363,6 +376,35 @@ func TestIPCCPGBenchSideBySide(t *testing.T) {
 		gs, _ := strconv.ParseFloat(rates[Gototem][i], 64)
 		t.Logf("MEASURED: %5d B  corosync %8.0f  gototem %8.0f  ratio %.2f   ring %8.0f  gototem/ring %.2f", size, cs, gs, gs/max(cs, 1), ring[i], gs/max(ring[i], 1))
 	}
+	t.Logf("MEASURED: daemon CPU (user+system) per delivered message, mean of the 3 daemons:")
+	for i, size := range sizes {
+		cu, gu := cpuPerMsg[Corosync][i], cpuPerMsg[Gototem][i]
+		t.Logf("MEASURED: %5d B  corosync %6.2f us  gototem %6.2f us  corosync/gototem %.2f", size, cu, gu, cu/max(gu, 0.001))
+	}
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's utime and stime (100 on Linux).
+const clockTicks = 100
+
+// daemonCPU returns each node's daemon CPU time so far (utime + stime, in clock ticks).
+func daemonCPU(t *testing.T, c *Cluster) []int64 {
+	t.Helper()
+	out := make([]int64, len(c.Nodes()))
+	for i, n := range c.Nodes() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.PID()))
+		if err != nil {
+			t.Fatalf("node %d: %v", n.ID, err)
+		}
+		// The command field may hold spaces: the fields after it start at the last ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			t.Fatalf("node %d: /proc stat %q", n.ID, b)
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		out[i] = u + s
+	}
+	return out
 }
 
 // benchSystem is GOTOTEM_BENCH_SYSTEM for engine e: lines for the system section, separated
