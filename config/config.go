@@ -107,6 +107,9 @@ type Totem struct {
 	// AcceleratedWindow > 0: gototem's accelerated ring (gototem.go), that many of a visit's
 	// messages after the token; 0 the standard ring.
 	AcceleratedWindow int
+	// GototemRing: every nodelist node says gototem_node: yes, the operator's promise that no
+	// corosync node is in the ring (gototem.go).
+	GototemRing bool
 
 	RRP  RRP
 	Knet Knet

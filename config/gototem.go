@@ -51,7 +51,8 @@ func (c *Config) readGototem(d *diag) {
 		n.Gototem = c.yesNoWarn(d, "nodelist.node."+strconv.Itoa(n.Pos)+"."+keyGototemNode, false)
 	}
 	t := &c.Totem
-	if c.allGototem() {
+	t.GototemRing = c.allGototem()
+	if t.GototemRing {
 		if !c.keys.has("totem.window_size") {
 			t.WindowSize = GototemWindowSize
 		}

@@ -660,9 +660,10 @@ func (f *framing) restartAssemblies(joined []srp.NodeID) {
 	}
 }
 
-// continueCut runs at a regular configuration without joined members instead of straddle:
-// the rest of a cut message of this node's goes out as it is queued, continuing the head
-// every member delivered in the old ring. It only counts.
+// continueCut runs at a regular configuration instead of straddle when the ring has no
+// joined members or may hold corosync nodes (Stack.onConfiguration): the rest of a cut
+// message of this node's goes out as it is queued, continuing the head the members of its
+// old ring delivered there. It only counts.
 func (f *framing) continueCut() {
 	a := f.normalSenders()[f.self]
 	if a != nil && !a.throwAway && (len(a.buf) > 0 || a.lastFrag != 0) && len(f.splits) > 0 {

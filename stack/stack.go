@@ -64,6 +64,12 @@ type Config struct {
 	// ConfigVersion is totem.config_version, sent in cmap's sync message (nil: the key is
 	// absent, which corosync sends as type 0).
 	ConfigVersion *uint64
+	// GototemRing: no corosync node is in the ring (every nodelist node declared
+	// gototem_node: yes; the simulator's rings). A message of this node's cut by a merge is
+	// then sent again whole, so that every member delivers it; otherwise it is continued, as
+	// corosync does, which only the members of the old ring can reassemble, but which
+	// corosync's members of that ring would throw away if it came again whole.
+	GototemRing bool
 }
 
 // Datagram is one datagram to transmit on one link.
@@ -677,21 +683,23 @@ func (s *Stack) onConfiguration(c *srp.Configuration) {
 		s.sync.Transitional(c.Members)
 		return
 	}
-	if len(c.Joined) > 0 {
-		// Members came from another ring: they cannot reassemble a message cut by the
-		// change, so a sender queues its cut message again whole and every member restarts
-		// the streams of the senders new to it. Without joiners every member of the new ring comes from this
-		// node's old ring and delivered the same head of a cut message there (the
-		// transitional configuration's promise), so the rest continues it, as corosync's
-		// totempg does: a corosync sender continues it, and a corosync receiver throws a
-		// message sent again whole away ("fragmented continuation 0 is not equal to assembly
-		// last_frag_num"). Restarting on every change lost hundreds of messages on the
-		// gototem node of a mixed ring after a token loss (TestIPCCPGFloodPause).
+	// A message of this node's cut by the change (its head delivered in the old ring, the
+	// rest still queued). Without joiners every member of the new ring comes from this node's
+	// old ring and delivered the same head there (the transitional configuration's promise),
+	// so the rest continues it, as corosync's totempg does; restarting every stream at every
+	// change lost hundreds of a corosync sender's messages on the gototem node of a mixed ring
+	// after a token loss (TestIPCCPGFloodPause). With joiners, members from another ring
+	// cannot reassemble it: a ring of gototem nodes only sends it again whole, so every
+	// member delivers it; a ring that may hold corosync nodes continues it like corosync,
+	// whose members of the old ring throw a message sent again whole away ("fragmented
+	// continuation 0 is not equal to assembly last_frag_num"; TestIPCCPGFloodMerge). Either
+	// way the joined senders' streams restart here.
+	if len(c.Joined) > 0 && s.cfg.GototemRing {
 		s.pg.straddle(s.srp)
-		s.pg.restartAssemblies(c.Joined)
 	} else {
 		s.pg.continueCut()
 	}
+	s.pg.restartAssemblies(c.Joined)
 	s.pg.useRecv(true)
 	for _, o := range s.sync.Regular(c.RingID, c.Members) {
 		s.sendService(o)

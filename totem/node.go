@@ -334,6 +334,7 @@ func (n *Node) stackConfig() (stack.Config, error) {
 		// The dispatcher copies each message before the Advance that ends it (push).
 		ReuseEventBuffers: true,
 		SendQueueDelay:    sendQueueDelay,
+		GototemRing:       t.GototemRing,
 	}
 	if len(n.links) > 1 {
 		mode, err := rrp.ParseMode(t.RRPMode)
