@@ -65,8 +65,9 @@ func TestGototemAccelerated(t *testing.T) {
 }
 
 // A ring whose every node is declared a gototem node takes gototem's wider token window
-// when the file sets none; a file's own window_size or max_messages is kept, and one node
-// not declared (a possible corosync node) keeps corosync's defaults.
+// when the file sets none, and is a GototemRing (a message cut by a merge is sent again
+// whole); a file's own window_size or max_messages is kept, and one node not declared (a
+// possible corosync node) keeps corosync's defaults and behaviour.
 func TestGototemWindowDefaults(t *testing.T) {
 	yes := "gototem_node: yes"
 	cases := []struct {
@@ -88,6 +89,9 @@ func TestGototemWindowDefaults(t *testing.T) {
 			}
 			if c.Totem.WindowSize != tc.window || c.Totem.MaxMessages != tc.maxMsg {
 				t.Fatalf("window_size %d max_messages %d, want %d %d\n%s", c.Totem.WindowSize, c.Totem.MaxMessages, tc.window, tc.maxMsg, tc.in)
+			}
+			if all := strings.Count(tc.in, yes) == 3; c.Totem.GototemRing != all {
+				t.Fatalf("GototemRing %v, want %v\n%s", c.Totem.GototemRing, all, tc.in)
 			}
 		})
 	}
