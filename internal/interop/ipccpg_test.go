@@ -267,24 +267,10 @@ func TestIPCCPGFloodPause(t *testing.T) {
 			c := mixedClusterWith(t, Options{Engines: tc.engines, Transport: "udpu", TotemExtra: []string{"consensus: 8000"}})
 			bin := cpgbenchBin(t)
 			before := formRing(t, c)
-			done := make(chan error, 1)
-			go func() {
-				time.Sleep(1500 * time.Millisecond)
-				done <- c.Node(tc.paused).Pause(2500 * time.Millisecond)
-			}()
-			res := floodAll(t, c, bin, 1024, 5)
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			// The pause must have cost the token: the same three members in a new ring.
-			all := ids(1, 3)
-			after, err := c.WaitRing(t.Context(), all, all, 30*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if after == before {
-				t.Errorf("ring %v before and after the pause: no token loss, the test proved nothing", after)
-			}
+			// The pause must cost the token: the same three members in a new ring.
+			res := floodWithFault(t, c, before, "the pause", func() []map[string]string {
+				return floodAll(t, c, bin, 1024, 5)
+			}, func() error { return c.Node(tc.paused).Pause(2500 * time.Millisecond) })
 			if t.Failed() {
 				b, _ := c.Node(3).Tool(t.Context(), "corosync-cmapctl", "-m", "stats")
 				for _, l := range strings.Split(string(b), "\n") {
@@ -298,6 +284,31 @@ func TestIPCCPGFloodPause(t *testing.T) {
 	}
 }
 
+// floodWithFault runs flood while fault runs from 1.5 s into it, then waits until every node
+// shares one ring again and requires that ring to differ from before: a fault that changed no
+// ring proved nothing.
+func floodWithFault(t *testing.T, c *Cluster, before RingID, what string, flood func() []map[string]string, fault func() error) []map[string]string {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		done <- fault()
+	}()
+	res := flood()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	all := ids(1, len(c.Nodes()))
+	after, err := c.WaitRing(t.Context(), all, all, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == before {
+		t.Fatalf("ring %v before and after %s: the test proved nothing", after, what)
+	}
+	return res
+}
+
 // TestIPCCPGFloodMerge floods a mixed ring (2 corosync + 1 gototem) through libcpg while node
 // 2 (corosync) is cut off long enough for the others to form a ring without it, then healed:
 // the merge has joined members. Node 2 rightly misses what was sent while it was away, and the
@@ -309,28 +320,15 @@ func TestIPCCPGFloodMerge(t *testing.T) {
 	c := mixedCluster(t, "udpu", Corosync, Corosync, Gototem)
 	bin := cpgbenchBin(t)
 	before := formRing(t, c)
-	done := make(chan error, 1)
-	go func() {
-		time.Sleep(1500 * time.Millisecond)
+	res := floodWithFault(t, c, before, "the cut", func() []map[string]string {
+		return floodRun(t, c, bin, 1024, 10)
+	}, func() error {
 		if err := c.Partition([]int{1, 3}, []int{2}); err != nil {
-			done <- err
-			return
+			return err
 		}
 		time.Sleep(5 * time.Second) // token 1000 + consensus 1200 ms: the ring re-forms without node 2
-		done <- c.Heal()
-	}()
-	res := floodRun(t, c, bin, 1024, 10)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	all := ids(1, 3)
-	after, err := c.WaitRing(t.Context(), all, all, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after == before {
-		t.Fatalf("ring %v before and after the cut: no membership change, the test proved nothing", after)
-	}
+		return c.Heal()
+	})
 	for _, k := range []string{"delivered", "order_errors", "content_errors"} {
 		if res[0][k] != res[2][k] {
 			t.Errorf("%s: node 1 (corosync) %s, node 3 (gototem) %s; they shared every ring", k, res[0][k], res[2][k])
