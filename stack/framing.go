@@ -52,7 +52,7 @@ type framing struct {
 	senders map[srp.NodeID]*assembly
 	drops   FramingDrops
 	// cuts counts this node's own messages cut by a membership change: continued in the
-	// new ring (no joiners, as corosync does) or queued again whole (straddle).
+	// new ring (continueCut, as corosync does) or queued again whole (straddle).
 	cuts    struct{ continued, requeued uint64 }
 	scratch []byte
 
@@ -641,17 +641,18 @@ func (f *framing) normalSenders() map[srp.NodeID]*assembly {
 	return f.senders
 }
 
-// restartAssemblies runs at a regular configuration with joined members, after straddle:
+// restartAssemblies runs at every regular configuration, after straddle or continueCut:
 // every member forgets the partial messages of the senders that joined it (from another
 // ring: what it holds of theirs is older than anything they continue now), so all members of
-// the new ring read each joined sender's next packets from the same state. The senders of
-// its own old ring it goes on reading: their gototem nodes send a cut message again whole
-// (a restart, continuation 0, which deliver reads), their corosync nodes continue it, which
-// only members of the old ring can reassemble, as corosync's do. Restarting every sender
-// made a gototem member of a corosync sender's old ring throw the continuation away, with
-// the messages after it, where the corosync members delivered them. Without any restart,
-// members new to the sender threw its next packets away (the full-stack campaign, seed
-// 61: n1 lost n2's next six messages after a merge, n3 and n5 delivered them).
+// the new ring read each joined sender's next packets from the same state. The senders of its
+// own old ring it goes on reading: a gototem sender in a declared gototem-only ring sends a
+// cut message again whole (a restart, continuation 0, which deliver reads), any other
+// continues it, which only members of the old ring can reassemble, as corosync's do.
+// Restarting every sender made a gototem member of a corosync sender's old ring throw the
+// continuation away, with the messages after it, where the corosync members delivered them.
+// Without any restart, members new to the sender threw its next packets away (the
+// full-stack campaign, seed 61: n1 lost n2's next six messages after a merge, n3 and n5
+// delivered them).
 func (f *framing) restartAssemblies(joined []srp.NodeID) {
 	for id, a := range f.normalSenders() {
 		if slices.Contains(joined, id) {
@@ -671,12 +672,13 @@ func (f *framing) continueCut() {
 	}
 }
 
-// straddle runs at a regular configuration with joined members, before restartAssemblies: when this node's
-// own normal stream has a message whose first pieces were delivered in the old ring and
-// whose rest waits in srp's queue (or in the packet being filled), the rest is taken out and
-// the whole message queued again in front, in fresh packets, so that every member of the new
-// ring delivers it, in its place, after the sync. corosync continues the cut message, which
-// only the members of the old ring can reassemble.
+// straddle runs at a regular configuration with joined members in a gototem-only ring
+// (Config.GototemRing), before restartAssemblies: when this node's own normal stream has a
+// message whose first pieces were delivered in the old ring and whose rest waits in srp's
+// queue (or in the packet being filled), the rest is taken out and the whole message queued
+// again in front, in fresh packets, so that every member of the new ring delivers it, in its
+// place, after the sync. corosync continues the cut message, which only the members of the
+// old ring can reassemble.
 func (f *framing) straddle(p *srp.Processor) {
 	a := f.normalSenders()[f.self]
 	if a == nil || a.throwAway || (len(a.buf) == 0 && a.lastFrag == 0) || len(f.splits) == 0 {
