@@ -157,3 +157,20 @@ func BenchmarkSeal(b *testing.B) {
 		out = c.Seal(out[:0], plain, &salt)
 	}
 }
+
+// BenchmarkOpen: checking and decrypting that full-MTU DATA packet, the receive side's cost.
+func BenchmarkOpen(b *testing.B) {
+	c := aes256sha256(b, captureKey(b))
+	plain := make([]byte, DataHeaderSize+1397)
+	var salt [SaltSize]byte
+	wire := c.Seal(nil, plain, &salt)
+	out := make([]byte, 0, 2048)
+	b.SetBytes(int64(len(plain)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if out, err = c.Open(out[:0], wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
