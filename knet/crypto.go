@@ -1,8 +1,6 @@
 package knet
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha1"
@@ -12,6 +10,8 @@ import (
 	"fmt"
 	"hash"
 	"slices"
+
+	"github.com/gototem/gototem/knet/internal/aescbc"
 )
 
 // Cipher is corosync's crypto_cipher for knet.
@@ -160,21 +160,18 @@ type CryptoConfig struct {
 // Clone). Seal and Open allocate nothing when dst has room.
 type Crypto struct {
 	cfg   CryptoConfig
-	block cipher.Block
-	// enc and dec are the standard library's CBC modes, made once and re-aimed at each
-	// packet's salt with SetIV, so that sealing allocates nothing. On amd64 (Go 1.26) they
-	// still run one AES-NI block call at a time (crypto/internal/fips140/aes's generic CBC
-	// loop, word-wise XOR): about 1 ns per byte each way, the largest cost of an encrypted
-	// knet flood (profile in issue 15's notes); architectures with a CBC assembly get it.
-	enc, dec cbcMode
+	block *aescbc.Cipher // the AES key, expanded once; read-only, shared with Sealers and Openers
+	// enc and dec are aescbc's CBC modes, made once and re-aimed at each packet's salt with
+	// SetIV, so that sealing allocates nothing. They replace crypto/cipher's CBC modes, the
+	// largest cost of an encrypted knet flood (about 35% of its CPU; profile in issue 15's
+	// notes): on amd64 (Go 1.26) those run one AES-NI block call at a time
+	// (crypto/internal/fips140/aes's generic CBC loop), so even decryption waits on each
+	// block's rounds in turn. aescbc's amd64 assembly runs a whole packet in one call and
+	// decrypts eight blocks at a time (its package doc has the measurements); on another
+	// architecture, or a CPU without AES-NI, aescbc is crypto/aes with crypto/cipher's CBC.
+	enc, dec *aescbc.Mode
 	mac      hash.Hash
 	sum      [sha512.Size]byte
-}
-
-// cbcMode is a cipher.BlockMode whose IV can be reset: what crypto/cipher's CBC modes are.
-type cbcMode interface {
-	cipher.BlockMode
-	SetIV([]byte)
 }
 
 // NewCrypto checks cfg as libknet's crypto_init does and prepares the keys. Both cipher and
@@ -200,18 +197,13 @@ func NewCrypto(cfg CryptoConfig) (*Crypto, error) {
 		return nil, fmt.Errorf("knet: private key is %d bytes, want %d..%d", len(cfg.Key), MinKeyLen, MaxKeyLen)
 	}
 	if n := cfg.Cipher.keyLen(); n > 0 {
-		b, err := aes.NewCipher(c.cfg.Key[:n])
+		b, err := aescbc.NewCipher(c.cfg.Key[:n])
 		if err != nil {
 			return nil, fmt.Errorf("knet: %w", err)
 		}
 		c.block = b
-		var iv [aes.BlockSize]byte
-		enc, ok1 := cipher.NewCBCEncrypter(b, iv[:]).(cbcMode)
-		dec, ok2 := cipher.NewCBCDecrypter(b, iv[:]).(cbcMode)
-		if !ok1 || !ok2 {
-			return nil, errors.New("knet: this Go's CBC mode cannot take a new IV per packet")
-		}
-		c.enc, c.dec = enc, dec
+		var iv [aescbc.BlockSize]byte
+		c.enc, c.dec = b.NewEncrypter(iv[:]), b.NewDecrypter(iv[:])
 	}
 	if f := cfg.Hash.newFunc(); f != nil {
 		c.mac = hmac.New(f, c.cfg.Key)
@@ -238,7 +230,7 @@ func (c *Crypto) Enabled() bool { return c.cfg.Cipher != CipherNone || c.cfg.Has
 func (c *Crypto) Overhead(plain int) int {
 	n := c.cfg.Hash.Size()
 	if c.block != nil {
-		n += SaltSize + aes.BlockSize - plain%aes.BlockSize
+		n += SaltSize + aescbc.BlockSize - plain%aescbc.BlockSize
 	}
 	return n
 }
@@ -248,7 +240,7 @@ func (c *Crypto) Overhead(plain int) int {
 func (c *Crypto) MaxOverhead() int {
 	n := c.cfg.Hash.Size()
 	if c.block != nil {
-		n += SaltSize + aes.BlockSize
+		n += SaltSize + aescbc.BlockSize
 	}
 	return n
 }
@@ -276,7 +268,7 @@ func (c *Crypto) Seal(dst, plain []byte, salt *[SaltSize]byte) []byte {
 func (c *Crypto) sealedSize(plain int) int {
 	n := plain
 	if c.block != nil {
-		n = SaltSize + plain&^(aes.BlockSize-1) + aes.BlockSize
+		n = SaltSize + plain&^(aescbc.BlockSize-1) + aescbc.BlockSize
 	}
 	return n + c.cfg.Hash.Size()
 }
@@ -293,10 +285,10 @@ func (c *Crypto) plainOffset() int {
 // for the padding and the MAC) into the wire packet: PKCS#7 padding, AES-CBC with the salt
 // as IV, the HMAC over salt and ciphertext. enc, mac and sum are the caller's scratch (c's
 // own, or a Sealer's on another goroutine): c itself is only read.
-func (c *Crypto) sealInPlace(w []byte, n int, enc cbcMode, mac hash.Hash, sum *[sha512.Size]byte) {
+func (c *Crypto) sealInPlace(w []byte, n int, enc *aescbc.Mode, mac hash.Hash, sum *[sha512.Size]byte) {
 	end := n
 	if c.block != nil {
-		padded := n&^(aes.BlockSize-1) + aes.BlockSize
+		padded := n&^(aescbc.BlockSize-1) + aescbc.BlockSize
 		ct := w[SaltSize : SaltSize+padded]
 		// PKCS#7: n bytes of value n, 1..16 (a whole block when already aligned), as NSS's
 		// CKM_AES_CBC_PAD and OpenSSL's default padding write.
@@ -339,7 +331,7 @@ func (j *SealJob) Run(s *Sealer) {
 // concurrent use, the Crypto it reads is (its AES key schedule is read-only).
 type Sealer struct {
 	c   *Crypto
-	enc cbcMode
+	enc *aescbc.Mode
 	mac hash.Hash
 	sum [sha512.Size]byte
 }
@@ -349,7 +341,7 @@ type Sealer struct {
 type Opener struct {
 	slots [3]struct {
 		c   *Crypto
-		dec cbcMode
+		dec *aescbc.Mode
 		mac hash.Hash
 	}
 	sum [sha512.Size]byte
@@ -361,8 +353,8 @@ func (o *Opener) open(i int, c *Crypto, dst, wire []byte) ([]byte, error) {
 	if s.c != c {
 		s.c, s.dec, s.mac = c, nil, nil
 		if c.block != nil {
-			var iv [aes.BlockSize]byte
-			s.dec = cipher.NewCBCDecrypter(c.block, iv[:]).(cbcMode) // NewCrypto checked it
+			var iv [aescbc.BlockSize]byte
+			s.dec = c.block.NewDecrypter(iv[:])
 		}
 		if f := c.cfg.Hash.newFunc(); f != nil {
 			s.mac = hmac.New(f, c.cfg.Key)
@@ -377,8 +369,8 @@ func (s *Sealer) bind(c *Crypto) {
 	}
 	s.c, s.enc, s.mac = c, nil, nil
 	if c.block != nil {
-		var iv [aes.BlockSize]byte
-		s.enc = cipher.NewCBCEncrypter(c.block, iv[:]).(cbcMode) // NewCrypto checked the assertion
+		var iv [aescbc.BlockSize]byte
+		s.enc = c.block.NewEncrypter(iv[:])
 	}
 	if f := c.cfg.Hash.newFunc(); f != nil {
 		s.mac = hmac.New(f, c.cfg.Key)
@@ -393,7 +385,7 @@ func (c *Crypto) Open(dst, wire []byte) ([]byte, error) {
 
 // openWith is Open with the caller's scratch (c's own, or an Opener's on another
 // goroutine): c itself is only read.
-func (c *Crypto) openWith(dst, wire []byte, dec cbcMode, mac hash.Hash, sum *[sha512.Size]byte) ([]byte, error) {
+func (c *Crypto) openWith(dst, wire []byte, dec *aescbc.Mode, mac hash.Hash, sum *[sha512.Size]byte) ([]byte, error) {
 	body := wire
 	if mac != nil {
 		hl := c.cfg.Hash.Size()
@@ -410,11 +402,11 @@ func (c *Crypto) openWith(dst, wire []byte, dec cbcMode, mac hash.Hash, sum *[sh
 	if c.block == nil {
 		return append(dst, body...), nil
 	}
-	if len(body) < SaltSize+aes.BlockSize {
+	if len(body) < SaltSize+aescbc.BlockSize {
 		return dst, ErrCryptoShort
 	}
 	ct := body[SaltSize:]
-	if len(ct)%aes.BlockSize != 0 {
+	if len(ct)%aescbc.BlockSize != 0 {
 		return dst, ErrCipherText
 	}
 	start := len(dst)
@@ -423,7 +415,7 @@ func (c *Crypto) openWith(dst, wire []byte, dec cbcMode, mac hash.Hash, sum *[sh
 	dec.SetIV(body[:SaltSize])
 	dec.CryptBlocks(out, ct)
 	n := int(out[len(out)-1])
-	if n == 0 || n > aes.BlockSize {
+	if n == 0 || n > aescbc.BlockSize {
 		return dst[:start], ErrPadding
 	}
 	for _, b := range out[len(out)-n:] {

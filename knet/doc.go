@@ -3,8 +3,9 @@
 //
 //   - wire.go: the packet codec (header, DATA, PING/PONG, PMTUD/PMTUD_REPLY), byte-exact.
 //   - crypto.go, keyring.go: packet crypto (crypto_model nss and openssl share one wire
-//     layout: salt | AES-CBC | HMAC keyed with the whole authkey), and the two crypto
-//     configurations corosync's runtime reconfiguration switches between.
+//     layout: salt | AES-CBC | HMAC keyed with the whole authkey; the AES-CBC is
+//     internal/aescbc's, an AES-NI assembly on amd64), and the two crypto configurations
+//     corosync's runtime reconfiguration switches between.
 //   - tx.go: the sender's seq counter, fragmentation at the data MTU, the MTU arithmetic.
 //   - rx.go: the receiver's per-host de-duplication window and reassembly (HostRx).
 //   - link.go: the link layer (Links): ping/pong heartbeat, latency, link up/down, and which
