@@ -53,6 +53,19 @@ type Options struct {
 	// realtime; threads the Go runtime starts later come from its template thread, so they
 	// stay ordinary. Its error is logged once per node; the goroutine runs on regardless.
 	ProtocolThread func() error
+	// ProtocolThreadRelease, when set with ProtocolThread, undoes ProtocolThread on the
+	// calling thread (gototem run puts it back to SCHED_OTHER). It lets a link's receive loop
+	// give its thread back under a flood and run on the runtime's threads, then take a
+	// thread again when the load falls (see "Protocol threads" in the package doc). Without
+	// it the receive loop keeps its thread for its life.
+	ProtocolThreadRelease func()
+	// InlineDelivery runs the callbacks on a link's receive goroutine, right after the batch
+	// of packets that produced them and outside the node's lock, instead of handing every
+	// batch to the dispatch goroutine (which still delivers what timers and sends produce,
+	// in the same total order). It saves a goroutine hand-over per batch; callbacks must then
+	// return quickly and never wait for the ring (a blocking callback stalls the protocol).
+	// gototem run sets it: its callbacks only copy into its clients' shared-memory rings.
+	InlineDelivery bool
 	// OnShutdownRequest is called when a service asks this node to exit, as corosync's
 	// shutdown request: cmap does at the node's first sync with peers when a peer runs a
 	// higher totem.config_version than this node's ("Received config version (X) is

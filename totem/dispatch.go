@@ -33,12 +33,13 @@ type dispatcher struct {
 	// while it is unchanged, so a flood's messages do not each take mu and hash the group
 	// name.
 	handlersGen atomic.Uint64
-	lastHandler handlerCache // used by run only
+	lastHandler handlerCache // used by the busy deliverer only
 	closed      bool
 	pending     bool // events queued whose wake-up waits for wake
+	busy        bool // a batch is being delivered (by run or runInline); its deliverer owns lastHandler and events
 	waiting     bool // run is blocked for want of events (tests wait for it)
 	maxQueue    int
-	events      eventLog // corosync's key log lines; used by run only
+	events      eventLog // corosync's key log lines; used by the busy deliverer only
 	// lastRegular is the last regular configuration's members, for Membership's Joined and
 	// Left; used by run only.
 	lastRegular []NodeID
@@ -159,36 +160,62 @@ func (d *dispatcher) run(wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
 		d.mu.Lock()
-		for len(d.queue.items) == 0 && !d.closed {
-			d.waiting = true
+		for d.busy || len(d.queue.items) == 0 && !d.closed {
+			d.waiting = !d.busy
 			d.cond.Wait()
 			d.waiting = false
 		}
-		if len(d.queue.items) == 0 && d.closed {
+		if len(d.queue.items) == 0 { // closed and drained
 			d.mu.Unlock()
 			return
 		}
-		batch := d.queue
-		d.queue = dispatchBatch{items: d.spare.items[:0], arenas: d.spare.arenas[:0]}
-		d.spare = dispatchBatch{}
+		d.runBatch()
+	}
+}
+
+// runInline delivers what is queued on the calling goroutine (Options.InlineDelivery: the
+// receive loop, once its batch is processed and the node's lock released), unless a batch is
+// being delivered already: then the dispatcher goroutine delivers this one after it, in order.
+func (d *dispatcher) runInline() {
+	d.mu.Lock()
+	if d.busy || len(d.queue.items) == 0 {
 		d.mu.Unlock()
-		for i := range batch.items {
-			if it := &batch.items[i]; it.isMsg {
-				d.deliverMessage(it.msg)
-			} else {
-				d.deliver(it.ev)
-			}
+		return
+	}
+	d.pending = false // delivered here: the receive loop's deferred wake-up has nothing to do
+	d.runBatch()
+}
+
+// runBatch takes the whole queue and delivers it, one deliverer at a time (busy): d.mu held
+// on entry, released on return. The dispatcher goroutine is signalled only when it has
+// something to do (more queued, or closing), so an inline batch costs it no wake-up.
+func (d *dispatcher) runBatch() {
+	d.busy = true
+	batch := d.queue
+	d.queue = dispatchBatch{items: d.spare.items[:0], arenas: d.spare.arenas[:0]}
+	d.spare = dispatchBatch{}
+	d.mu.Unlock()
+	for i := range batch.items {
+		if it := &batch.items[i]; it.isMsg {
+			d.deliverMessage(it.msg)
+		} else {
+			d.deliver(it.ev)
 		}
-		clear(batch.items)
-		d.mu.Lock()
-		for _, a := range batch.arenas {
-			if cap(a) <= arenaKeep && len(d.free) < freeMax {
-				d.free = append(d.free, a[:0])
-			}
+	}
+	clear(batch.items)
+	d.mu.Lock()
+	for _, a := range batch.arenas {
+		if cap(a) <= arenaKeep && len(d.free) < freeMax {
+			d.free = append(d.free, a[:0])
 		}
-		clear(batch.arenas)
-		d.spare = batch
-		d.mu.Unlock()
+	}
+	clear(batch.arenas)
+	d.spare = batch
+	d.busy = false
+	signal := len(d.queue.items) > 0 || d.closed
+	d.mu.Unlock()
+	if signal {
+		d.cond.Signal()
 	}
 }
 

@@ -28,7 +28,21 @@
 // time, in the total order the ring delivered the events in. They may call any Node or Group
 // method, including Send, which may wait for room: that delays later callbacks, never the ring.
 // Events queue without bound behind a slow callback (the ring must not stall on one member's
-// application); Status reports the backlog.
+// application); Status reports the backlog. With Options.InlineDelivery the receive goroutines
+// deliver what their batches produced themselves (still one at a time, in the same order),
+// which saves a hand-over per batch but makes a blocking callback stall the protocol.
+//
+// # Protocol threads
+//
+// With Options.ProtocolThread the receive, timer and dispatch goroutines are each locked to
+// an OS thread of their own, which the hook may make realtime (corosync's sched_rr), so a
+// token hop preempts other load at once. A locked goroutine costs the Go runtime a thread
+// hand-over every time it wakes: under a flood of small messages that was 40% of the daemon's
+// CPU (issue 13's notes), for nothing, since a saturated ring's receive loop hardly sleeps.
+// A receive loop with Options.ProtocolThreadRelease therefore gives its thread back while
+// packets arrive faster than recvReleaseRate a second (measured over recvWindow) and takes a
+// thread again once they fall below recvRetakeRate: light load, where realtime matters for
+// latency, keeps it.
 //
 // # Backpressure
 //

@@ -25,15 +25,16 @@ import (
 
 // Node is a gototem ring member running on real sockets and the wall clock.
 type Node struct {
-	opts         Options
-	threadWarned atomic.Bool // Options.ProtocolThread failed once (logged)
-	rt           *config.Runtime
-	log          *slog.Logger
-	self         srp.NodeID
-	st           *stack.Stack
-	links        []*transport.Link
-	epoch        time.Time
-	pid          uint32
+	opts           Options
+	threadWarned   atomic.Bool   // Options.ProtocolThread failed once (logged)
+	threadReleases atomic.Uint64 // receive loops that gave their protocol thread back (recvThread)
+	rt             *config.Runtime
+	log            *slog.Logger
+	self           srp.NodeID
+	st             *stack.Stack
+	links          []*transport.Link
+	epoch          time.Time
+	pid            uint32
 
 	stopCh chan stopRequest
 	done   chan struct{}
@@ -374,7 +375,7 @@ func (n *Node) now() time.Duration { return time.Since(n.epoch) }
 // receiveLoop reads one socket and runs each batch through the stack itself.
 func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 	defer n.wg.Done()
-	n.protocolThread("receive")
+	gov := recvThread{locked: n.protocolThread("receive"), release: n.opts.ProtocolThreadRelease != nil}
 	b := l.GetBatch()
 	defer l.PutBatch(b)
 	later := r.OnIdle(n.disp.wake) // callbacks' wake-up waits until the socket is drained
@@ -413,6 +414,53 @@ func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 		n.flush()
 		n.wakeLater = false
 		n.mu.Unlock()
+		if n.opts.InlineDelivery {
+			n.disp.runInline()
+		}
+		gov.note(n, now, cnt)
+	}
+}
+
+// The receive loop's thread policy (package doc, "Protocol threads"). Measured with the
+// libcpg flood (GOTOTEM_BENCH=1 go test ./internal/interop -run TestIPCCPGBenchSideBySide),
+// 3 gototem daemons on the two-core lab: a receive loop reads 17-25k packets a second under
+// it and a few hundred at 100 messages a second, where its realtime thread keeps the
+// agreed latency's tail down (issue 14).
+const (
+	recvWindow      = 100 * time.Millisecond
+	recvReleaseRate = 5000 // packets a second over a window: give the thread back
+	recvRetakeRate  = 1000 // below this, take a thread again
+)
+
+// recvThread tracks one receive loop's packet rate and holds or releases its thread.
+type recvThread struct {
+	locked  bool // running on a thread of its own, through Options.ProtocolThread
+	release bool // Options.ProtocolThreadRelease is set: the thread may be given back
+	start   time.Duration
+	packets int
+}
+
+func (g *recvThread) note(n *Node, now time.Duration, packets int) {
+	if !g.release {
+		return
+	}
+	g.packets += packets
+	d := now - g.start
+	if d < recvWindow {
+		return
+	}
+	rate := float64(g.packets) / d.Seconds()
+	g.start, g.packets = now, 0
+	switch {
+	case g.locked && rate > recvReleaseRate:
+		n.opts.ProtocolThreadRelease()
+		runtime.UnlockOSThread()
+		g.locked = false
+		n.threadReleases.Add(1)
+		n.log.Debug("receive loop runs on the runtime's threads", "packets_per_s", int(rate))
+	case !g.locked && rate < recvRetakeRate:
+		g.locked = n.protocolThread("receive")
+		n.log.Debug("receive loop runs on a protocol thread again", "packets_per_s", int(rate))
 	}
 }
 
@@ -440,19 +488,20 @@ func (n *Node) timerLoop() {
 }
 
 // protocolThread runs the calling goroutine on an OS thread of its own and hands that thread
-// to Options.ProtocolThread. system.sched_rr once set every thread of the process: the Go
+// to Options.ProtocolThread; it reports whether it did. system.sched_rr once set every thread of the process: the Go
 // runtime's idle threads spin looking for work, and at priority 99 they kept the libqb
 // clients (ordinary processes) off the CPU: the libcpg flood fell from 55.5k to 5.9k msgs/s
 // at 1 KiB on the two-core lab, where corosync's one realtime thread sleeps in epoll.
 // The goroutine never unlocks: when it ends, the runtime retires its thread.
-func (n *Node) protocolThread(role string) {
+func (n *Node) protocolThread(role string) bool {
 	if n.opts.ProtocolThread == nil {
-		return
+		return false
 	}
 	runtime.LockOSThread()
 	if err := n.opts.ProtocolThread(); err != nil && n.threadWarned.CompareAndSwap(false, true) {
 		n.log.Warn("protocol thread setup failed", "role", role, "err", err)
 	}
+	return true
 }
 
 // sendQueueDelay is stack.Config.SendQueueDelay for a node: Send waits once the messages

@@ -43,6 +43,9 @@ type Status struct {
 	// Backlog is how many events wait for the application's callbacks, and BacklogPeak the
 	// most that ever waited: a handler falling behind shows here.
 	Backlog, BacklogPeak int
+	// ThreadReleases counts the times a receive loop gave its protocol thread back under a
+	// flood (Options.ProtocolThreadRelease; package doc, "Protocol threads").
+	ThreadReleases uint64
 
 	// Healthy is true only when the node is OPERATIONAL with services synchronized. Health
 	// says what it is doing otherwise; Stuck is set once it has been out of OPERATIONAL
@@ -117,6 +120,7 @@ func (n *Node) statusLocked() Status {
 		SRP:            p.Counters(),
 	}
 	s.Backlog, s.BacklogPeak = n.disp.backlog()
+	s.ThreadReleases = n.threadReleases.Load()
 	c := n.st.Counters()
 	s.Dropped = c.SyncDiscarded + c.CPGDropped + c.QuorumMalformed + c.CmapMalformed + c.UnknownService + c.FramingDropped
 	s.ServiceMessages = n.st.ServiceMessages()
@@ -313,6 +317,7 @@ func statsKeys(st Status) []config.KeyValue {
 	u64("stats.gototem.protocol.token_retransmits", p.TokenRetransmits)
 	u64("stats.gototem.protocol.syncs", st.Protocol.Syncs)
 	u64("stats.gototem.protocol.last_sync_ms", uint64(st.Protocol.LastSync.Milliseconds()))
+	u64("stats.gototem.protocol.thread_releases", st.ThreadReleases)
 	healthy := "0"
 	if st.Healthy {
 		healthy = "1"

@@ -354,7 +354,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: bench: %s: configuration not usable\n", *file)
 		return 1
 	}
-	protocolThread := schedHook(rt, stderr, "bench")
+	protocolThread, threadRelease := schedHook(rt, stderr, "bench")
 	if *want <= 0 {
 		*want = len(rt.Nodes)
 	}
@@ -375,7 +375,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 
 	var ringMu sync.Mutex
 	var ring []totem.NodeID
-	node, err := totem.New(totem.Options{Config: totem.FromRuntime(rt), StateDir: *stateDir, ProtocolThread: protocolThread,
+	node, err := totem.New(totem.Options{Config: totem.FromRuntime(rt), StateDir: *stateDir, ProtocolThread: protocolThread, ProtocolThreadRelease: threadRelease,
 		OnMembership: func(m totem.Membership) {
 			ringMu.Lock()
 			ring = slices.Clone(m.Members)

@@ -13,10 +13,11 @@ import (
 // nil when it is off, or inside a test binary (a test calling run in-process must not make
 // the test binary's threads realtime). A refusal is a warning on stderr, once, as in corosync
 // ("Could not set SCHED_RR at priority 99"), not an exit; the nice -20 fallback counts as
-// applied, so the node does not log it again.
-func schedHook(rt *config.Runtime, stderr io.Writer, cmd string) func() error {
+// applied, so the node does not log it again. release is totem.Options.ProtocolThreadRelease:
+// it puts a thread the node gives back to the runtime at SCHED_OTHER, nice 0.
+func schedHook(rt *config.Runtime, stderr io.Writer, cmd string) (hook func() error, release func()) {
 	if !rt.System.SchedRR || testing.Testing() {
-		return nil
+		return nil, nil
 	}
 	var once sync.Once
 	return func() error {
@@ -34,5 +35,5 @@ func schedHook(rt *config.Runtime, stderr io.Writer, cmd string) func() error {
 			return nil
 		}
 		return err
-	}
+	}, unschedThread
 }

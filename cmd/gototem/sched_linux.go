@@ -40,3 +40,12 @@ var (
 	}
 	setThreadNice = func(tid, nice int) error { return unix.Setpriority(unix.PRIO_PROCESS, tid, nice) }
 )
+
+// unschedThread undoes schedThread on the calling thread (SCHED_OTHER, nice 0) before the
+// node hands it back to the Go runtime, which would otherwise run any goroutine on it at
+// priority 99. Errors are ignored: the thread was set by this process, which may reset it.
+func unschedThread() {
+	tid := unix.Gettid()
+	_ = unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
+	_ = setThreadNice(tid, 0)
+}

@@ -402,7 +402,7 @@ func TestIPCCPGBenchSideBySide(t *testing.T) {
 			for i, m := range res {
 				per = append(per, fmt.Sprintf("node %d: rx %s/s sent %s try_again %s p50 %sus p99 %sus", i+1, m["rx_msgs_per_s"], m["sent"], m["try_again"], m["lat_p50_us"], m["lat_p99_us"]))
 			}
-			t.Logf("MEASURED: %s %5d B: %s", e, size, strings.Join(per, "; "))
+			t.Logf("MEASURED: %s %5d B: daemon CPU %.2f us/msg; %s", e, size, us, strings.Join(per, "; "))
 		}
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
