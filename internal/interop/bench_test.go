@@ -147,15 +147,7 @@ func TestBenchCPGFlood(t *testing.T) {
 			// debug logging off: at these rates it would measure the log file
 			c := newCluster(t, Options{Engines: es, Transport: transport, Quiet: true, Gototem: gototem, TotemExtra: totemExtra, Knet: benchKnet()})
 			if eng == Gototem && declared {
-				for _, n := range c.Nodes() {
-					b, err := os.ReadFile(n.Conf)
-					if err == nil {
-						err = os.WriteFile(n.Conf, []byte(declareGototemNodes(string(b))), 0o644)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-				}
+				declareCluster(t, c)
 			}
 			if eng == Corosync {
 				ctx := context.Background()
@@ -391,6 +383,21 @@ func gototemFlood(t *testing.T, c *Cluster, gototem string, size, secs int, rate
 		_ = p.Stop(15 * time.Second)
 	}
 	return row
+}
+
+// declareCluster declares every node of a gototem-only cluster not yet started
+// (declareGototemNodes in each node's corosync.conf).
+func declareCluster(t *testing.T, c *Cluster) {
+	t.Helper()
+	for _, n := range c.Nodes() {
+		b, err := os.ReadFile(n.Conf)
+		if err == nil {
+			err = os.WriteFile(n.Conf, []byte(declareGototemNodes(string(b))), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // declareGototemNodes adds gototem_node: yes to every nodelist node of a corosync.conf.
