@@ -10,12 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/gototem/gototem/config"
@@ -64,7 +62,6 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gototem: run: %s: configuration not usable\n", *file)
 		return 1
 	}
-	daemonProcs(rt)
 	protocolThread, threadRelease := schedHook(rt, stderr, "run")
 	host, _ := os.Hostname()
 	logs := &logSwitch{stderr: stderr, override: *level, host: host}
@@ -426,20 +423,3 @@ func (b *boundHandler) WithGroup(name string) slog.Handler {
 	return &boundHandler{s: b.s, attrs: b.attrs, groups: append(append([]string{}, b.groups...), name)}
 }
 
-// daemonProcs runs the daemon's Go code on one P (GOMAXPROCS 1) unless the ring is encrypted
-// or the environment sets GOMAXPROCS. The daemon's work is one ordered stream, as corosync's
-// one thread shows; with a P per core the runtime kept waking and parking threads between
-// the protocol, the dispatch and the IPC goroutines (a third of the daemon's CPU under the
-// libcpg flood in futex calls). One P took the daemon's CPU per delivered message from
-// 5.1-5.7 to 4.1-5.0 µs at 64 B and 7.9-10.0 to 6.6-8.9 µs at 1 KiB (three interleaved
-// runs each of GOTOTEM_BENCH=1 GOTOTEM_BENCH_ENGINES=gototem go test ./internal/interop
-// -run TestIPCCPGBenchSideBySide). Sealing and opening encrypted knet packets is spread
-// over the cores (transport/knet_seal.go), so an encrypted ring keeps them all. A test
-// calling run in-process keeps its own setting.
-func daemonProcs(rt *config.Runtime) {
-	c := rt.Totem.Crypto
-	if os.Getenv("GOMAXPROCS") != "" || c.Enabled() || c.Hash != "" && c.Hash != config.HashNone || testing.Testing() {
-		return
-	}
-	runtime.GOMAXPROCS(1)
-}
