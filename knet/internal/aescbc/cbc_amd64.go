@@ -19,3 +19,12 @@ func cbcEncrypt(rounds int, xk *schedule, iv *[BlockSize]byte, dst, src *byte, n
 //
 //go:noescape
 func cbcDecrypt(rounds int, xk *schedule, iv *[BlockSize]byte, dst, src *byte, n int)
+
+// cbcEncrypt4 is cbcEncrypt on four lanes at once, with the round keys loaded once: the
+// first n bytes (a nonzero multiple of BlockSize) of each lane's src are encrypted into its
+// dst, chaining from and leaving the last ciphertext block in its *iv. Each lane's dst and
+// src are the same memory or disjoint; two lanes may be the very same lane (both compute
+// the same bytes), and distinct lanes do not overlap.
+//
+//go:noescape
+func cbcEncrypt4(rounds int, xk *schedule, lanes *[MaxChains]lane, n int)

@@ -2,13 +2,14 @@
 
 #include "textflag.h"
 
-// AES-CBC on AES-NI. Round key r of a schedule is the 16 bytes at r*16(xk) (keys.go); both
-// functions take the number of rounds (10, 12 or 14), run rounds 1..9 always, 10..11 when
-// rounds >= 12 and 12..13 when rounds == 14, then the last round with the key at
+// AES-CBC on AES-NI. Round key r of a schedule is the 16 bytes at r*16(xk) (keys.go); all
+// three functions take the number of rounds (10, 12 or 14), run rounds 1..9 always, 10..11
+// when rounds >= 12 and 12..13 when rounds == 14, then the last round with the key at
 // rounds*16(xk). Only unaligned loads and stores touch memory (MOVOU): legacy SSE
 // instructions with a memory operand would want it 16-byte aligned.
 //
-// Registers: AX xk, CX rounds, DX iv, DI dst, SI src, BX bytes left, R8 the last round key.
+// Registers of cbcEncrypt and cbcDecrypt: AX xk, CX rounds, DX iv, DI dst, SI src, BX bytes
+// left, R8 the last round key (cbcEncrypt4 has its own, below).
 
 // func cbcEncrypt(rounds int, xk *schedule, iv *[BlockSize]byte, dst, src *byte, n int)
 //
@@ -283,4 +284,122 @@ dec1Last:
 
 decDone:
 	MOVOU	X9, (DX)
+	RET
+
+// ENC4(k): one encryption round with the key in register k over the four chains in X0..X3.
+#define ENC4(k) \
+	AESENC	k, X0; \
+	AESENC	k, X1; \
+	AESENC	k, X2; \
+	AESENC	k, X3
+
+// ENC4M(off): the same with the key at off(AX), loaded into X4.
+#define ENC4M(off) \
+	MOVOU	off(AX), X4; \
+	ENC4(X4)
+
+// func cbcEncrypt4(rounds int, xk *schedule, lanes *[4]lane, n int)
+//
+// Four independent CBC chains side by side (lane: iv *[BlockSize]byte at 0, dst at 8, src
+// at 16): the first n bytes (a nonzero multiple of BlockSize) of each, block i of all four
+// going through the rounds together, so that each AESENC's latency is hidden behind the
+// other chains' rounds instead of stalling one chain. Each lane's chain starts from and ends
+// in its *iv. The round keys 0..9 stay in X5..X14 and the last one (10, 12 or 14) in X15;
+// the middle keys of AES-192 and -256 (10..13) are loaded per block into X4, which also
+// carries each plaintext block before it joins its chain. X0..X3 are the chains.
+//
+// An iteration loads all four lanes' plaintext blocks before it stores any ciphertext, so
+// a lane may be in place (dst == src) and two lanes may be the same lane (the same iv, dst
+// and src: they compute and store the same bytes), which is how fewer than four chains run.
+//
+// Registers: AX xk, CX rounds, BX n, DX the offset into every lane, DI/SI, R8/R9, R10/R11
+// and R12/R13 lane 0..3's dst/src.
+TEXT ·cbcEncrypt4(SB), NOSPLIT, $0-32
+	MOVQ	rounds+0(FP), CX
+	MOVQ	xk+8(FP), AX
+	MOVQ	lanes+16(FP), DX
+	MOVQ	CX, BX
+	SHLQ	$4, BX
+	MOVOU	(AX)(BX*1), X15
+	MOVQ	0(DX), BX
+	MOVOU	(BX), X0
+	MOVQ	24(DX), BX
+	MOVOU	(BX), X1
+	MOVQ	48(DX), BX
+	MOVOU	(BX), X2
+	MOVQ	72(DX), BX
+	MOVOU	(BX), X3
+	MOVQ	8(DX), DI
+	MOVQ	16(DX), SI
+	MOVQ	32(DX), R8
+	MOVQ	40(DX), R9
+	MOVQ	56(DX), R10
+	MOVQ	64(DX), R11
+	MOVQ	80(DX), R12
+	MOVQ	88(DX), R13
+	MOVQ	n+24(FP), BX
+	XORQ	DX, DX
+	MOVOU	0(AX), X5
+	MOVOU	16(AX), X6
+	MOVOU	32(AX), X7
+	MOVOU	48(AX), X8
+	MOVOU	64(AX), X9
+	MOVOU	80(AX), X10
+	MOVOU	96(AX), X11
+	MOVOU	112(AX), X12
+	MOVOU	128(AX), X13
+	MOVOU	144(AX), X14
+
+enc4Loop:
+	// each plaintext xor round key 0 first: off the chains' critical paths
+	MOVOU	(SI)(DX*1), X4
+	PXOR	X5, X4
+	PXOR	X4, X0
+	MOVOU	(R9)(DX*1), X4
+	PXOR	X5, X4
+	PXOR	X4, X1
+	MOVOU	(R11)(DX*1), X4
+	PXOR	X5, X4
+	PXOR	X4, X2
+	MOVOU	(R13)(DX*1), X4
+	PXOR	X5, X4
+	PXOR	X4, X3
+	ENC4(X6)
+	ENC4(X7)
+	ENC4(X8)
+	ENC4(X9)
+	ENC4(X10)
+	ENC4(X11)
+	ENC4(X12)
+	ENC4(X13)
+	ENC4(X14)
+	CMPQ	CX, $12
+	JB	enc4Last
+	ENC4M(160)
+	ENC4M(176)
+	JE	enc4Last
+	ENC4M(192)
+	ENC4M(208)
+
+enc4Last:
+	AESENCLAST	X15, X0
+	AESENCLAST	X15, X1
+	AESENCLAST	X15, X2
+	AESENCLAST	X15, X3
+	MOVOU	X0, (DI)(DX*1)
+	MOVOU	X1, (R8)(DX*1)
+	MOVOU	X2, (R10)(DX*1)
+	MOVOU	X3, (R12)(DX*1)
+	ADDQ	$16, DX
+	CMPQ	DX, BX
+	JB	enc4Loop
+	MOVQ	lanes+16(FP), DX
+	MOVQ	0(DX), BX
+	MOVOU	X0, (BX)
+	MOVQ	24(DX), BX
+	MOVOU	X1, (BX)
+	MOVQ	48(DX), BX
+	MOVOU	X2, (BX)
+	MOVQ	72(DX), BX
+	MOVOU	X3, (BX)
 	RET

@@ -12,3 +12,7 @@ func cbcEncrypt(rounds int, xk *schedule, iv *[BlockSize]byte, dst, src *byte, n
 func cbcDecrypt(rounds int, xk *schedule, iv *[BlockSize]byte, dst, src *byte, n int) {
 	panic("aescbc: no assembly in this build")
 }
+
+func cbcEncrypt4(rounds int, xk *schedule, lanes *[MaxChains]lane, n int) {
+	panic("aescbc: no assembly in this build")
+}
