@@ -31,7 +31,9 @@ import (
 // GOTOTEM_BENCH_SECS=3 go test ./internal/interop -run 'TestBenchCPGFlood$', 3 nodes, 3 runs,
 // with the parallel opening below): gototem/corosync 15.6-17.7x / 4.3-5.5x / 2.26-2.77x at
 // 64 B / 1 KiB / 8 KiB with aes256/sha256 (the previous stop: 1.15-1.57x at 8 KiB), and
-// 21.6-30.7x / 7.8-11.1x / 2.5-5.0x clear. The lab stays far from CPU-bound at 8 KiB (~58
+// 21.6-30.7x / 7.8-11.1x / 2.5-5.0x clear. With knet/internal/aescbc's assembly (one call a
+// packet, decryption 8 blocks at a time) 8 KiB went to 2.22-3.03x (4 runs), and with
+// RunJobs's four chains at once to 2.49-3.15x (4 runs; 64 B 18.8-23.4x, 1 KiB 5.5-7.1x). The lab stays far from CPU-bound at 8 KiB (~58
 // 64 KiB packets a visit, a rotation every ~37 ms): the rest is the kernel's and the
 // token's.
 
