@@ -3,31 +3,14 @@ package knet
 import (
 	"bytes"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
-	"time"
 )
 
 // runJobsSeed is KNET_SEAL_SEED (a number, or "random" for the clock's), 1 by default;
 // printed.
-func runJobsSeed(t *testing.T) uint64 {
-	s := uint64(1)
-	switch v := os.Getenv("KNET_SEAL_SEED"); v {
-	case "":
-	case "random":
-		s = uint64(time.Now().UnixNano())
-	default:
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("KNET_SEAL_SEED=%q: %v", v, err)
-		}
-		s = n
-	}
-	t.Logf("seed %d (KNET_SEAL_SEED=%d replays it)", s, s)
-	return s
-}
+func runJobsSeed(t *testing.T) uint64 { return testenv.Seed(t, "KNET_SEAL_SEED", 1) }
 
 // layJobs lays out one visit's packets in one buffer as Endpoint.sealLater does (salt,
 // plaintext, room for padding and MAC, back to back), each sealed with the Crypto pick

@@ -422,4 +422,3 @@ func (b *boundHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (b *boundHandler) WithGroup(name string) slog.Handler {
 	return &boundHandler{s: b.s, attrs: b.attrs, groups: append(append([]string{}, b.groups...), name)}
 }
-

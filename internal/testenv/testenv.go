@@ -4,14 +4,17 @@
 // The rule (issue 16): a test that cannot run because something outside it is missing (real
 // corosync, network namespaces, a capture) skips on a developer's machine, saying what is
 // missing, and FAILS under CI=true, where a skip would let CI claim a proof it did not run.
-// It owns no test logic and is imported only by _test files and test harnesses.
+// It owns no test logic (Seed only reads and logs a seed) and is imported only by _test files
+// and test harnesses.
 package testenv
 
 import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // CI reports whether the tests run in CI (CI=true, as CI systems set it).
@@ -55,4 +58,24 @@ func Capture(t testing.TB, name string) string {
 	_, err := os.Stat(p)
 	Need(t, "capture "+name, err)
 	return p
+}
+
+// Seed is a randomized test's seed: the environment variable env (a number, or "random" for
+// the clock's), def when it is unset; the test logs it with how to replay it.
+func Seed(t testing.TB, env string, def uint64) uint64 {
+	t.Helper()
+	s := def
+	switch v := os.Getenv(env); v {
+	case "":
+	case "random":
+		s = uint64(time.Now().UnixNano())
+	default:
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a number or random: %v", env, v, err)
+		}
+		s = n
+	}
+	t.Logf("seed %d (%s=%d replays it)", s, env, s)
+	return s
 }

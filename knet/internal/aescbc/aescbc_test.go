@@ -6,12 +6,10 @@ import (
 	"crypto/cipher"
 	"encoding/hex"
 	"fmt"
+	"github.com/gototem/gototem/internal/testenv"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // paths runs f once on the assembly (when this machine and build have it) and once on the
@@ -173,22 +171,7 @@ func TestKeySchedule(t *testing.T) {
 }
 
 // seed is AESCBC_SEED (a number, or "random" for the clock's), 1 by default; printed.
-func seed(t *testing.T) uint64 {
-	s := uint64(1)
-	switch v := os.Getenv("AESCBC_SEED"); v {
-	case "":
-	case "random":
-		s = uint64(time.Now().UnixNano())
-	default:
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("AESCBC_SEED=%q: %v", v, err)
-		}
-		s = n
-	}
-	t.Logf("seed %d (AESCBC_SEED=%d replays it)", s, s)
-	return s
-}
+func seed(t *testing.T) uint64 { return testenv.Seed(t, "AESCBC_SEED", 1) }
 
 // blockCounts is every length from 0 to 40 blocks (each of the assembly's 8-, 4- and
 // 1-block paths and their mixes), knet's full packets (1408 bytes), 8 KiB+16 and more.
