@@ -2,10 +2,9 @@ package srp
 
 import (
 	"hash/fnv"
-	"os"
-	"strconv"
 	"testing"
-	"time"
+
+	"github.com/gototem/gototem/internal/testenv"
 )
 
 // testSeed gives a randomized test its seed: by default a fixed one derived from the test's name,
@@ -15,18 +14,5 @@ func testSeed(t testing.TB) uint64 {
 	t.Helper()
 	h := fnv.New64a()
 	h.Write([]byte(t.Name()))
-	seed := h.Sum64()
-	switch s := os.Getenv("SRP_SEED"); s {
-	case "":
-	case "random":
-		seed = uint64(time.Now().UnixNano())
-	default:
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("SRP_SEED: %v (a number, or random)", err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (replay with SRP_SEED=%d)", seed, seed)
-	return seed
+	return testenv.Seed(t, "SRP_SEED", h.Sum64())
 }
