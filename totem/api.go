@@ -48,7 +48,8 @@ type Options struct {
 	OnCfgReload func(from NodeID) error
 	// ProtocolThread, when set, is called at the start of each of the node's protocol
 	// goroutines (every link's receive loop, the timer loop and the dispatcher), each locked
-	// to an OS thread of its own for its life: gototem run makes that thread SCHED_RR there
+	// to an OS thread of its own (a receive loop may give it back under a flood:
+	// ProtocolThreadRelease): gototem run makes that thread SCHED_RR there
 	// (system.sched_rr), as corosync runs its one thread. Only these threads then run
 	// realtime; threads the Go runtime starts later come from its template thread, so they
 	// stay ordinary. Its error is logged once per node; the goroutine runs on regardless.

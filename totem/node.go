@@ -488,11 +488,12 @@ func (n *Node) timerLoop() {
 }
 
 // protocolThread runs the calling goroutine on an OS thread of its own and hands that thread
-// to Options.ProtocolThread; it reports whether it did. system.sched_rr once set every thread of the process: the Go
-// runtime's idle threads spin looking for work, and at priority 99 they kept the libqb
-// clients (ordinary processes) off the CPU: the libcpg flood fell from 55.5k to 5.9k msgs/s
-// at 1 KiB on the two-core lab, where corosync's one realtime thread sleeps in epoll.
-// The goroutine never unlocks: when it ends, the runtime retires its thread.
+// to Options.ProtocolThread; it reports whether it did. system.sched_rr once set every thread
+// of the process: the Go runtime's idle threads spin looking for work, and at priority 99
+// they kept the libqb clients (ordinary processes) off the CPU: the libcpg flood fell from
+// 55.5k to 5.9k msgs/s at 1 KiB on the two-core lab, where corosync's one realtime thread
+// sleeps in epoll. The timer and dispatch goroutines never unlock: when they end, the
+// runtime retires their threads; a receive loop may give its thread back (recvThread).
 func (n *Node) protocolThread(role string) bool {
 	if n.opts.ProtocolThread == nil {
 		return false
