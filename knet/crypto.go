@@ -163,8 +163,11 @@ type Crypto struct {
 	block *aescbc.Cipher // the AES key, expanded once; read-only, shared with Sealers and Openers
 	// enc and dec are aescbc's CBC modes, made once and re-aimed at each packet's salt with
 	// SetIV, so that sealing allocates nothing. They replace crypto/cipher's CBC modes, the
-	// largest cost of an encrypted knet flood (about 35% of its CPU; profile in issue 15's
-	// notes): on amd64 (Go 1.26) those run one AES-NI block call at a time
+	// largest cost of an encrypted knet flood (34% of the sender's and of each receiver's CPU
+	// at 8 KiB with aes256: GOTOTEM_BENCH=1 GOTOTEM_BENCH_ENGINES=gototem
+	// GOTOTEM_BENCH_CPUPROFILE=dir GOTOTEM_BENCH_TRANSPORT=knet GOTOTEM_BENCH_KNET_CRYPTO=1
+	// go test ./internal/interop -run 'TestBenchCPGFlood$'): on amd64 (Go 1.26) those run
+	// one AES-NI block call at a time
 	// (crypto/internal/fips140/aes's generic CBC loop), so even decryption waits on each
 	// block's rounds in turn. aescbc's amd64 assembly runs a whole packet in one call and
 	// decrypts eight blocks at a time (its package doc has the measurements); on another
@@ -323,8 +326,8 @@ func (c *Crypto) sign(w []byte, end int, mac hash.Hash, sum *[sha512.Size]byte) 
 // SealJob is one packet of a deferred send (Endpoint.SendMore): its wire buffer already
 // holds the salt and the plaintext, in place; Run pads, encrypts and signs it there. Jobs
 // are independent of each other, so a driver may run them on several goroutines, each with
-// its own Sealer, and several at once (RunJobs): the salts and seq numbers were assigned in order when the jobs were made,
-// so the packets are the same bytes whoever seals them.
+// its own Sealer, and several at once (RunJobs): the salts and seq numbers were assigned in
+// order when the jobs were made, so the packets are the same bytes whoever seals them.
 type SealJob struct {
 	c    *Crypto
 	wire []byte

@@ -41,10 +41,9 @@
 // 5.0-5.9 µs per delivered message with it and 2.7-3.2 µs at system.sched_rr: no (three
 // runs each, TestIPCCPGBenchSideBySide), for nothing, since a saturated ring does not wait
 // on its receive loop's wake-ups.
-// A receive loop with Options.ProtocolThreadRelease therefore gives its thread back while
-// packets arrive faster than recvReleaseRate a second (measured over recvWindow) and takes a
-// thread again once they fall below recvRetakeRate: light load, where realtime matters for
-// latency, keeps it.
+// A receive loop with Options.ProtocolThreadRelease therefore gives its thread back while it
+// reads more than recvReleaseBytes a second (measured over recvWindow) and takes a thread
+// again below recvRetakeBytes: light load, where realtime matters for latency, keeps it.
 //
 // # Backpressure
 //

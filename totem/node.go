@@ -402,7 +402,9 @@ func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 			return
 		}
 		now := n.now()
+		bytes := 0
 		for i, p := range b.Packets[:cnt] {
+			bytes += len(p.Data)
 			_ = n.st.Receive(now, link, p.Data)
 			if n.accelerated && i < cnt-1 && len(p.Data) > 3 && srp.MessageType(p.Data[3]) == srp.TypeORFToken {
 				// Accelerated ring: the token was sent ahead of its holder's last MCASTs,
@@ -417,50 +419,52 @@ func (n *Node) receiveLoop(link int, l *transport.Link, r *transport.Receiver) {
 		if n.opts.InlineDelivery {
 			n.disp.runInline()
 		}
-		gov.note(n, now, cnt)
+		gov.note(n, now, bytes)
 	}
 }
 
-// The receive loop's thread policy (package doc, "Protocol threads"). Measured with the
-// libcpg flood (GOTOTEM_BENCH=1 go test ./internal/interop -run TestIPCCPGBenchSideBySide),
-// 3 gototem daemons on the two-core lab: a receive loop reads 17-25k packets a second under
-// it and a few hundred at 100 messages a second, where its realtime thread keeps the
-// agreed latency's tail down (issue 14).
+// The receive loop's thread policy (package doc, "Protocol threads"), by the bytes it reads:
+// not by packets, since a ring carrying any traffic passes its token without a hold, and at
+// 100 messages a second of 1 KiB a receive loop read ~3000 packets a second but only 283-290
+// KB/s with 2, 3 or 5 nodes on loopback (measured through Status().Net's counters), where
+// its realtime thread keeps the agreed latency's tail down (issue 14). Under the libcpg
+// flood (GOTOTEM_BENCH=1 go test ./internal/interop -run TestIPCCPGBenchSideBySide) it read
+// 17-25k packets a second, mostly full MCASTs.
 const (
-	recvWindow      = 100 * time.Millisecond
-	recvReleaseRate = 5000 // packets a second over a window: give the thread back
-	recvRetakeRate  = 1000 // below this, take a thread again
+	recvWindow       = 100 * time.Millisecond
+	recvReleaseBytes = 4 << 20 // bytes a second over a window: give the thread back
+	recvRetakeBytes  = 1 << 20 // below this, take a thread again
 )
 
-// recvThread tracks one receive loop's packet rate and holds or releases its thread.
+// recvThread tracks one receive loop's byte rate and holds or releases its thread.
 type recvThread struct {
 	locked  bool // running on a thread of its own, through Options.ProtocolThread
 	release bool // Options.ProtocolThreadRelease is set: the thread may be given back
 	start   time.Duration
-	packets int
+	bytes   int
 }
 
-func (g *recvThread) note(n *Node, now time.Duration, packets int) {
+func (g *recvThread) note(n *Node, now time.Duration, bytes int) {
 	if !g.release {
 		return
 	}
-	g.packets += packets
+	g.bytes += bytes
 	d := now - g.start
 	if d < recvWindow {
 		return
 	}
-	rate := float64(g.packets) / d.Seconds()
-	g.start, g.packets = now, 0
+	rate := float64(g.bytes) / d.Seconds()
+	g.start, g.bytes = now, 0
 	switch {
-	case g.locked && rate > recvReleaseRate:
+	case g.locked && rate > recvReleaseBytes:
 		n.opts.ProtocolThreadRelease()
 		runtime.UnlockOSThread()
 		g.locked = false
 		n.threadReleases.Add(1)
-		n.log.Debug("receive loop runs on the runtime's threads", "packets_per_s", int(rate))
-	case !g.locked && rate < recvRetakeRate:
+		n.log.Debug("receive loop runs on the runtime's threads", "bytes_per_s", int(rate))
+	case !g.locked && rate < recvRetakeBytes:
 		g.locked = n.protocolThread("receive")
-		n.log.Debug("receive loop runs on a protocol thread again", "packets_per_s", int(rate))
+		n.log.Debug("receive loop runs on a protocol thread again", "bytes_per_s", int(rate))
 	}
 }
 

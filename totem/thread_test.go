@@ -19,21 +19,23 @@ import (
 // moves (the two rates are a hysteresis band, so a rate near one edge cannot flap).
 func TestRecvThreadPolicy(t *testing.T) {
 	type window struct {
-		packets    int // received over one recvWindow
+		bytes      int // received over one recvWindow
 		wantLocked bool
 	}
-	perWindow := func(rate int) int { return rate * int(recvWindow/time.Millisecond) / 1000 }
+	perWindow := func(rate int) int { return int(int64(rate) * int64(recvWindow) / int64(time.Second)) }
+	// just inside the band, clear of its edges (each window arrives in ten batches, rounded down)
+	bandLow, bandHigh := recvRetakeBytes*11/10, recvReleaseBytes*9/10
 	for _, tc := range []struct {
 		name    string
 		windows []window
 		// hooks: how many times ProtocolThread and ProtocolThreadRelease ran after the start
 		retakes, releases int
 	}{
-		{"light load keeps the thread", []window{{perWindow(100), true}, {perWindow(recvRetakeRate), true}, {perWindow(recvReleaseRate), true}}, 0, 0},
-		{"a flood gives it back", []window{{perWindow(2 * recvReleaseRate), false}, {perWindow(3 * recvReleaseRate), false}}, 0, 1},
-		{"inside the band nothing moves", []window{{perWindow(2 * recvReleaseRate), false}, {perWindow(recvReleaseRate), false}, {perWindow(recvRetakeRate), false}}, 0, 1},
-		{"quiet again takes a thread", []window{{perWindow(2 * recvReleaseRate), false}, {perWindow(recvRetakeRate / 2), true}, {0, true}}, 1, 1},
-		{"flood, quiet, flood", []window{{perWindow(2 * recvReleaseRate), false}, {0, true}, {perWindow(2 * recvReleaseRate), false}}, 1, 2},
+		{"light load keeps the thread", []window{{perWindow(300 << 10), true}, {perWindow(bandLow), true}, {perWindow(bandHigh), true}}, 0, 0},
+		{"a flood gives it back", []window{{perWindow(2 * recvReleaseBytes), false}, {perWindow(3 * recvReleaseBytes), false}}, 0, 1},
+		{"inside the band nothing moves", []window{{perWindow(2 * recvReleaseBytes), false}, {perWindow(bandHigh), false}, {perWindow(bandLow), false}}, 0, 1},
+		{"quiet again takes a thread", []window{{perWindow(2 * recvReleaseBytes), false}, {perWindow(recvRetakeBytes / 2), true}, {0, true}}, 1, 1},
+		{"flood, quiet, flood", []window{{perWindow(2 * recvReleaseBytes), false}, {0, true}, {perWindow(2 * recvReleaseBytes), false}}, 1, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var takes, releases atomic.Int32
@@ -46,13 +48,13 @@ func TestRecvThreadPolicy(t *testing.T) {
 				g := recvThread{locked: n.protocolThread("receive"), release: true}
 				now := time.Duration(0)
 				for i, w := range tc.windows {
-					// the window's packets in ten batches, the last one closing the window
+					// the window's bytes in ten batches, the last one closing the window
 					for range 10 {
 						now += recvWindow / 10
-						g.note(n, now, w.packets/10)
+						g.note(n, now, w.bytes/10)
 					}
 					if g.locked != w.wantLocked {
-						done <- fmt.Errorf("window %d (%d packets): locked %v, want %v", i, w.packets, g.locked, w.wantLocked)
+						done <- fmt.Errorf("window %d (%d bytes): locked %v, want %v", i, w.bytes, g.locked, w.wantLocked)
 						return
 					}
 				}
@@ -76,7 +78,7 @@ func TestRecvThreadPolicy(t *testing.T) {
 	n := &Node{log: slog.New(slog.DiscardHandler), opts: Options{ProtocolThread: func() error { return nil }}}
 	g := recvThread{locked: true, release: n.opts.ProtocolThreadRelease != nil}
 	for i := range 20 {
-		g.note(n, time.Duration(i+1)*recvWindow, 10*perWindow(recvReleaseRate))
+		g.note(n, time.Duration(i+1)*recvWindow, 10*perWindow(recvReleaseBytes))
 	}
 	if !g.locked || n.threadReleases.Load() != 0 {
 		t.Fatalf("no ProtocolThreadRelease: locked %v, releases %d", g.locked, n.threadReleases.Load())

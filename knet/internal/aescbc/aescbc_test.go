@@ -110,23 +110,21 @@ func TestKnownAnswers(t *testing.T) {
 		for _, v := range sp80038a {
 			key, iv, pt, ct := unhex(v.key), unhex(v.iv), unhex(v.pt), unhex(v.ct)
 			c := mustCipher(t, key)
-			got := make([]byte, len(pt))
-			c.NewEncrypter(iv).CryptBlocks(got, pt)
-			if !bytes.Equal(got, ct) {
-				t.Errorf("%s encrypt:\n got %x\nwant %x", v.name, got, ct)
-			}
-			c.NewDecrypter(iv).CryptBlocks(got, ct)
-			if !bytes.Equal(got, pt) {
-				t.Errorf("%s decrypt:\n got %x\nwant %x", v.name, got, pt)
-			}
-			buf := append([]byte(nil), pt...)
-			c.NewEncrypter(iv).CryptBlocks(buf, buf)
-			if !bytes.Equal(buf, ct) {
-				t.Errorf("%s encrypt in place:\n got %x\nwant %x", v.name, buf, ct)
-			}
-			c.NewDecrypter(iv).CryptBlocks(buf, buf)
-			if !bytes.Equal(buf, pt) {
-				t.Errorf("%s decrypt in place:\n got %x\nwant %x", v.name, buf, pt)
+			for _, step := range []struct {
+				what     string
+				mode     func([]byte) *Mode
+				in, want []byte
+			}{{"encrypt", c.NewEncrypter, pt, ct}, {"decrypt", c.NewDecrypter, ct, pt}} {
+				got := make([]byte, len(step.in))
+				step.mode(iv).CryptBlocks(got, step.in)
+				if !bytes.Equal(got, step.want) {
+					t.Errorf("%s %s:\n got %x\nwant %x", v.name, step.what, got, step.want)
+				}
+				copy(got, step.in)
+				step.mode(iv).CryptBlocks(got, got)
+				if !bytes.Equal(got, step.want) {
+					t.Errorf("%s %s in place:\n got %x\nwant %x", v.name, step.what, got, step.want)
+				}
 			}
 		}
 	})
