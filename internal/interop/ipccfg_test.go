@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +36,44 @@ func waitLogWithin(t *testing.T, n *Node, s string, before int, d time.Duration)
 	}
 }
 
+// reloadsDelivered is how many cfg RELOAD_CONFIG exec messages corosync node n delivered: its
+// runtime.services.cfg.3.rx. The test counts deliveries there, not the "Config reload requested
+// by node 3" line cfg logs first: a corosync node can apply the reload without that line in its
+// logfile. Seen in CI, then in 1 of 20 rounds with a node paused during formation: node 1
+// dumped the reloaded totem config and sent its nodeinfo, and the notice line was missing.
+// libqb's log thread writes a queued line only to the targets its callsite is enabled for when
+// the thread gets to it, and the reload re-applies corosync's logging filters meanwhile.
+func reloadsDelivered(t *testing.T, n *Node) int {
+	t.Helper()
+	v, err := n.Cmap(context.Background(), "runtime.services.cfg.3.rx")
+	if err != nil {
+		t.Fatalf("node %d: %v", n.ID, err)
+	}
+	rx, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("node %d: runtime.services.cfg.3.rx = %q: %v", n.ID, v, err)
+	}
+	return rx
+}
+
+// waitReloadDelivered waits until corosync node n delivered more RELOAD_CONFIG messages than
+// before.
+func waitReloadDelivered(t *testing.T, n *Node, before int) {
+	t.Helper()
+	err := Poll(context.Background(), 15*time.Second, 100*time.Millisecond, func() (bool, string) {
+		if got := reloadsDelivered(t, n); got <= before {
+			return false, fmt.Sprintf("node %d delivered %d RELOAD_CONFIG (runtime.services.cfg.3.rx), %d before", n.ID, got, before)
+		}
+		return true, ""
+	}, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, n.LogTail(15))
+	}
+}
+
 // corosync-cfgtool -R and -k in a mixed ring (corosync nodes 1 and 2, gototem node 3), each
 // run unchanged on one kind of node and acting on the other, through cfg's exec messages:
-// -R on the gototem node makes the corosync nodes reload ("Config reload requested by node
-// 3"), -R on a corosync node makes the gototem node reload; -k 3 on a corosync node makes the
+// -R on the gototem node makes the corosync nodes reload (they deliver its RELOAD_CONFIG), -R on a corosync node makes the gototem node reload; -k 3 on a corosync node makes the
 // gototem daemon exit, -k 1 on the gototem node makes corosync node 1 exit, and the others
 // form a ring without it.
 func TestIPCCfgReloadAndKillMixed(t *testing.T) {
@@ -55,13 +90,12 @@ func TestIPCCfgReloadAndKillMixed(t *testing.T) {
 		return string(out)
 	}
 
-	const requested = "Config reload requested by node 3"
-	before := [3]int{logCount(c.Node(1), requested), logCount(c.Node(2), requested)}
+	before := [2]int{reloadsDelivered(t, c.Node(1)), reloadsDelivered(t, c.Node(2))}
 	if out := cfgtool(ours, "-R"); !strings.Contains(out, "Done") {
 		t.Fatalf("corosync-cfgtool -R on the gototem node printed %q", out)
 	}
-	waitLog(t, c.Node(1), requested, before[0])
-	waitLog(t, c.Node(2), requested, before[1])
+	waitReloadDelivered(t, c.Node(1), before[0])
+	waitReloadDelivered(t, c.Node(2), before[1])
 	const applied = "reload: configuration applied"
 	n := logCount(ours, applied)
 	cfgtool(real, "-R")
