@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gototem/gototem/internal/testenv"
 	"github.com/gototem/gototem/srp"
 	"github.com/gototem/gototem/transport"
 )
@@ -280,11 +281,7 @@ func TestGototemLabAttacker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlisted.Close()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("GOTOTEM_ATTACK_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("attacker seed %d (replay with GOTOTEM_ATTACK_SEED=%d)", seed, seed)
+	seed := testenv.Seed(t, "GOTOTEM_ATTACK_SEED", uint64(time.Now().UnixNano()))
 	a := &attacker{t: t, c: c, listed: listed, unlisted: unlisted, rng: rand.New(rand.NewPCG(seed, 12))}
 
 	// Listeners on every node; node 1 sends throughout.
