@@ -25,9 +25,15 @@ func waitLog(t *testing.T, n *Node, s string, before int) {
 // waitLogWithin is waitLog with its own bound.
 func waitLogWithin(t *testing.T, n *Node, s string, before int, d time.Duration) {
 	t.Helper()
+	waitMore(t, n, d, before, fmt.Sprintf("log lines with %q", s), func() int { return logCount(n, s) })
+}
+
+// waitMore waits up to d until count, a counter of node n's named what, passes before.
+func waitMore(t *testing.T, n *Node, d time.Duration, before int, what string, count func() int) {
+	t.Helper()
 	err := Poll(context.Background(), d, 100*time.Millisecond, func() (bool, string) {
-		if got := logCount(n, s); got <= before {
-			return false, fmt.Sprintf("node %d log: %d lines with %q", n.ID, got, s)
+		if got := count(); got <= before {
+			return false, fmt.Sprintf("node %d: %d %s, %d before", n.ID, got, what, before)
 		}
 		return true, ""
 	}, nil)
@@ -60,15 +66,7 @@ func reloadsDelivered(t *testing.T, n *Node) int {
 // before.
 func waitReloadDelivered(t *testing.T, n *Node, before int) {
 	t.Helper()
-	err := Poll(context.Background(), 15*time.Second, 100*time.Millisecond, func() (bool, string) {
-		if got := reloadsDelivered(t, n); got <= before {
-			return false, fmt.Sprintf("node %d delivered %d RELOAD_CONFIG (runtime.services.cfg.3.rx), %d before", n.ID, got, before)
-		}
-		return true, ""
-	}, nil)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, n.LogTail(15))
-	}
+	waitMore(t, n, 15*time.Second, before, "RELOAD_CONFIG delivered (runtime.services.cfg.3.rx)", func() int { return reloadsDelivered(t, n) })
 }
 
 // corosync-cfgtool -R and -k in a mixed ring (corosync nodes 1 and 2, gototem node 3), each
