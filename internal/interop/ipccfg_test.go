@@ -25,14 +25,19 @@ func waitLog(t *testing.T, n *Node, s string, before int) {
 // waitLogWithin is waitLog with its own bound.
 func waitLogWithin(t *testing.T, n *Node, s string, before int, d time.Duration) {
 	t.Helper()
-	waitMore(t, n, d, before, fmt.Sprintf("log lines with %q", s), func() int { return logCount(n, s) })
+	waitMore(t, n, d, before, fmt.Sprintf("log lines with %q", s), func() (int, error) { return logCount(n, s), nil })
 }
 
-// waitMore waits up to d until count, a counter of node n's named what, passes before.
-func waitMore(t *testing.T, n *Node, d time.Duration, before int, what string, count func() int) {
+// waitMore waits up to d until count, a counter of node n's named what, passes before; a
+// count that fails is tried again.
+func waitMore(t *testing.T, n *Node, d time.Duration, before int, what string, count func() (int, error)) {
 	t.Helper()
 	err := Poll(context.Background(), d, 100*time.Millisecond, func() (bool, string) {
-		if got := count(); got <= before {
+		got, err := count()
+		if err != nil {
+			return false, fmt.Sprintf("node %d: %s: %v", n.ID, what, err)
+		}
+		if got <= before {
 			return false, fmt.Sprintf("node %d: %d %s, %d before", n.ID, got, what, before)
 		}
 		return true, ""
@@ -49,31 +54,31 @@ func waitMore(t *testing.T, n *Node, d time.Duration, before int, what string, c
 // dumped the reloaded totem config and sent its nodeinfo, and the notice line was missing.
 // libqb's log thread writes a queued line only to the targets its callsite is enabled for when
 // the thread gets to it, and the reload re-applies corosync's logging filters meanwhile.
-func reloadsDelivered(t *testing.T, n *Node) int {
-	t.Helper()
+func reloadsDelivered(n *Node) (int, error) {
 	v, err := n.Cmap(context.Background(), "runtime.services.cfg.3.rx")
 	if err != nil {
-		t.Fatalf("node %d: %v", n.ID, err)
+		return 0, err
 	}
 	rx, err := strconv.Atoi(v)
 	if err != nil {
-		t.Fatalf("node %d: runtime.services.cfg.3.rx = %q: %v", n.ID, v, err)
+		return 0, fmt.Errorf("runtime.services.cfg.3.rx = %q: %w", v, err)
 	}
-	return rx
+	return rx, nil
 }
 
 // waitReloadDelivered waits until corosync node n delivered more RELOAD_CONFIG messages than
 // before.
 func waitReloadDelivered(t *testing.T, n *Node, before int) {
 	t.Helper()
-	waitMore(t, n, 15*time.Second, before, "RELOAD_CONFIG delivered (runtime.services.cfg.3.rx)", func() int { return reloadsDelivered(t, n) })
+	waitMore(t, n, 15*time.Second, before, "RELOAD_CONFIG delivered (runtime.services.cfg.3.rx)", func() (int, error) { return reloadsDelivered(n) })
 }
 
 // corosync-cfgtool -R and -k in a mixed ring (corosync nodes 1 and 2, gototem node 3), each
 // run unchanged on one kind of node and acting on the other, through cfg's exec messages:
-// -R on the gototem node makes the corosync nodes reload (they deliver its RELOAD_CONFIG), -R on a corosync node makes the gototem node reload; -k 3 on a corosync node makes the
-// gototem daemon exit, -k 1 on the gototem node makes corosync node 1 exit, and the others
-// form a ring without it.
+// -R on the gototem node makes the corosync nodes reload (they deliver its RELOAD_CONFIG), -R
+// on a corosync node makes the gototem node reload; -k 3 on a corosync node makes the gototem
+// daemon exit, -k 1 on the gototem node makes corosync node 1 exit, and the others form a ring
+// without it.
 func TestIPCCfgReloadAndKillMixed(t *testing.T) {
 	c := mixedCluster(t, "udpu", Corosync, Corosync, Gototem)
 	r := formRing(t, c)
@@ -88,7 +93,13 @@ func TestIPCCfgReloadAndKillMixed(t *testing.T) {
 		return string(out)
 	}
 
-	before := [2]int{reloadsDelivered(t, c.Node(1)), reloadsDelivered(t, c.Node(2))}
+	var before [2]int
+	for i := range before {
+		var err error
+		if before[i], err = reloadsDelivered(c.Node(i + 1)); err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
 	if out := cfgtool(ours, "-R"); !strings.Contains(out, "Done") {
 		t.Fatalf("corosync-cfgtool -R on the gototem node printed %q", out)
 	}
